@@ -1,0 +1,203 @@
+"""A small index of all workflows under an artifacts folder, so that listing and the
+hooks' hot paths cost O(active workflows), not O(every workflow ever run).
+
+`<root>/.index.json` maps workflow ids to summaries. It is derived data: the
+checkpoint files stay the source of truth. A writer marks a workflow dirty
+(`<root>/.dirty/<id>`) before it writes a checkpoint and clears the mark after the
+index is updated, so a crash in between is repaired by the next reader. Two marker
+files let a shell hook decide without starting Python whether there is anything to do:
+`.active` exists while any workflow is active (running or resumable), `.running` while
+any is running. Standard library only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from cairn.atomic import atomic_write, ensure_dir, fsync_dir
+from cairn.errors import CairnError
+from cairn.file_lock import locked
+from cairn.paths import CHECKPOINT_FILE
+from cairn.pipeline import Pipeline
+from cairn.status import ACTIVE, Status
+
+INDEX_FILE = ".index.json"
+INDEX_LOCK = ".index.lock"
+DIRTY_DIR = ".dirty"
+ACTIVE_MARK = ".active"
+RUNNING_MARK = ".running"
+INDEX_VERSION = 1
+
+Summary = dict[str, Any]
+
+
+def summarize(record: dict[str, Any]) -> Summary:
+    """The index entry of a raw checkpoint record."""
+    pipeline = Pipeline.from_dict(record.get("pipeline") or {})
+    completed = list(record.get("completed_agents") or [])
+    skipped = list(record.get("skipped_agents") or [])
+    ready = pipeline.ready([*completed, *skipped])
+    total = len(pipeline)
+    sessions = record.get("sessions") or []
+    return {
+        "status": record.get("status"),
+        "request": str(record.get("request") or "")[:200],
+        "created_at": record.get("created_at"),
+        "updated_at": record.get("updated_at"),
+        "last_activity": record.get("last_activity"),
+        "completed": len([a for a in completed if pipeline.has(a)]),
+        "skipped": len(skipped),
+        "total": total,
+        "next_agents": ready,
+        "current_agent": record.get("current_agent"),
+        "seq": record.get("seq"),
+        "session_id": sessions[-1].get("session_id") if sessions else None,
+    }
+
+
+class Index:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @property
+    def path(self) -> Path:
+        return self.root / INDEX_FILE
+
+    def mark_dirty(self, workflow_id: str) -> None:
+        d = self.root / DIRTY_DIR
+        ensure_dir(d)
+        fd = os.open(d / workflow_id, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.close(fd)
+
+    def _clear_dirty(self, workflow_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.root / DIRTY_DIR / workflow_id)
+
+    def _read_raw(self) -> dict[str, Summary] | None:
+        try:
+            with open(self.path, "rb") as fh:
+                data = json.loads(fh.read())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return None  # damaged: rebuilt from the checkpoints
+        if not isinstance(data, dict) or data.get("version") != INDEX_VERSION:
+            return None
+        wf = data.get("workflows")
+        return wf if isinstance(wf, dict) else None
+
+    def _write(self, workflows: dict[str, Summary]) -> None:
+        body = {"version": INDEX_VERSION, "workflows": workflows}
+        atomic_write(self.path, json.dumps(body, separators=(",", ":")).encode())
+        self._sync_marks(workflows)
+
+    def _sync_marks(self, workflows: dict[str, Summary]) -> None:
+        statuses = {w.get("status") for w in workflows.values()}
+        active = bool(statuses & {s.value for s in ACTIVE})
+        running = Status.RUNNING.value in statuses
+        for name, want in ((ACTIVE_MARK, active), (RUNNING_MARK, running)):
+            mark = self.root / name
+            if want and not mark.exists():
+                fd = os.open(mark, os.O_WRONLY | os.O_CREAT, 0o600)
+                os.close(fd)
+            elif not want:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(mark)
+
+    def update(self, workflow_id: str, record: dict[str, Any] | None) -> None:
+        """Set (or, with None, drop) one workflow's entry; clears its dirty mark."""
+        ensure_dir(self.root)
+        with locked(self.root / INDEX_LOCK, purpose="index"):
+            workflows = self._read_raw()
+            if workflows is None:
+                workflows = self._scan()
+            if record is None:
+                workflows.pop(workflow_id, None)
+            else:
+                workflows[workflow_id] = summarize(record)
+            self._write(workflows)
+            self._clear_dirty(workflow_id)
+
+    def _scan(self) -> dict[str, Summary]:
+        out: dict[str, Summary] = {}
+        try:
+            entries = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return out
+        for e in entries:
+            if e.name.startswith(".") or not e.is_dir(follow_symlinks=False):
+                continue
+            record = self._read_checkpoint(e.name)
+            if record is not None:
+                out[e.name] = summarize(record)
+        return out
+
+    def _read_checkpoint(self, workflow_id: str) -> dict[str, Any] | None:
+        # Raw read for the summary only; a damaged file is reported by the manager
+        # when the workflow is loaded, and left out of the index until then.
+        from cairn.store import FileStore
+
+        try:
+            loaded = FileStore(self.root).load(workflow_id, _as_record)
+        except (CairnError, OSError):
+            return None
+        return loaded.value
+
+    def rebuild(self) -> dict[str, Summary]:
+        ensure_dir(self.root)
+        with locked(self.root / INDEX_LOCK, purpose="index rebuild"):
+            workflows = self._scan()
+            self._write(workflows)
+            for name in self._dirty():
+                self._clear_dirty(name)
+            fsync_dir(self.root)
+        return workflows
+
+    def _dirty(self) -> list[str]:
+        try:
+            return os.listdir(self.root / DIRTY_DIR)
+        except FileNotFoundError:
+            return []
+
+    def read(self) -> dict[str, Summary]:
+        """All summaries, repaired from the checkpoints where the index is missing,
+        damaged or behind (a writer died between its checkpoint and the index)."""
+        workflows = self._read_raw()
+        if workflows is None:
+            if not self.root.is_dir():
+                return {}
+            return self.rebuild()
+        dirty = self._dirty()
+        if not dirty:
+            return workflows
+        with locked(self.root / INDEX_LOCK, purpose="index repair"):
+            workflows = self._read_raw() or self._scan()
+            for name in self._dirty():
+                if (self.root / name / CHECKPOINT_FILE).exists() or (self.root / name).is_dir():
+                    record = self._read_checkpoint(name)
+                    if record is not None:
+                        workflows[name] = summarize(record)
+                    else:
+                        workflows.pop(name, None)
+                else:
+                    workflows.pop(name, None)
+            self._write(workflows)
+            for name in self._dirty():
+                self._clear_dirty(name)
+        return workflows
+
+
+def _as_record(raw: dict[str, Any]) -> dict[str, Any]:
+    from cairn.migrate import is_legacy, upgrade
+
+    if is_legacy(raw):
+        from cairn.pipeline import default_pipeline
+
+        return upgrade(raw, default_pipeline())
+    if not isinstance(raw.get("workflow_id"), str) or "pipeline" not in raw:
+        raise CairnError("not a Cairn checkpoint")
+    return raw

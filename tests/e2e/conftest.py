@@ -1,0 +1,67 @@
+"""Fixtures for the end-to-end tests that drive the real Claude Code CLI.
+
+Every test collected under ``tests/e2e`` is marked ``e2e`` (select them with
+``-m e2e``, leave them out with ``-m 'not e2e'``). Tests that need the client
+call ``harness.claude_bin()`` (the ``claude_env`` fixture does), which skips
+them when the pinned client is not installed (``bash .ci/install-claude.sh``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_HERE = Path(__file__).resolve().parent
+if str(_HERE) not in sys.path:
+    sys.path.insert(0, str(_HERE))
+
+from fake_api import FakeAnthropic  # noqa: E402
+from harness import ClaudeEnv, claude_bin, which_git  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "e2e: drives the real Claude Code CLI against a fake Messages API"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if _HERE in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture
+def fake_api() -> Iterator[FakeAnthropic]:
+    """A running :class:`FakeAnthropic`; its request log is printed if the test fails."""
+    with FakeAnthropic() as api:
+        yield api
+
+
+@pytest.fixture
+def claude_env(tmp_path: Path, fake_api: FakeAnthropic) -> ClaudeEnv:
+    """Temporary HOME (never the real one) and a project directory with ``git init``."""
+    binary = claude_bin()  # skips the test when the client is missing
+    git = which_git()
+    home = tmp_path / "home"
+    project = tmp_path / "project"
+    home.mkdir()
+    project.mkdir()
+    subprocess.run([git, "init", "-q", str(project)], check=True)
+    for key, value in (("user.email", "e2e@example.com"), ("user.name", "e2e")):
+        subprocess.run([git, "-C", str(project), "config", key, value], check=True)
+    return ClaudeEnv(home=home, project=project, bin=binary, api=fake_api)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when == "call" and report.failed:
+        api = item.funcargs.get("fake_api") if hasattr(item, "funcargs") else None
+        if isinstance(api, FakeAnthropic):
+            report.sections.append(("fake Anthropic API requests", api.dump() or "(none)"))
