@@ -87,7 +87,7 @@ class CheckpointManager:
     def pipeline_of(self, cp: Checkpoint) -> Pipeline:
         return Pipeline.from_dict(cp.pipeline.model_dump())
 
-    def list(self, *, include_finished: bool = False) -> list[tuple[str, Summary]]:
+    def list_workflows(self, *, include_finished: bool = False) -> list[tuple[str, Summary]]:
         """(id, summary) of workflows, most recently active first."""
         rows = [
             (wid, s) for wid, s in self.index.read().items()
@@ -100,14 +100,14 @@ class CheckpointManager:
         """Workflows a session may pick up: paused, failed, stale, and running ones
         (a running workflow's session may be gone: a killed client runs no hook)."""
         keep = {*RESUMABLE, Status.RUNNING}
-        return [(w, s) for w, s in self.list() if Status(s["status"]) in keep]
+        return [(w, s) for w, s in self.list_workflows() if Status(s["status"]) in keep]
 
     def latest_id(self) -> str:
         rows = self.resumable()
         if not rows:
             raise NotResumable("there is no workflow to resume under " + str(self.root),
                                hint='start one with `cairn start "REQUEST"`')
-        return rows[0][0]
+        return str(rows[0][0])
 
     # ------------------------------------------------------------------ writing
     def _commit(self, cp: Checkpoint, checkpoint_type: str) -> Checkpoint:
@@ -185,7 +185,7 @@ class CheckpointManager:
                 raise NotResumable(f"workflow {workflow_id!r} is {cp.status.value}",
                                    hint="start a new workflow with `cairn start`")
             state = cp.agents.setdefault(stage, AgentState())
-            _close_open_attempt(cp, state, "interrupted", "a new attempt started before it ended")
+            _close_open_attempt(cp, state, "a new attempt started before it ended")
             state.attempts.append(Attempt(number=len(state.attempts) + 1, started_at=utcnow(),
                                           agent_id=agent_id, session_id=session_id))
             cp.current_agent = stage
@@ -248,7 +248,8 @@ class CheckpointManager:
                 facts = hash_file(confine_artifact(wdir, rel))
                 cp.artifacts[rel] = ArtifactRecord(
                     path=rel, agent=stage.name, sha256=facts.sha256, size=facts.size,
-                    mtime=facts.mtime, inode=facts.inode, schema=schemas.get(rel), recorded_at=now)
+                    mtime=facts.mtime, inode=facts.inode, schema_ref=schemas.get(rel),
+                    recorded_at=now)
                 if rel not in cp.artifacts_created:
                     cp.artifacts_created.append(rel)
             state = cp.agents.setdefault(stage.name, AgentState())
@@ -299,7 +300,7 @@ class CheckpointManager:
         def change(cp: Checkpoint) -> None:
             if target in (Status.PAUSED, Status.FAILED, Status.CANCELLED, Status.STALE):
                 for state in cp.agents.values():
-                    _close_open_attempt(cp, state, "interrupted", reason)
+                    _close_open_attempt(cp, state, reason)
             _transition(cp, target, reason)
         return self.mutate(workflow_id, change, checkpoint_type or target.value)
 
@@ -349,13 +350,13 @@ def _transition(cp: Checkpoint, target: Status, reason: str) -> None:
     cp.status_reason = reason[:500] if target != Status.RUNNING else None
 
 
-def _close_open_attempt(cp: Checkpoint, state: AgentState, outcome: str, reason: str) -> None:
+def _close_open_attempt(cp: Checkpoint, state: AgentState, reason: str) -> None:
     last = state.last
     if last is not None and last.outcome == "running":
-        last.outcome = "interrupted"  # type: ignore[assignment]
+        last.outcome = "interrupted"
         last.ended_at = utcnow()
         last.error = reason[:500]
-        cp.current_agent = None if cp.current_agent else cp.current_agent
+        cp.current_agent = None
 
 
 def _touch_session(cp: Checkpoint, session_id: str, source: str | None = None) -> None:

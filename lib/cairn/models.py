@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from cairn.paths import check_workflow_id
 from cairn.status import Status
 
-FORMAT_VERSION = "3.0"
+FORMAT_VERSION: Literal["3.0"] = "3.0"
 
 Outcome = Literal["running", "completed", "failed", "interrupted", "skipped", "invalidated"]
 

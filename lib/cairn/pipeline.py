@@ -152,7 +152,7 @@ def _load_yaml(text: str, path: str) -> Any:
 
     _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct)
     try:
-        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(text, Loader=_LineLoader)
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise ConfigError(f"not valid YAML: {exc.problem}", path=path, line=line,
@@ -277,7 +277,8 @@ def _entry(raw: Any, path: str, *, base: dict[str, Any] | None = None) -> dict[s
     if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
         raise ConfigError(f"stage name {name!r} is invalid", path=path, line=_line(raw),
                           hint="use letters, digits, '-' or '_'")
-    entry = dict(base) if base else {"name": name, "artifacts": (), "depends_on": None}
+    entry: dict[str, Any] = (dict(base) if base else
+                             {"name": name, "artifacts": (), "depends_on": None})
     entry["line"] = _line(raw)
     if "agent" in raw:
         entry["agent"] = str(raw["agent"])

@@ -18,7 +18,7 @@ from cairn.errors import CairnError
 from cairn.manager import CheckpointManager
 from cairn.models import Checkpoint, utcnow
 from cairn.paths import confine_artifact
-from cairn.pipeline import Pipeline, schema_path
+from cairn.pipeline import schema_path
 from cairn.status import FINISHED, Status
 
 CONTEXT_TAG = "cairn-resume-context"
@@ -249,9 +249,9 @@ class WorkflowResumer:
             body.append("## Next")
             for name in plan.next_agents:
                 stage = pipeline.stage(name)
-                arts = ", ".join(a.path for a in stage.artifacts)
+                outputs = ", ".join(a.path for a in stage.artifacts)
                 body.append(f'- {name}: use the Agent tool with subagent_type "{stage.agent}", '
-                            f"telling it the workflow id {plan.workflow_id}; it must write {arts}.")
+                            f"telling it the workflow id {plan.workflow_id}; it must write {outputs}.")
             later = [s for s in plan.remaining_agents if s not in plan.next_agents]
             if later:
                 body.append("- Then: " + ", ".join(later))
@@ -300,6 +300,7 @@ def _bounded(head: list[str], body: list[str], tail: list[str], limit: int) -> s
     """Join the parts, dropping body lines from the end until the text fits `limit`
     bytes; the head and the closing tag always stay."""
     omitted = 0
+    text = ""
     while True:
         lines = [*head, *body]
         if omitted:

@@ -79,7 +79,7 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    rows = [summary_row(w, s) for w, s in manager(args).list(include_finished=args.all)]
+    rows = [summary_row(w, s) for w, s in manager(args).list_workflows(include_finished=args.all)]
     if args.status:
         rows = [r for r in rows if r["status"] in args.status.split(",")]
     if args.json:
