@@ -158,7 +158,8 @@ def _load_yaml(text: str, path: str) -> Any:
         raise ConfigError(f"not valid YAML: {exc.problem}", path=path, line=line,
                           hint="fix the YAML syntax at that line") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {exc}", path=path) from None
+        raise ConfigError(f"not valid YAML: {exc}", path=path,
+                          hint="fix the YAML syntax of the file") from None
 
 
 class _Lined(dict):  # type: ignore[type-arg]
@@ -180,7 +181,7 @@ def _line(obj: Any, key: Any = None) -> int | None:
 def _check_keys(obj: Any, allowed: set[str], what: str, path: str) -> None:
     if not isinstance(obj, dict):
         raise ConfigError(f"{what} must be a mapping, got {type(obj).__name__}", path=path,
-                          line=_line(obj))
+                          line=_line(obj), hint="write `key: value` entries there")
     for key in obj:
         if key not in allowed:
             raise ConfigError(
@@ -201,7 +202,7 @@ def _parse_artifacts(raw: Any, stage: str, path: str, line: int | None) -> tuple
         rel = item.get("path")
         if not isinstance(rel, str) or not rel or rel.startswith("/") or ".." in Path(rel).parts:
             raise ConfigError(f"stage {stage!r}: artifact path {rel!r} is not a relative file name",
-                              path=path, line=_line(item, "path"),
+                              path=path, line=_line(item, "path") or line,
                               hint="name a file inside the workflow folder, e.g. notes.json")
         schema = item.get("schema")
         if schema is not None and (not isinstance(schema, str) or "/" in schema or ".." in schema):
@@ -218,7 +219,8 @@ def _str_list(raw: Any, what: str, path: str, line: int | None) -> list[str]:
     if isinstance(raw, str):
         return [raw]
     if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
-        raise ConfigError(f"{what} must be a list of stage names", path=path, line=line)
+        raise ConfigError(f"{what} must be a list of stage names", path=path, line=line,
+                          hint="write e.g. `[planner, reviewer]`")
     return list(raw)
 
 
@@ -296,7 +298,8 @@ def _parse_file(data: Any, path: str) -> tuple[str, list[dict[str, Any]]]:
     _check_keys(data, _FILE_KEYS, "the pipeline file", path)
     raw = data.get("stages")
     if not isinstance(raw, list) or not raw:
-        raise ConfigError("`stages` must be a non-empty list", path=path, line=_line(data, "stages"))
+        raise ConfigError("`stages` must be a non-empty list", path=path, line=_line(data, "stages"),
+                          hint="list at least one stage")
     return str(data.get("name", "default")), [_entry(s, path) for s in raw]
 
 
@@ -319,7 +322,8 @@ def _apply_project(base: Pipeline, data: Any, path: str) -> Pipeline:
     _check_keys(spec, _PROJECT_PIPELINE_KEYS, "`pipeline`", path)
     raw_stages = spec.get("stages", [])
     if not isinstance(raw_stages, list):
-        raise ConfigError("`pipeline.stages` must be a list", path=path, line=_line(spec, "stages"))
+        raise ConfigError("`pipeline.stages` must be a list", path=path, line=_line(spec, "stages"),
+                          hint="write `stages:` followed by `- name: ...` entries")
     if spec.get("replace"):
         entries = []
     for name in _str_list(spec.get("remove"), "`pipeline.remove`", path, _line(spec, "remove")):
@@ -331,8 +335,13 @@ def _apply_project(base: Pipeline, data: Any, path: str) -> Pipeline:
         for e in entries:
             if e["depends_on"] and name in e["depends_on"]:
                 e["depends_on"] = [d for d in e["depends_on"] if d != name] or None
+    named: set[str] = set()
     for raw in raw_stages:
         _check_keys(raw, _STAGE_KEYS, "a stage", path)
+        if raw.get("name") in named:
+            raise ConfigError(f"duplicate stage name {raw.get('name')!r}", path=path,
+                              line=_line(raw), hint="stage names must be unique; rename or remove one")
+        named.add(str(raw.get("name")))
         existing = next((e for e in entries if e["name"] == raw.get("name")), None)
         entry = _entry(raw, path, base=existing)
         where = raw.get("after") or raw.get("before")
@@ -368,7 +377,8 @@ def load_project_config(project_dir: Path) -> tuple[Pipeline, Settings]:
     try:
         text = cfg.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read: {exc}", path=path) from None
+        raise ConfigError(f"cannot read: {exc}", path=path,
+                          hint="make it a readable UTF-8 file") from None
     data = _load_yaml(text, path)
     if data is None:
         return base, Settings()
@@ -381,7 +391,8 @@ def load_project_config(project_dir: Path) -> tuple[Pipeline, Settings]:
         for key, val in raw_settings.items():
             if not isinstance(val, (int, float)) or isinstance(val, bool) or val <= 0:
                 raise ConfigError(f"settings.{key} must be a positive number", path=path,
-                                  line=_line(raw_settings, key))
+                                  line=_line(raw_settings, key),
+                                  hint=f"write e.g. `{key}: {getattr(Settings(), key)}`")
             values[key] = int(val) if key == "context_bytes" else float(val)
         settings = Settings(**values)
     return _apply_project(base, data, path), settings

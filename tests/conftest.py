@@ -1,0 +1,128 @@
+"""Shared fixtures of the core suite: every test runs in its own temporary project and
+home, so nothing ever touches the real `~` or the repository's `.claude/`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from cairn.manager import CheckpointManager
+from cairn.pipeline import Pipeline, default_pipeline
+
+TESTS = Path(__file__).resolve().parent
+FIXTURES = TESTS / "fixtures"
+ARTIFACT_FIXTURES = FIXTURES / "artifacts"
+LEGACY_FIXTURES = FIXTURES / "legacy"
+LIB = TESTS.parent / "lib"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """HOME and CLAUDE_PROJECT_DIR point at fresh temporary folders; cwd too."""
+    home = tmp_path_factory.mktemp("home")
+    proj = tmp_path_factory.mktemp("envproject")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("CLAUDE_PROJECT_DIR", str(proj))
+    monkeypatch.chdir(proj)
+    return proj
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project folder with an empty `.claude/artifacts`."""
+    p = tmp_path / "project"
+    (p / ".claude" / "artifacts").mkdir(parents=True)
+    return p
+
+
+@pytest.fixture
+def root(project: Path) -> Path:
+    return project / ".claude" / "artifacts"
+
+
+@pytest.fixture
+def mgr(root: Path) -> CheckpointManager:
+    return CheckpointManager(root)
+
+
+def fixture_for(pipeline: Pipeline, stage: str) -> tuple[str, Path]:
+    """(artifact path, fixture file) of a stage, via the pipeline's ArtifactSpec."""
+    spec = pipeline.stage(stage).artifacts[0]
+    return spec.path, ARTIFACT_FIXTURES / Path(spec.path).name
+
+
+def write_artifact(mgr: CheckpointManager, wid: str, stage: str, **overrides: object) -> Path:
+    """Copy the example artifact of `stage` into the workflow folder, with its
+    workflow_id replaced (and any top-level field overridden)."""
+    cp = mgr.load(wid)
+    rel, src = fixture_for(mgr.pipeline_of(cp), stage)
+    data = json.loads(src.read_text(encoding="utf-8"))
+    data["workflow_id"] = wid
+    data.update(overrides)
+    dest = mgr.workflow_dir(wid) / rel
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    return dest
+
+
+def complete_stage(mgr: CheckpointManager, wid: str, stage: str, **overrides: object) -> Path:
+    path = write_artifact(mgr, wid, stage, **overrides)
+    mgr.record_completion(wid, stage)
+    return path
+
+
+@pytest.fixture
+def write() -> Callable[..., Path]:
+    return write_artifact
+
+
+@pytest.fixture
+def complete() -> Callable[..., Path]:
+    return complete_stage
+
+
+@pytest.fixture
+def stages() -> list[str]:
+    return default_pipeline().names
+
+
+def run_cairn(*args: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`python -m cairn ARGS` in a real subprocess, with the isolated environment."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(LIB) + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-m", "cairn", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=timeout, check=False)
+
+
+def three_stage_pipeline() -> Pipeline:
+    """A small custom pipeline (reusing three builtin schemas/fixtures)."""
+    return Pipeline.from_dict({
+        "name": "tiny",
+        "stages": [
+            {"name": "orchestrator", "artifacts": [{"path": "manifest.json",
+                                                    "schema": "manifest.schema.json"}],
+             "depends_on": []},
+            {"name": "researcher", "artifacts": [{"path": "research.json",
+                                                  "schema": "research.schema.json"}],
+             "depends_on": ["orchestrator"]},
+            {"name": "planner", "artifacts": [{"path": "architecture.json",
+                                               "schema": "architecture.schema.json"}],
+             "depends_on": ["researcher"]},
+        ],
+    })
+
+
+@pytest.fixture
+def cairn_sub() -> Callable[..., subprocess.CompletedProcess[str]]:
+    return run_cairn
+
+
+@pytest.fixture
+def tiny() -> Pipeline:
+    return three_stage_pipeline()
