@@ -1,0 +1,17 @@
+"""Entry point Claude Code runs for every Cairn hook (through hooks/run.sh).
+
+Thin on purpose: puts the plugin's `lib/` on the path and hands over to
+`cairn.hooks.main`, which never raises and always exits 0.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib")))
+
+from cairn.hooks import main
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:], sys.stdin, sys.stdout, os.environ))
