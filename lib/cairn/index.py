@@ -69,6 +69,7 @@ class Index:
 
     def mark_dirty(self, workflow_id: str) -> None:
         d = self.root / DIRTY_DIR
+        ensure_dir(self.root)  # create the root itself private, not as a parent of d
         ensure_dir(d)
         fd = os.open(d / workflow_id, os.O_WRONLY | os.O_CREAT, 0o600)
         os.close(fd)
