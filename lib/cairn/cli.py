@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
                      epilog="Exit codes: 0 ok, 1 problem found or not resumable, 2 usage error, "
                      "3 internal error (see the log it names).")
     parser.add_argument("--version", action="version", version=f"cairn {__version__}")
+    parser.add_argument("--exit-zero", action="store_true",
+                        help="exit 0 even when a problem is found (for slash commands, whose "
+                        "shell lines must succeed to show their output)")
     parser.add_argument("--dir", type=Path, default=None, metavar="PATH",
                         help="artifacts folder (default: $CLAUDE_PROJECT_DIR/.claude/artifacts, "
                         "else ./.claude/artifacts)")
@@ -55,10 +58,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        return handler(args)
+        code = _run(handler, args)
     except CairnError as exc:
-        print(f"cairn: {exc}", file=sys.stderr)
-        return exc.exit_code
+        # With --exit-zero (slash commands) the message must reach the model: stdout.
+        print(f"cairn: {exc}", file=sys.stdout if args.exit_zero else sys.stderr)
+        code = exc.exit_code
+    return 0 if args.exit_zero and code in (1, 2) else code
+
+
+def _run(handler: Handler, args: argparse.Namespace) -> int:
+    """Run a command; Cairn's own errors pass through, anything else is a bug."""
+    try:
+        return handler(args)
+    except CairnError:
+        raise
     except KeyboardInterrupt:
         print("cairn: interrupted", file=sys.stderr)
         return 130

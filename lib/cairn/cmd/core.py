@@ -1,5 +1,5 @@
-"""The first `cairn` commands: start, checkpoint, list, validate, resume, show, pause,
-cancel. One function per command, each returning an exit code."""
+"""The core `cairn` commands: start, checkpoint, validate (list, status, show, resume,
+pause and cancel live in `status.py` and `resume_modes.py`). One function per command, each returning an exit code."""
 
 from __future__ import annotations
 
@@ -78,23 +78,6 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_list(args: argparse.Namespace) -> int:
-    rows = [summary_row(w, s) for w, s in manager(args).list_workflows(include_finished=args.all)]
-    if args.status:
-        rows = [r for r in rows if r["status"] in args.status.split(",")]
-    if args.json:
-        emit_json(rows)
-        return EXIT_OK
-    if not rows:
-        print("no workflows" + ("" if args.all else " in progress (--all shows finished ones)"))
-        return EXIT_OK
-    for r in rows:
-        p = r["progress"]
-        print(f"{r['workflow_id']:<32} {r['status']:<10} {p['completed']}/{p['total']} "
-              f"next: {r['next_agent'] or '-':<18} {str(r['request'])[:50]}")
-    return EXIT_OK
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
     from cairn.resumer import WorkflowResumer
 
@@ -111,50 +94,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for p in report.problems:
             print(f"  [{p.code}] {p.path}: {p.message}")
     return EXIT_OK if report.valid else EXIT_PROBLEM
-
-
-def cmd_resume(args: argparse.Namespace) -> int:
-    from cairn.resumer import WorkflowResumer
-
-    m = manager(args)
-    wid = m.latest_id() if args.workflow_id == "latest" else args.workflow_id
-    loaded = m.load_with_warnings(wid)
-    _warn(loaded.warnings)
-    resumer = WorkflowResumer(m)
-    report = resumer.validate(wid, cp=loaded.value)
-    plan = resumer.plan(wid, report=report, cp=loaded.value)
-    cp = loaded.value
-    if plan.can_resume and not args.dry_run:
-        cp = m.resume(wid, source="cli")
-    context = resumer.render_context(plan, cp)
-    if args.json:
-        emit_json({**plan.to_dict(), "status": cp.status.value, "context": context})
-    else:
-        print(context)
-    return EXIT_OK if plan.can_resume else EXIT_PROBLEM
-
-
-def cmd_show(args: argparse.Namespace) -> int:
-    m = manager(args)
-    loaded = m.load_with_warnings(args.workflow_id)
-    _warn(loaded.warnings)
-    data = loaded.value.model_dump(mode="json", by_alias=True)
-    data["history"] = [{"seq": h.seq, "checkpoint_type": h.checkpoint_type, "file": h.path.name}
-                       for h in m.store.history(args.workflow_id)]
-    emit_json(data)
-    return EXIT_OK
-
-
-def cmd_pause(args: argparse.Namespace) -> int:
-    cp = manager(args).pause(args.workflow_id, args.reason)
-    print(f"{cp.workflow_id}: paused")
-    return EXIT_OK
-
-
-def cmd_cancel(args: argparse.Namespace) -> int:
-    cp = manager(args).cancel(args.workflow_id, args.reason)
-    print(f"{cp.workflow_id}: cancelled")
-    return EXIT_OK
 
 
 def register(sub: Any) -> None:
@@ -174,30 +113,8 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_checkpoint)
 
-    p = sub.add_parser("list", help="one line per workflow")
-    p.add_argument("--all", action="store_true", help="include completed and cancelled ones")
-    p.add_argument("--status", help="only these statuses (comma-separated)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=cmd_list)
-
     p = sub.add_parser("validate", help="check a workflow's checkpoint and artifacts")
-    p.add_argument("workflow_id", metavar="ID|latest")
+    p.add_argument("workflow_id", metavar="ID|latest", nargs="?", default="latest")
     p.add_argument("--fast", action="store_true", help="trust size+mtime, skip hashing")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_validate)
-
-    p = sub.add_parser("resume", help="print the resume context and mark the workflow running")
-    p.add_argument("workflow_id", metavar="ID|latest", nargs="?", default="latest")
-    p.add_argument("--dry-run", action="store_true", help="print only; change nothing")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=cmd_resume)
-
-    p = sub.add_parser("show", help="the full checkpoint and its history, as JSON")
-    p.add_argument("workflow_id", metavar="ID")
-    p.set_defaults(handler=cmd_show)
-
-    for name, fn, verb in (("pause", cmd_pause, "pause"), ("cancel", cmd_cancel, "cancel")):
-        p = sub.add_parser(name, help=f"{verb} a workflow")
-        p.add_argument("workflow_id", metavar="ID")
-        p.add_argument("--reason", default=f"{verb}d by user")
-        p.set_defaults(handler=fn)
