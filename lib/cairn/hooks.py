@@ -303,3 +303,9 @@ def main(argv: list[str], stdin: Any, stdout: Any, env: Mapping[str, str]) -> in
     if out is not None:
         stdout.write(json.dumps(out) + "\n")
     return 0
+
+
+if __name__ == "__main__":  # `python -m cairn.hooks EVENT`, for installs without hooks/
+    import sys
+
+    sys.exit(main(sys.argv[1:], sys.stdin, sys.stdout, os.environ))
