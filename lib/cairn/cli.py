@@ -25,7 +25,7 @@ class _ArgError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cairn.cmd import core, demo
+    from cairn.cmd import cleanup, core, demo, history, log, resume_modes, status, watch
 
     parser = _Parser(prog="cairn", description="Resumable multi-agent pipelines for Claude Code.",
                      epilog="Exit codes: 0 ok, 1 problem found or not resumable, 2 usage error, "
@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "else ./.claude/artifacts)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     core.register(sub)
+    for module in (status, resume_modes, log, history, cleanup, watch):
+        module.register(sub)
     demo.register(sub)
     return parser
 

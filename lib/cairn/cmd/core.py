@@ -1,5 +1,6 @@
-"""The core `cairn` commands: start, checkpoint, validate (list, status, show, resume,
-pause and cancel live in `status.py` and `resume_modes.py`). One function per command, each returning an exit code."""
+"""The core `cairn` commands: start, checkpoint, validate. (list, status, show, resume,
+pause and cancel live in `status.py` and `resume_modes.py`.) One function per command,
+each returning an exit code."""
 
 from __future__ import annotations
 
