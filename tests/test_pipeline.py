@@ -118,8 +118,11 @@ pipeline:
     assert names.index("perf") == names.index("implementer") + 1
     assert names.index("triage") == names.index("researcher") - 1
     assert p.stage("perf").depends_on == ("implementer",)
-    # The stage after an inserted one keeps its own explicit dependency.
-    assert p.stage("reviewer").depends_on == ("implementer",)
+    # Builtin stages have implicit "after the previous stage" dependencies, so an
+    # inserted stage joins the chain instead of running beside it.
+    assert p.stage("reviewer").depends_on == ("perf",)
+    assert p.stage("triage").depends_on == ("orchestrator",)
+    assert p.stage("researcher").depends_on == ("triage",)
 
 
 def test_remove_stage(project: Path) -> None:

@@ -303,22 +303,25 @@ def _parse_file(data: Any, path: str) -> tuple[str, list[dict[str, Any]]]:
     return str(data.get("name", "default")), [_entry(s, path) for s in raw]
 
 
-def default_pipeline() -> Pipeline:
+def _default_entries() -> tuple[str, list[dict[str, Any]]]:
+    """The builtin stages before dependencies are resolved: a stage without an explicit
+    `depends_on` stays "after the previous stage", so a project inserting or removing
+    stages keeps the chain linear."""
     text = resources.files("cairn").joinpath("data").joinpath("pipeline.yaml").read_text(encoding="utf-8")
-    name, entries = _parse_file(_load_yaml(text, "cairn/data/pipeline.yaml"),
-                                "cairn/data/pipeline.yaml")
+    return _parse_file(_load_yaml(text, "cairn/data/pipeline.yaml"), "cairn/data/pipeline.yaml")
+
+
+def default_pipeline() -> Pipeline:
+    name, entries = _default_entries()
     return _resolve(entries, name, "<builtin>")
 
 
-def _apply_project(base: Pipeline, data: Any, path: str) -> Pipeline:
-    entries: list[dict[str, Any]] = [
-        {"name": s.name, "agent": s.agent, "description": s.description,
-         "artifacts": s.artifacts, "depends_on": list(s.depends_on), "line": None}
-        for s in base.stages
-    ]
+def _apply_project(base_name: str, base_entries: list[dict[str, Any]], data: Any,
+                   path: str) -> Pipeline:
+    entries = [{**e, "line": None} for e in base_entries]
     spec = data.get("pipeline")
     if spec is None:
-        return base
+        return _resolve(entries, base_name, "<builtin>")
     _check_keys(spec, _PROJECT_PIPELINE_KEYS, "`pipeline`", path)
     raw_stages = spec.get("stages", [])
     if not isinstance(raw_stages, list):
@@ -364,15 +367,15 @@ def _apply_project(base: Pipeline, data: Any, path: str) -> Pipeline:
         entries.insert(anchor + 1 if "after" in raw else anchor, entry)
     if not entries:
         raise ConfigError("the pipeline has no stages", path=path, hint="keep at least one stage")
-    return _resolve(entries, str(spec.get("name", base.name)), path)
+    return _resolve(entries, str(spec.get("name", base_name)), path)
 
 
 def load_project_config(project_dir: Path) -> tuple[Pipeline, Settings]:
     """The default pipeline with `<project>/.claude/cairn.yaml` applied, and settings."""
-    base = default_pipeline()
+    base_name, base_entries = _default_entries()
     cfg = project_dir / PROJECT_CONFIG
     if not cfg.is_file():
-        return base, Settings()
+        return _resolve(base_entries, base_name, "<builtin>"), Settings()
     path = str(cfg)
     try:
         text = cfg.read_text(encoding="utf-8")
@@ -381,7 +384,7 @@ def load_project_config(project_dir: Path) -> tuple[Pipeline, Settings]:
                           hint="make it a readable UTF-8 file") from None
     data = _load_yaml(text, path)
     if data is None:
-        return base, Settings()
+        return _resolve(base_entries, base_name, "<builtin>"), Settings()
     _check_keys(data, _PROJECT_KEYS, "the project config", path)
     settings = Settings()
     raw_settings = data.get("settings")
@@ -395,7 +398,7 @@ def load_project_config(project_dir: Path) -> tuple[Pipeline, Settings]:
                                   hint=f"write e.g. `{key}: {getattr(Settings(), key)}`")
             values[key] = int(val) if key == "context_bytes" else float(val)
         settings = Settings(**values)
-    return _apply_project(base, data, path), settings
+    return _apply_project(base_name, base_entries, data, path), settings
 
 
 def schema_path(schema: str, project_dir: Path | None) -> Path | None:
