@@ -22,7 +22,7 @@ from cairn.paths import ARTIFACTS_SUBDIR
 from cairn.sessions import bind, bound_workflow, choose, first_delivery, touch_activity
 
 MAX_STDIN = 1 << 20  # hook payloads are small; anything bigger is not one
-RESUMABLE = {"running", "paused", "failed", "stale"}
+RESUMABLE = {"pending", "running", "paused", "failed", "stale"}
 WORKING = {"pending", "running", "paused", "failed", "stale"}
 
 

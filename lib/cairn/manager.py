@@ -31,6 +31,7 @@ from cairn.models import (
 from cairn.paths import check_workflow_id, confine_artifact, default_artifacts_dir, normalize_artifact
 from cairn.pipeline import Pipeline, Settings, load_project_config, schema_path
 from cairn.status import ACTIVE, RESUMABLE, Status, check_transition
+from cairn.sessions import last_activity
 from cairn.store import FileStore, Loaded
 
 MAX_REQUEST = 20_000
@@ -93,13 +94,18 @@ class CheckpointManager:
             (wid, s) for wid, s in self.index.read().items()
             if include_finished or Status(s.get("status") or "pending") in ACTIVE
         ]
+        for wid, s in rows:
+            if Status(s.get("status") or "pending") == Status.RUNNING:
+                # The Stop hook only touches a file; fold it in for running workflows.
+                s["last_activity"] = last_activity(self.root, wid, s)
         rows.sort(key=lambda r: str(r[1].get("last_activity") or ""), reverse=True)
         return rows
 
     def resumable(self) -> list[tuple[str, Summary]]:
-        """Workflows a session may pick up: paused, failed, stale, and running ones
-        (a running workflow's session may be gone: a killed client runs no hook)."""
-        keep = {*RESUMABLE, Status.RUNNING}
+        """Workflows a session may pick up: paused, failed, stale, pending (created, never
+        started) and running ones (a running workflow's session may be gone: a killed
+        client runs no hook)."""
+        keep = {*RESUMABLE, Status.RUNNING, Status.PENDING}
         return [(w, s) for w, s in self.list_workflows() if Status(s["status"]) in keep]
 
     def latest_id(self) -> str:
