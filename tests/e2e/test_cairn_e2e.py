@@ -15,14 +15,24 @@ from typing import Any
 
 import pytest
 from fake_api import FakeAnthropic, Request, ResponderResult, text_turn
-from harness import ClaudeEnv, claude_bin, kill_claude, parse_stream_json
+from harness import (
+    ClaudeEnv,
+    claude_args,
+    claude_bin,
+    kill_claude,
+    parse_stream_json,
+    run_claude,
+    wait_for_file,
+)
 from scenarios import (
     PLUGIN_DIR,
     WID,
     agent_call,
     artifact_path,
+    artifacts_root,
     completions,
     listed,
+    log_lines,
     make_workflow,
     pipeline_responder,
     plugin_ready,
@@ -235,3 +245,89 @@ def test_session_lost_mid_stage_resumes_without_duplicates(
     assert cp["status"] == "paused" and "session ended" in cp["status_reason"]
     row = listed(env.project)
     assert row["next_agent"] == "implementer" and row["completed_agents"] == 4
+
+
+# ------------------------------------------------------------------ 6. compaction
+
+
+def user_line(text: str) -> str:
+    return json.dumps({"type": "user", "message": {"role": "user", "content": text}}) + "\n"
+
+
+def test_compaction_checkpoints_and_reinjects(env: ClaudeEnv, fake_api: FakeAnthropic) -> None:
+    make_workflow(env.project, ["orchestrator"])
+
+    def respond(req: Request) -> ResponderResult:
+        if "FIRST-PROMPT" in req.last_user_text and not req.is_subagent:
+            return text_turn("FIRST-ANSWER")
+        if "AFTER-COMPACT" in req.last_user_text:
+            return text_turn("SECOND-ANSWER")
+        return text_turn("<analysis>fake</analysis>\n<summary>FAKE-COMPACT-SUMMARY</summary>")
+
+    fake_api.set_responder(respond)
+    args = ["-p", *claude_args("", plugin_dirs=[PLUGIN_DIR],
+                                extra=["--input-format", "stream-json"])[2:]]
+    proc = run_claude(args, cwd=env.project, home=env.home, api=fake_api,
+                      env_extra=env.env_extra, timeout=60,
+                      input=user_line("FIRST-PROMPT") + user_line("/compact") + user_line("AFTER-COMPACT"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    events = parse_stream_json(proc.stdout)
+    boundary = [e for e in events if e.get("subtype") == "compact_boundary"]
+    assert boundary and boundary[0]["compact_metadata"]["trigger"] == "manual"
+
+    cp = show(env.project)
+    kinds = [h["checkpoint_type"] for h in cp["history"]]
+    assert kinds == ["created", "agent_completion", "precompact", "pause"], kinds
+    session = str(boundary[0]["session_id"])
+    assert [s["session_id"] for s in cp["sessions"]] == [session]
+
+    after = [r for r in fake_api.main_requests() if "AFTER-COMPACT" in r.last_user_text]
+    assert len(after) == 1, fake_api.dump()
+    context = after[0].system_messages_text()
+    assert "FAKE-COMPACT-SUMMARY" in after[0].messages_text()  # the history is the summary now
+    assert context.count(f'<cairn-resume-context workflow="{WID}">') == 1
+    assert 'subagent_type "cairn:researcher"' in context
+    # Compaction's own SubagentStop (agent_type "") was ignored without an error.
+    assert log_lines(env.project) == []
+    sources = [e["hook_name"] for e in events if e.get("subtype") == "hook_response"
+               and e.get("hook_event") == "SessionStart"]
+    assert sources == ["SessionStart:startup", "SessionStart:compact"]
+
+
+# ------------------------------------------------------------------ 7. background subagent
+
+
+def test_background_subagent_recorded_after_main_stop(env: ClaudeEnv, fake_api: FakeAnthropic) -> None:
+    make_workflow(env.project, ["orchestrator"])
+    activity = artifacts_root(env.project) / WID / ".activity"  # touched by the Stop hook
+    inner = pipeline_responder(env.project, "researcher", background=True)
+    order: list[str] = []
+
+    def respond(req: Request) -> ResponderResult:
+        if req.is_subagent and not req.all_tool_uses():
+            # Keep the agent working until the main agent's turn has ended (Stop ran).
+            order.append("stop-seen" if wait_for_file(activity, timeout=20) else "no-stop")
+        if not req.is_subagent and "<task-notification>" in req.last_user_text:
+            order.append("notified")
+            return text_turn("MAIN-NOTIFIED")
+        return inner(req)
+
+    fake_api.set_responder(respond)
+    proc = env.run("run the next stage in the background", plugin_dirs=[PLUGIN_DIR],
+                   extra_args=["--include-hook-events"], timeout=60)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    events = parse_stream_json(proc.stdout)
+    hooks = [str(e["hook_name"]) for e in events if e.get("subtype") == "hook_started"]
+    assert hooks.index("Stop") < hooks.index("SubagentStop"), hooks
+    assert order == ["stop-seen", "notified"], order
+    stop_out = [e for e in events if e.get("subtype") == "hook_response"
+                and e.get("hook_event") == "SubagentStop"]
+    assert [e["exit_code"] for e in stop_out] == [0] and stop_out[0]["output"] == ""
+
+    cp = show(env.project)
+    assert cp["completed_agents"] == ["orchestrator", "researcher"]
+    [attempt] = cp["agents"]["researcher"]["attempts"]
+    assert attempt["outcome"] == "completed"
+    assert attempt["agent_id"] == fake_api.agent_ids()[0]
+    assert listed(env.project)["next_agent"] == "planner"
+    assert log_lines(env.project) == []
