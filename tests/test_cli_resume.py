@@ -1,0 +1,249 @@
+"""`cairn resume` modes, the interactive pick (in a real terminal, through tmux), and
+`cairn pause` / `cairn cancel`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cairn.manager import CheckpointManager
+from cairn.status import Status
+from conftest import LIB, complete_stage
+from test_cli_support import run, run_json
+
+STAGES = ["orchestrator", "researcher", "planner", "test-master"]
+
+
+def four_done(mgr: CheckpointManager, wid: str = "wf-r", *, pause: bool = True) -> None:
+    mgr.create("resume modes", workflow_id=wid)
+    for stage in STAGES:
+        complete_stage(mgr, wid, stage)  # checkpoints 2..5
+    if pause:
+        mgr.pause(wid)  # checkpoint 6
+
+
+def test_rollback_keeps_later_completions_in_the_audit_trail(
+        capsys: pytest.CaptureFixture[str], root: Path, mgr: CheckpointManager) -> None:
+    four_done(mgr)
+    code, out = run_json(capsys, "--dir", str(root), "resume", "wf-r", "--rollback", "3",
+                         "--reason", "planner misread the request", "--json")
+    assert code == 0
+    assert out["completed_agents"] == ["orchestrator", "researcher"]
+    assert out["next_agent"] == "planner" and out["status"] == "running"
+    assert out["operation"] == "rollback" and out["seq"] == 7
+    assert "rolled back to checkpoint 3" in out["context"]
+    for key in ("workflow_id", "request", "skipped_agents", "invalidated_agents", "remaining_agents",
+                "next_agents", "progress", "can_resume", "reason", "interrupted_agents", "problems"):
+        assert key in out
+    cp = mgr.load("wf-r")
+    assert cp.status == Status.RUNNING and "planner.json" not in cp.artifacts
+    for stage in ("planner", "test-master"):
+        last = cp.agents[stage].last
+        assert last is not None and last.outcome == "invalidated"
+        assert "rolled back to checkpoint 3" in (last.error or "")
+    invalidated = [a.detail for a in cp.audit if a.action == "invalidated"]
+    assert len(invalidated) == 2 and all("planner misread the request" in d for d in invalidated)
+    assert any("architecture.json sha256:" in d for d in invalidated)
+    assert [h.seq for h in mgr.store.history("wf-r")] == list(range(1, 8))  # nothing deleted
+
+
+def test_rollback_to_a_missing_checkpoint_is_a_usage_error(
+        capsys: pytest.CaptureFixture[str], root: Path, mgr: CheckpointManager) -> None:
+    four_done(mgr)
+    code, _, err = run(capsys, "--dir", str(root), "resume", "wf-r", "--rollback", "99")
+    assert code == 2 and "no checkpoint 99" in err and "1..6" in err
+    assert mgr.load("wf-r").seq == 6
+
+
+def test_from_invalidates_the_stage_and_downstream(
+        capsys: pytest.CaptureFixture[str], root: Path, mgr: CheckpointManager) -> None:
+    four_done(mgr)
+    code, out = run_json(capsys, "--dir", str(root), "resume", "wf-r", "--from", "researcher", "--json")
+    assert code == 0 and out["completed_agents"] == ["orchestrator"]
+    assert out["next_agent"] == "researcher"
+    cp = mgr.load("wf-r")
+    assert [a.action for a in cp.audit].count("invalidated") == 3
+    assert cp.audit[-2].action == "rerun_from"
+
+
+def test_retry_the_failed_stage(capsys: pytest.CaptureFixture[str], root: Path,
+                                mgr: CheckpointManager) -> None:
+    four_done(mgr, pause=False)
+    mgr.record_start("wf-r", "implementer")
+    mgr.record_failure("wf-r", "implementer", "tests still failing")
+    code, out = run_json(capsys, "--dir", str(root), "resume", "wf-r", "--retry", "--json")
+    assert code == 0 and out["next_agent"] == "implementer" and out["status"] == "running"
+    assert "retrying implementer" in out["context"]
+    assert any(a.action == "retry" and "attempt 2" in a.detail for a in mgr.load("wf-r").audit)
+
+
+def test_retry_without_a_failure_exits_1(capsys: pytest.CaptureFixture[str], root: Path,
+                                         mgr: CheckpointManager) -> None:
+    four_done(mgr)
+    code, _, err = run(capsys, "--dir", str(root), "resume", "wf-r", "--retry")
+    assert code == 1 and "no failed stage" in err
+
+
+def test_skip_with_reason(capsys: pytest.CaptureFixture[str], root: Path, mgr: CheckpointManager) -> None:
+    mgr.create("skip", workflow_id="wf-s")
+    complete_stage(mgr, "wf-s", "orchestrator")
+    code, out = run_json(capsys, "--dir", str(root), "resume", "wf-s", "--skip", "researcher",
+                         "--reason", "research done by hand", "--json")
+    assert code == 0 and out["skipped_agents"] == ["researcher"] and out["next_agent"] == "planner"
+    cp = mgr.load("wf-s")
+    last = cp.agents["researcher"].last
+    assert last is not None and last.outcome == "skipped" and last.error == "research done by hand"
+    code, _, err = run(capsys, "--dir", str(root), "resume", "wf-s", "--skip", "orchestrator")
+    assert code == 2 and "already completed" in err
+
+
+def test_set_parameters_and_refuse_secrets(capsys: pytest.CaptureFixture[str], root: Path,
+                                           mgr: CheckpointManager) -> None:
+    four_done(mgr)
+    code, _ = run_json(capsys, "--dir", str(root), "resume", "wf-r", "--set", "target=py311",
+                       "--set", "max_retries=3", "--json")
+    assert code == 0
+    cp = mgr.load("wf-r")
+    assert cp.parameters == {"target": "py311", "max_retries": "3"}
+    assert any(a.action == "set_param" and a.detail == "target: None -> 'py311'" for a in cp.audit)
+    seq = cp.seq
+    for bad in ("api_key=abc", "GITHUB_TOKEN=x", "db.password=hunter2", "note=sk-abcdef123",
+                "novalue", "=x"):
+        code, _, err = run(capsys, "--dir", str(root), "resume", "wf-r", "--set", bad)
+        assert code == 2, bad
+        assert "hunter2" not in err and "sk-abcdef" not in err
+    cp = mgr.load("wf-r")
+    assert cp.seq == seq and "hunter2" not in cp.to_json_bytes().decode()
+
+
+def test_safe_refuses_on_a_modified_artifact(capsys: pytest.CaptureFixture[str], root: Path,
+                                             mgr: CheckpointManager) -> None:
+    four_done(mgr)
+    target = root / "wf-r" / "research.json"
+    target.write_text(target.read_text().replace("{", "{ ", 1))
+    code, out, _ = run(capsys, "--dir", str(root), "resume", "wf-r", "--safe")
+    assert code == 1
+    assert "refusing to resume wf-r" in out and "[artifact_modified]" in out
+    assert "cairn resume wf-r --from researcher" in out and "--rollback N" in out
+    assert mgr.load("wf-r").status == Status.PAUSED
+    code, data = run_json(capsys, "--dir", str(root), "resume", "wf-r", "--safe", "--json")
+    assert code == 1 and data["refused"] is True and data["recovery"] and data["context"] is None
+
+
+def test_safe_resumes_when_everything_checks_out(capsys: pytest.CaptureFixture[str], root: Path,
+                                                 mgr: CheckpointManager) -> None:
+    four_done(mgr)
+    code, data = run_json(capsys, "--dir", str(root), "resume", "wf-r", "--safe", "--json")
+    assert code == 0 and data["mode"] == "safe" and data["status"] == "running"
+
+
+def test_fast_never_hashes(capsys: pytest.CaptureFixture[str], root: Path, mgr: CheckpointManager,
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    four_done(mgr)
+
+    def boom(*_a: object) -> None:
+        raise AssertionError("hashed in --fast mode")
+
+    monkeypatch.setattr("cairn.resumer.hash_file", boom)
+    code, data = run_json(capsys, "--dir", str(root), "resume", "wf-r", "--fast", "--json")
+    assert code == 0 and data["mode"] == "fast" and data["next_agent"] == "implementer"
+
+
+def test_dry_run_changes_nothing(capsys: pytest.CaptureFixture[str], root: Path,
+                                 mgr: CheckpointManager) -> None:
+    four_done(mgr)
+    before = (root / "wf-r" / "checkpoint.json").read_bytes()
+    code, data = run_json(capsys, "--dir", str(root), "resume", "wf-r", "--from", "planner",
+                          "--dry-run", "--json")
+    assert code == 0 and data["dry_run"] is True and data["next_agent"] == "planner"
+    assert (root / "wf-r" / "checkpoint.json").read_bytes() == before
+
+
+def test_finished_workflow_cannot_be_changed(capsys: pytest.CaptureFixture[str], root: Path,
+                                             mgr: CheckpointManager) -> None:
+    four_done(mgr, pause=False)
+    mgr.cancel("wf-r")
+    code, out, err = run(capsys, "--dir", str(root), "resume", "wf-r", "--from", "planner")
+    assert code == 1 and "cancelled" in out + err
+    assert mgr.load("wf-r").status == Status.CANCELLED
+
+
+def test_no_id_off_a_terminal(capsys: pytest.CaptureFixture[str], root: Path,
+                              mgr: CheckpointManager) -> None:
+    four_done(mgr, "wf-one")
+    code, data = run_json(capsys, "--dir", str(root), "resume", "--json")
+    assert code == 0 and data["workflow_id"] == "wf-one"  # the only one: no question
+    mgr.pause("wf-one")
+    mgr.create("another", workflow_id="wf-two")
+    complete_stage(mgr, "wf-two", "orchestrator")
+    mgr.pause("wf-two")
+    code, out, err = run(capsys, "--dir", str(root), "resume")
+    assert code == 2 and out == ""
+    assert "2 workflows can be resumed" in err and "wf-one" in err and "wf-two" in err
+
+
+def test_pause_and_cancel_json(capsys: pytest.CaptureFixture[str], root: Path,
+                               mgr: CheckpointManager) -> None:
+    four_done(mgr, pause=False)
+    code, data = run_json(capsys, "--dir", str(root), "pause", "wf-r", "--json")
+    assert code == 0 and data == {"workflow_id": "wf-r", "status": "paused", "seq": 6}
+    code, out, _ = run(capsys, "--dir", str(root), "cancel", "wf-r")
+    assert code == 0 and out == "wf-r: cancelled\n"
+
+
+# ---------------------------------------------------------------------- the pick, in a terminal
+def _pane(sock: str) -> str:
+    return subprocess.run(["tmux", "-L", sock, "capture-pane", "-p", "-J", "-S", "-200", "-t", "pick"],
+                          capture_output=True, text=True, check=False).stdout
+
+
+def _wait_for(sock: str, needle: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        text = _pane(sock)
+        if needle in text:
+            return text
+        time.sleep(0.2)
+    raise AssertionError(f"{needle!r} did not appear; the pane shows:\n{text}")
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_interactive_pick_in_a_real_terminal(root: Path, mgr: CheckpointManager) -> None:
+    for wid in ("wf-first", "wf-second"):
+        mgr.create(f"request of {wid}", workflow_id=wid)
+        complete_stage(mgr, wid, "orchestrator")
+        mgr.pause(wid)
+    order = [w for w, _ in mgr.resumable()]
+    sock = f"cairn-test-{os.getpid()}"
+    script = f"env PYTHONPATH={LIB} {sys.executable} -m cairn --dir {root} resume; echo EXIT=$?; sleep 60"
+    subprocess.run(["tmux", "-L", sock, "new-session", "-d", "-s", "pick", "-x", "160", "-y", "60",
+                    script], check=True, timeout=10)
+    try:
+        screen = _wait_for(sock, "Resume which? [1-2, q to quit]")
+        assert "wf-first" in screen and "wf-second" in screen and "last activity" in screen
+        subprocess.run(["tmux", "-L", sock, "send-keys", "-t", "pick", "7", "Enter"], check=True)
+        _wait_for(sock, "please type a number from 1 to 2")
+        subprocess.run(["tmux", "-L", sock, "send-keys", "-t", "pick", "2", "Enter"], check=True)
+        screen = _wait_for(sock, "EXIT=")
+        assert "EXIT=0" in screen
+        assert f'<cairn-resume-context workflow="{order[1]}">' in screen
+    finally:
+        subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True, check=False)
+    assert mgr.load(order[1]).status == Status.RUNNING
+    assert mgr.load(order[0]).status == Status.PAUSED
+
+
+def test_resume_context_in_json_is_the_printed_one(capsys: pytest.CaptureFixture[str], root: Path,
+                                                   mgr: CheckpointManager) -> None:
+    four_done(mgr)
+    code, out, _ = run(capsys, "--dir", str(root), "resume", "wf-r", "--dry-run")
+    code2, data = run_json(capsys, "--dir", str(root), "resume", "wf-r", "--dry-run", "--json")
+    assert code == code2 == 0 and json.dumps(data["context"]) and out.strip() == data["context"]

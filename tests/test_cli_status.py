@@ -1,0 +1,127 @@
+"""`cairn status`, `cairn list`, `cairn show`: golden dashboards, the --json shapes,
+plain ASCII off a terminal."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from freezegun import freeze_time
+
+from cairn.manager import CheckpointManager
+from test_cli_support import NOW, build_fleet, golden, run, run_json
+
+Sub = Callable[..., "subprocess.CompletedProcess[str]"]
+ROW_KEYS = {"workflow_id", "status", "request", "progress", "agent", "agent_role", "next_agents",
+            "started_at", "last_activity", "last_error"}
+
+
+@pytest.fixture
+def fleet(mgr: CheckpointManager) -> dict[str, str]:
+    return build_fleet(mgr)
+
+
+def test_dashboard_golden(capsys: pytest.CaptureFixture[str], root: Path, fleet: dict[str, str]) -> None:
+    with freeze_time(NOW):
+        code, out, _ = run(capsys, "--dir", str(root), "status")
+    assert code == 0
+    golden("dashboard.txt", out.replace(str(root), "<root>"))
+    assert out.isascii() and "\x1b" not in out
+
+
+def test_dashboard_detail_golden(capsys: pytest.CaptureFixture[str], root: Path,
+                                 fleet: dict[str, str]) -> None:
+    with freeze_time(NOW):
+        code, out, _ = run(capsys, "--dir", str(root), "status", "wf-failed", "--no-color")
+    assert code == 0
+    golden("status-detail.txt", out)
+    assert out.isascii()
+
+
+def test_status_json_shape(capsys: pytest.CaptureFixture[str], root: Path, fleet: dict[str, str]) -> None:
+    with freeze_time(NOW):
+        code, data = run_json(capsys, "--dir", str(root), "status", "--json")
+    assert code == 0
+    assert set(data) == {"generated_at", "root", "total", "counts", "sections", "success_rate",
+                         "average_completion_seconds"}
+    assert data["generated_at"] == "2025-03-03T12:00:00Z"
+    assert data["counts"] == {"pending": 0, "running": 1, "paused": 1, "completed": 1, "failed": 1,
+                              "cancelled": 1, "stale": 1}
+    assert list(data["sections"]) == ["running", "interrupted", "failed", "stale", "recently_completed"]
+    assert [r["workflow_id"] for r in data["sections"]["interrupted"]] == ["wf-paused"]
+    for rows in data["sections"].values():
+        for r in rows:
+            assert set(r) == ROW_KEYS
+    running = data["sections"]["running"][0]
+    assert running["agent"] == "implementer" and running["agent_role"] == "current"
+    assert running["progress"] == {"completed": 4, "total": 8, "percent": 50}
+    failed = data["sections"]["failed"][0]
+    assert failed["agent_role"] == "last" and "rate limit" in failed["last_error"]
+    assert data["success_rate"] == round(1 / 3, 4)  # completed / (completed+failed+cancelled)
+    assert data["average_completion_seconds"] == 8 * (5 * 60 + 30) - 30  # created -> last completion
+
+
+def test_status_detail_json(capsys: pytest.CaptureFixture[str], root: Path, fleet: dict[str, str]) -> None:
+    code, data = run_json(capsys, "--dir", str(root), "status", "wf-paused", "--json")
+    assert code == 0
+    assert {"workflow_id", "status", "status_reason", "request", "started_at", "last_activity",
+            "progress", "agent", "agent_role", "last_error", "next_agents", "parameters", "stages",
+            "history", "history_total"} == set(data)
+    states = {s["stage"]: s["state"] for s in data["stages"]}
+    assert states["orchestrator"] == "completed" and states["test-master"] == "interrupted"
+    assert data["stages"][0] == {"stage": "orchestrator", "state": "completed", "attempts": 1,
+                                 "duration_seconds": 240.0, "artifacts": ["manifest.json"],
+                                 "last_error": None}
+    assert [h["seq"] for h in data["history"]] == list(range(1, data["history_total"] + 1))
+    assert data["history"][-1]["checkpoint_type"] == "pause"
+
+
+def test_empty_dashboard(capsys: pytest.CaptureFixture[str], root: Path) -> None:
+    code, out, _ = run(capsys, "--dir", str(root), "status")
+    assert code == 0 and "0 total: none" in out
+
+
+def test_unknown_workflow_exits_1(capsys: pytest.CaptureFixture[str], root: Path) -> None:
+    code, _, err = run(capsys, "--dir", str(root), "status", "wf-nope")
+    assert code == 1 and "fix:" in err
+
+
+def test_list_filters(capsys: pytest.CaptureFixture[str], root: Path, fleet: dict[str, str]) -> None:
+    d = ["--dir", str(root)]
+    _, rows = run_json(capsys, *d, "list", "--json")
+    assert {r["workflow_id"] for r in rows} == {"wf-running", "wf-paused", "wf-stale", "wf-failed"}
+    _, rows = run_json(capsys, *d, "list", "--all", "--json")
+    assert len(rows) == 6
+    _, rows = run_json(capsys, *d, "list", "--status", "completed,failed", "--json")
+    assert {r["workflow_id"] for r in rows} == {"wf-done", "wf-failed"}
+    code, out, _ = run(capsys, *d, "list", "--all")
+    assert code == 0 and len(out.splitlines()) == 6 and "wf-done" in out and "100%" in out
+
+
+def test_show_json_when_piped_and_text_on_request(capsys: pytest.CaptureFixture[str], root: Path,
+                                                  fleet: dict[str, str]) -> None:
+    code, data = run_json(capsys, "--dir", str(root), "show", "wf-paused")
+    assert code == 0 and data["workflow_id"] == "wf-paused"
+    assert data["history"][0] == {"seq": 1, "checkpoint_type": "created", "file": "00000001-created.json"}
+    assert any(a["action"] == "status:running->paused" for a in data["audit"])
+
+
+def test_subprocess_status_is_plain_ascii(cairn_sub: Sub, root: Path, fleet: dict[str, str]) -> None:
+    proc = cairn_sub("--dir", str(root), "status")
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout and proc.stdout.isascii()
+    assert "Interrupted / paused (1)" in proc.stdout
+    proc = cairn_sub("--dir", str(root), "status", "--json")
+    assert json.loads(proc.stdout)["total"] == 6
+
+
+def test_help_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--help")
+    assert code == 0 and "Exit codes: 0 ok, 1" in out
+    for cmd in ("status", "list", "show", "resume", "pause", "cancel", "log", "history",
+                "cleanup", "watch"):
+        code, out, _ = run(capsys, cmd, "--help")
+        assert code == 0 and "usage: cairn " + cmd in out, cmd

@@ -1,0 +1,112 @@
+"""Shared helpers of the `test_cli_*` suites: a scripted set of workflows built at
+frozen times (so dashboards and logs are byte-for-byte reproducible) and golden-file
+comparison (`CAIRN_UPDATE_GOLDEN=1 pytest` rewrites the golden files)."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from freezegun import freeze_time
+
+from cairn.cli import main
+from cairn.manager import CheckpointManager
+from cairn.status import Status
+from conftest import complete_stage
+
+GOLDEN = Path(__file__).parent / "golden"
+T0 = datetime(2025, 3, 1, 9, 0, 0)
+NOW = datetime(2025, 3, 3, 12, 0, 0)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any]:
+    code, out, err = run(capsys, *argv)
+    assert out, err
+    return code, json.loads(out)
+
+
+def golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("CAIRN_UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.is_file(), f"missing golden file {path}; run with CAIRN_UPDATE_GOLDEN=1"
+    assert text == path.read_text(encoding="utf-8")
+
+
+class Clock:
+    """Runs a block at successive frozen instants."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+        self._freezer = freeze_time(start)
+        self._frozen: Any = None
+
+    def __enter__(self) -> Clock:
+        self._frozen = self._freezer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._freezer.stop()
+
+    def tick(self, **kw: float) -> None:
+        self.now += timedelta(**kw)
+        self._frozen.move_to(self.now)
+
+
+def stages_done(mgr: CheckpointManager, clock: Clock, wid: str, stages: list[str],
+                minutes: float = 4) -> None:
+    for stage in stages:
+        mgr.record_start(wid, stage)
+        clock.tick(minutes=minutes)
+        complete_stage(mgr, wid, stage)
+        clock.tick(seconds=30)
+
+
+def build_fleet(mgr: CheckpointManager) -> dict[str, str]:
+    """Six workflows, one per state of interest, at frozen times."""
+    names = mgr.project_pipeline().names
+    with Clock(T0) as clock:
+        mgr.create("Add a --dry-run flag to the deploy command", workflow_id="wf-done")
+        stages_done(mgr, clock, "wf-done", names, minutes=5)
+        clock.tick(hours=3)
+        mgr.create("Cancelled experiment", workflow_id="wf-cancelled")
+        clock.tick(minutes=1)
+        mgr.cancel("wf-cancelled", "not needed")
+        clock.tick(hours=20)
+        mgr.create("Migrate the | billing tables to\nthe new schema", workflow_id="wf-failed")
+        stages_done(mgr, clock, "wf-failed", names[:1])
+        mgr.record_start("wf-failed", names[1])
+        clock.tick(minutes=7)
+        mgr.record_failure("wf-failed", names[1], "API rate limit | retry after 60s")
+        clock.tick(hours=2)
+        mgr.create("Refactor the logging setup", workflow_id="wf-stale")
+        stages_done(mgr, clock, "wf-stale", names[:2])
+        mgr.record_start("wf-stale", names[2])
+        clock.tick(minutes=3)
+        mgr.set_status("wf-stale", Status.STALE, "no activity for 2 hours")
+        clock.tick(hours=10)
+        mgr.create("Speed up the test suite by running it in parallel workers "
+                   "and caching fixtures between sessions", workflow_id="wf-paused")
+        stages_done(mgr, clock, "wf-paused", names[:3])
+        mgr.record_start("wf-paused", names[3])
+        clock.tick(minutes=2)
+        mgr.pause("wf-paused", "user closed the terminal")
+        clock.tick(hours=3)
+        mgr.create("Add OAuth login", workflow_id="wf-running")
+        stages_done(mgr, clock, "wf-running", names[:4], minutes=6)
+        mgr.record_start("wf-running", names[4])
+        clock.tick(minutes=3)
+        assert clock.now < NOW
+    return {"done": "wf-done", "cancelled": "wf-cancelled", "failed": "wf-failed",
+            "stale": "wf-stale", "paused": "wf-paused", "running": "wf-running"}
