@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import sys
 
-sys.path.insert(0, os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib")))
+_LIB = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib")
+sys.path.insert(0, os.path.normpath(_LIB))
 
 from cairn.hooks import main
 

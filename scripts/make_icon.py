@@ -22,7 +22,7 @@ def clamp(x: float, lo: float = 0.0, hi: float = 1.0) -> float:
 
 
 def mix(c1, c2, t):
-    return tuple(a + (b - a) * t for a, b in zip(c1, c2))
+    return tuple(a + (b - a) * t for a, b in zip(c1, c2, strict=False))
 
 
 class Canvas:
