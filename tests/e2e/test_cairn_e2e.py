@@ -11,6 +11,7 @@ import json
 import signal
 import subprocess
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -330,4 +331,32 @@ def test_background_subagent_recorded_after_main_stop(env: ClaudeEnv, fake_api: 
     assert attempt["outcome"] == "completed"
     assert attempt["agent_id"] == fake_api.agent_ids()[0]
     assert listed(env.project)["next_agent"] == "planner"
+    assert log_lines(env.project) == []
+
+
+# ------------------------------------------------------------------ 8. SessionStart twice
+
+
+def test_session_start_fired_twice_injects_once(env: ClaudeEnv, fake_api: FakeAnthropic,
+                                                tmp_path: Path) -> None:
+    """The client loads a plugin once even when given twice (``--plugin-dir`` the same
+    folder twice, or through a symlink: one SessionStart hook runs). A duplicate it does
+    run: the same launcher also registered in the project's settings. Both hooks run in
+    parallel for the same session and source; only one may inject."""
+    make_workflow(env.project, ["orchestrator"], pause=True)
+    hook = {"type": "command", "command": f'sh "{PLUGIN_DIR}/hooks/run.sh" session-start'}
+    (env.project / ".claude" / "settings.json").write_text(json.dumps(
+        {"hooks": {"SessionStart": [{"matcher": "startup", "hooks": [hook]}]}}))
+    link = tmp_path / "cairn-link"
+    link.symlink_to(PLUGIN_DIR)
+    proc = env.run("hello", plugin_dirs=[PLUGIN_DIR, PLUGIN_DIR, link], timeout=60)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    events = parse_stream_json(proc.stdout)
+    outputs = [str(e["output"]) for e in events if e.get("subtype") == "hook_response"
+               and e.get("hook_event") == "SessionStart"]
+    assert len(outputs) == 2, outputs  # plugin (once, despite three dirs) + settings
+    assert sorted(bool(o.strip()) for o in outputs) == [False, True], outputs
+    context = fake_api.main_requests()[0].system_messages_text()
+    assert context.count(f'<cairn-resume-context workflow="{WID}">') == 1
     assert log_lines(env.project) == []
