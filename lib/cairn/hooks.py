@@ -22,6 +22,11 @@ from cairn.paths import ARTIFACTS_SUBDIR
 from cairn.sessions import bind, bound_workflow, choose, first_delivery, touch_activity
 
 MAX_STDIN = 1 << 20  # hook payloads are small; anything bigger is not one
+# The payload fields Cairn reads, with the type Claude Code sends (absent is fine).
+FIELD_TYPES: dict[str, type] = {
+    "session_id": str, "cwd": str, "source": str, "agent_id": str, "agent_type": str,
+    "reason": str, "stop_hook_active": bool,
+}
 RESUMABLE = {"pending", "running", "paused", "failed", "stale"}
 WORKING = {"pending", "running", "paused", "failed", "stale"}
 
@@ -59,6 +64,10 @@ def parse(raw: bytes) -> dict[str, Any]:
         raise BadPayload(f"stdin is not JSON: {str(exc)[:100]}") from None
     if not isinstance(data, dict):
         raise BadPayload(f"stdin is JSON {type(data).__name__}, not an object")
+    wrong = [f"{k} is {type(data[k]).__name__}" for k, t in FIELD_TYPES.items()
+             if k in data and not isinstance(data[k], t)]
+    if wrong:
+        raise BadPayload("stdin has fields of the wrong type: " + ", ".join(wrong))
     return data
 
 
