@@ -64,31 +64,15 @@ def cairn_json(project: Path, *args: str) -> Any:
     return json.loads(cairn(project, *args).stdout)
 
 
-def manager(project: Path) -> Any:
-    from cairn.manager import CheckpointManager
-
-    return CheckpointManager(artifacts_root(project), project_dir=project)
-
-
 def show(project: Path, wid: str = WID) -> dict[str, Any]:
-    """The checkpoint as JSON plus its history (what ``cairn show`` prints)."""
-    m = manager(project)
-    data: dict[str, Any] = m.load(wid).model_dump(mode="json", by_alias=True)
-    data["history"] = [{"seq": h.seq, "checkpoint_type": h.checkpoint_type}
-                       for h in m.store.history(wid)]
+    """``cairn show ID``: the checkpoint as JSON plus its history."""
+    data: dict[str, Any] = cairn_json(project, "show", wid)
     return data
 
 
 def listed(project: Path, wid: str = WID) -> dict[str, Any]:
-    """The workflow's row of ``cairn list --all --json`` (the CLI, as a user runs it)."""
-    proc = cairn(project, "list", "--all", "--json", check=False)
-    if proc.returncode == 2 and "invalid choice: 'list'" in proc.stderr:  # TEMP: CLI being reworked
-        from cairn.cmd.core import summary_row
-
-        rows = [summary_row(w, s) for w, s in manager(project).list_workflows(include_finished=True)]
-    else:
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        rows = json.loads(proc.stdout)
+    """The workflow's row of ``cairn list --all --json``."""
+    rows = cairn_json(project, "list", "--all", "--json")
     for row in rows:
         if row["workflow_id"] == wid:
             return dict(row)
@@ -115,15 +99,15 @@ def write_artifact(project: Path, stage: str, wid: str = WID) -> Path:
 
 def make_workflow(project: Path, done: Sequence[str], *, wid: str = WID,
                   pause: bool = False) -> None:
-    """A workflow whose first stages ``done`` have completed (valid artifacts written
-    and recorded, schemas checked), made with the library the CLI runs."""
-    m = manager(project)
-    m.create(REQUEST, workflow_id=wid)
+    """A workflow made with the CLI as a user would: ``cairn start``, then for each of
+    the first stages ``done`` a valid artifact and ``cairn checkpoint`` (schema-checked),
+    then ``cairn pause`` if asked."""
+    cairn(project, "start", REQUEST, "--id", wid)
     for stage in done:
         write_artifact(project, stage, wid)
-        m.record_completion(wid, stage)
+        cairn(project, "checkpoint", wid, "--agent", stage)
     if pause:
-        m.pause(wid, "paused by the e2e test")
+        cairn(project, "pause", wid, "--reason", "paused by the e2e test")
 
 
 def completions(cp: dict[str, Any], stage: str) -> list[dict[str, Any]]:
