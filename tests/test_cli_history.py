@@ -10,8 +10,7 @@ import pytest
 
 from cairn import history_db
 from cairn.manager import CheckpointManager
-from conftest import complete_stage
-from test_cli_support import build_fleet, run, run_json
+from test_cli_support import build_fleet, complete_stage, run, run_json
 
 
 def test_analytics_of_the_fleet(capsys: pytest.CaptureFixture[str], root: Path,

@@ -15,8 +15,7 @@ import pytest
 
 from cairn.manager import CheckpointManager
 from cairn.status import Status
-from conftest import LIB, complete_stage
-from test_cli_support import run, run_json
+from test_cli_support import LIB, complete_stage, run, run_json
 
 STAGES = ["orchestrator", "researcher", "planner", "test-master"]
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,11 +18,37 @@ from freezegun import freeze_time
 from cairn.cli import main
 from cairn.manager import CheckpointManager
 from cairn.status import Status
-from conftest import complete_stage
 
-GOLDEN = Path(__file__).parent / "golden"
+TESTS = Path(__file__).resolve().parent
+GOLDEN = TESTS / "golden"
+LIB = TESTS.parent / "lib"
+ARTIFACTS = TESTS / "fixtures" / "artifacts"
 T0 = datetime(2025, 3, 1, 9, 0, 0)
 NOW = datetime(2025, 3, 3, 12, 0, 0)
+
+
+# The helpers below mirror conftest's: `from conftest import` is ambiguous when the
+# e2e suite's conftest is collected in the same run.
+def write_artifact(mgr: CheckpointManager, wid: str, stage: str) -> Path:
+    cp = mgr.load(wid)
+    rel = mgr.pipeline_of(cp).stage(stage).artifacts[0].path
+    data = json.loads((ARTIFACTS / Path(rel).name).read_text(encoding="utf-8"))
+    data["workflow_id"] = wid
+    dest = mgr.workflow_dir(wid) / rel
+    dest.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    return dest
+
+
+def complete_stage(mgr: CheckpointManager, wid: str, stage: str) -> Path:
+    path = write_artifact(mgr, wid, stage)
+    mgr.record_completion(wid, stage)
+    return path
+
+
+def run_cairn(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(LIB) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run([sys.executable, "-m", "cairn", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout, check=False)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

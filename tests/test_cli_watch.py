@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cairn.cmd.watch import relevant
 from cairn.manager import CheckpointManager
-from conftest import LIB, run_cairn, write_artifact
+from test_cli_support import LIB, run_cairn, write_artifact
 
 
 class Reader:
