@@ -125,3 +125,22 @@ def test_help_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
                 "cleanup", "watch"):
         code, out, _ = run(capsys, cmd, "--help")
         assert code == 0 and "usage: cairn " + cmd in out, cmd
+
+
+def test_terminal_gets_color_and_show_gets_text(capsys: pytest.CaptureFixture[str], root: Path,
+                                                fleet: dict[str, str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+    import sys
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    with freeze_time(NOW):
+        code, colored, _ = run(capsys, "--dir", str(root), "status")
+        _, plain, _ = run(capsys, "--dir", str(root), "status", "--no-color")
+    assert code == 0 and "\x1b[31mfailed\x1b[0m" in colored and "\x1b" not in plain
+    assert re.sub(r"\x1b\[[0-9;]*m", "", colored) == plain
+    code, out, _ = run(capsys, "--dir", str(root), "show", "wf-paused", "--no-color")
+    assert code == 0 and "Audit trail (" in out and "status:running->paused" in out
+    assert "Checkpoint history" in out and not out.lstrip().startswith("{")
