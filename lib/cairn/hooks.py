@@ -150,7 +150,9 @@ def session_start(hook: Hook) -> Output:
     if not plan.can_resume:
         return None
     last_session = cp.sessions[-1].session_id if cp.sessions else None
-    if cp.status.value == "running" and last_session and last_session != hook.session_id:
+    # `claude --continue` keeps the session id, yet the process that ran it is gone.
+    if cp.status.value == "running" and last_session and (last_session != hook.session_id
+                                                          or source == "resume"):
         gone = (f"the session that ran it ({last_session[:8]}…) ended without a clean stop "
                 "(closed or killed)")
         note = f"{note}; {gone}" if note else gone
