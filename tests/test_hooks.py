@@ -187,6 +187,15 @@ def test_session_start_after_a_killed_session_says_so(running: Hooks) -> None:
     assert "The last attempt of researcher" in context and "did not finish" in context
 
 
+def test_session_start_resume_of_the_same_session_after_a_kill(running: Hooks) -> None:
+    """`claude --continue` keeps the session id: the killed process is still gone."""
+    sid = payload("SessionStart-startup", running.project)["session_id"]
+    running.fire("SubagentStart", agent_type="cairn:researcher", session_id=sid)
+    answer = running.fire("SessionStart-startup", source="resume")
+    assert answer is not None
+    assert "ended without a clean stop" in answer["hookSpecificOutput"]["additionalContext"]
+
+
 # ------------------------------------------------------------------ SubagentStart / SubagentStop
 
 

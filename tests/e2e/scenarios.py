@@ -165,7 +165,10 @@ def pipeline_responder(
             if write_first or "Stop hook feedback" in req.messages_text():
                 return write_call(target, artifact_text(stage, wid))
             return text_turn(f"{stage.upper()}-STOPPING-WITHOUT-ARTIFACT")
-        if not any(u.get("name") == "Agent" for u in req.all_tool_uses()):
+        # The turn's prompt (not the Agent result, nor a background agent's notice):
+        # delegate. Judged on the last message only, so a `--continue`d conversation
+        # holding an earlier Agent call still delegates again.
+        if req.last_tool_result("Agent") is None and "<task-notification>" not in req.last_user_text:
             return agent_call(stage, background=background)
         return text_turn(main_done)
 

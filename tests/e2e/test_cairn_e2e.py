@@ -47,8 +47,9 @@ def env(claude_env: ClaudeEnv) -> ClaudeEnv:
     return claude_env
 
 
-def run(env: ClaudeEnv, prompt: str, timeout: float = 60) -> list[dict[str, Any]]:
-    proc = env.run(prompt, plugin_dirs=[PLUGIN_DIR], timeout=timeout)
+def run(env: ClaudeEnv, prompt: str, timeout: float = 60,
+        extra_args: list[str] | None = None) -> list[dict[str, Any]]:
+    proc = env.run(prompt, plugin_dirs=[PLUGIN_DIR], timeout=timeout, extra_args=extra_args or [])
     assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return parse_stream_json(proc.stdout)
 
@@ -191,9 +192,11 @@ def test_subagent_still_without_artifact_fails(env: ClaudeEnv, fake_api: FakeAnt
 # ------------------------------------------------------------------ 5. killed or ended mid-stage
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["sigkill", "sigterm"])
+@pytest.mark.parametrize(("sig", "cont"), [(signal.SIGKILL, False), (signal.SIGTERM, False),
+                                           (signal.SIGKILL, True)],
+                         ids=["sigkill", "sigterm", "sigkill-then-continue"])
 def test_session_lost_mid_stage_resumes_without_duplicates(
-    env: ClaudeEnv, fake_api: FakeAnthropic, sig: int
+    env: ClaudeEnv, fake_api: FakeAnthropic, sig: int, cont: bool
 ) -> None:
     make_workflow(env.project, ["orchestrator", "researcher", "planner"])
     release = threading.Event()
@@ -225,11 +228,18 @@ def test_session_lost_mid_stage_resumes_without_duplicates(
 
     seen = len(fake_api.requests)
     fake_api.set_responder(pipeline_responder(env.project, "test-master"))
-    run(env, "continue")
+    run(env, "continue", extra_args=["--continue"] if cont else [])
 
     new = [r for r in fake_api.requests[seen:] if r.is_main]
     context = new[0].system_messages_text()
-    assert f'<cairn-resume-context workflow="{WID}">' in context
+    tag = f'<cairn-resume-context workflow="{WID}">'
+    if cont:  # the resumed conversation keeps session 1's context beside the new one
+        assert context.count(tag) == 2
+        assert "This replaces any earlier Cairn resume context" in context.rsplit(tag, 1)[1]
+        context = context.rsplit(tag, 1)[1]
+        dangling = new[0].all_tool_uses()[0]
+        assert dangling["name"] == "Agent"  # session 1's call, closed by the client
+    assert tag in context or cont
     assert 'subagent_type "cairn:test-master"' in context.split("## Next", 1)[1]
     assert "The last attempt of test-master" in context and "did not finish" in context
     if sig == signal.SIGKILL:
@@ -238,6 +248,8 @@ def test_session_lost_mid_stage_resumes_without_duplicates(
     assert cp["completed_agents"] == ["orchestrator", "researcher", "planner", "test-master"]
     assert len(set(cp["completed_agents"])) == len(cp["completed_agents"])
     assert len(completions(cp, "test-master")) == 1
+    if cont:  # `-p --continue` keeps the session id: one session did it all
+        assert len(cp["sessions"]) == 1
     outcomes = [a["outcome"] for a in cp["agents"]["test-master"]["attempts"]]
     assert outcomes == ["interrupted", "completed"]
     for stage in ("orchestrator", "researcher", "planner"):
