@@ -167,7 +167,7 @@ def register(sub: Any) -> None:
         "a table of stages in execution order. --append-to replaces the file's `## Execution "
         "Log` section, or appends one, leaving every other byte of the file as it was.",
         epilog="Exit codes: 0 ok, 1 workflow not found, 2 usage error.")
-    p.add_argument("workflow_id", metavar="ID|latest")
+    p.add_argument("workflow_id", metavar="ID|latest", nargs="?", default="latest")
     p.add_argument("--append-to", metavar="FILE", help="write the log into this markdown file")
     p.add_argument("--json", action="store_true", help="machine-readable output (docs/cli.md)")
     p.set_defaults(handler=cmd_log)
