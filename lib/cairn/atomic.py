@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from cairn.faults import point
+
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 
@@ -28,10 +30,15 @@ def _write_temp(directory: Path, name: str, data: bytes) -> str:
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            half = len(data) // 2
+            fh.write(data[:half])
+            fh.flush()
+            point("mid_write")
+            fh.write(data[half:])
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, FILE_MODE)
+        point("after_fsync")
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -45,11 +52,13 @@ def atomic_write(path: Path, data: bytes) -> None:
     ensure_dir(path.parent)
     tmp = _write_temp(path.parent, path.name, data)
     try:
+        point("before_replace")
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    point("after_replace")
     fsync_dir(path.parent)
 
 

@@ -76,3 +76,28 @@ def locked(path: Path, *, timeout: float = DEFAULT_TIMEOUT, purpose: str = "writ
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def try_locked(path: Path) -> Iterator[bool]:
+    """Take the lock on `path` if nobody holds it, without waiting: yields True when
+    taken (released at the end of the block), False when another process holds it.
+    Creates neither `path`'s folder nor, when that folder is missing, the lock file
+    (yields True: there is nothing left to lock)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    except (FileNotFoundError, NotADirectoryError):
+        yield True
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

@@ -20,8 +20,9 @@ from typing import Any
 
 from cairn.atomic import atomic_write, ensure_dir, fsync_dir
 from cairn.errors import CairnError
-from cairn.file_lock import locked
-from cairn.paths import CHECKPOINT_FILE
+from cairn.faults import point
+from cairn.file_lock import locked, try_locked
+from cairn.paths import LOCK_FILE
 from cairn.pipeline import Pipeline
 from cairn.status import ACTIVE, Status
 
@@ -111,6 +112,7 @@ class Index:
 
     def update(self, workflow_id: str, record: dict[str, Any] | None) -> None:
         """Set (or, with None, drop) one workflow's entry; clears its dirty mark."""
+        point("before_index")
         ensure_dir(self.root)
         with locked(self.root / INDEX_LOCK, purpose="index"):
             workflows = self._read_raw()
@@ -121,6 +123,7 @@ class Index:
             else:
                 workflows[workflow_id] = summarize(record)
             self._write(workflows)
+            point("after_index_write")
             self._clear_dirty(workflow_id)
 
     def _scan(self) -> dict[str, Summary]:
@@ -152,11 +155,27 @@ class Index:
         ensure_dir(self.root)
         with locked(self.root / INDEX_LOCK, purpose="index rebuild"):
             workflows = self._scan()
-            self._write(workflows)
             for name in self._dirty():
-                self._clear_dirty(name)
+                self._repair(name, workflows)
+            self._write(workflows)
             fsync_dir(self.root)
         return workflows
+
+    def _repair(self, name: str, workflows: dict[str, Summary]) -> None:
+        """Refresh one dirty workflow's entry (caller holds the index lock) and clear
+        its mark, unless a writer of that workflow is in flight (holds its lock): that
+        writer updates the index itself, and its mark must outlive it in case it dies
+        before. Never waits for the workflow lock (writers take it before the index
+        lock), so this cannot deadlock."""
+        with try_locked(self.root / name / LOCK_FILE) as free:
+            if not free:
+                return
+            record = self._read_checkpoint(name) if (self.root / name).is_dir() else None
+            if record is not None:
+                workflows[name] = summarize(record)
+            else:
+                workflows.pop(name, None)
+            self._clear_dirty(name)
 
     def _dirty(self) -> list[str]:
         try:
@@ -178,17 +197,8 @@ class Index:
         with locked(self.root / INDEX_LOCK, purpose="index repair"):
             workflows = self._read_raw() or self._scan()
             for name in self._dirty():
-                if (self.root / name / CHECKPOINT_FILE).exists() or (self.root / name).is_dir():
-                    record = self._read_checkpoint(name)
-                    if record is not None:
-                        workflows[name] = summarize(record)
-                    else:
-                        workflows.pop(name, None)
-                else:
-                    workflows.pop(name, None)
+                self._repair(name, workflows)
             self._write(workflows)
-            for name in self._dirty():
-                self._clear_dirty(name)
         return workflows
 
 

@@ -27,6 +27,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from cairn.atomic import atomic_write, ensure_dir, write_once
 from cairn.errors import CairnError, CheckpointCorrupt, WorkflowExists, WorkflowNotFound
+from cairn.faults import point
 from cairn.file_lock import DEFAULT_TIMEOUT, locked
 from cairn.paths import CHECKPOINT_FILE, HISTORY_DIR, LOCK_FILE, check_workflow_id
 
@@ -113,6 +114,8 @@ class FileStore:
 
             raise ConfinementError(f"workflow folder {wdir} is a symlink",
                                    hint="replace it with a real folder inside the artifacts folder")
+        if not wdir.is_dir():  # locking must not create the folder of an unknown id
+            raise WorkflowNotFound(workflow_id, str(self.root))
         with locked(wdir / LOCK_FILE, timeout=self.lock_timeout, purpose=purpose):
             yield
 
@@ -137,7 +140,9 @@ class FileStore:
                 f"history entry {seq} of workflow {workflow_id!r} already exists",
                 hint="a checkpoint was written without holding the workflow lock; retry",
             )
+        point("after_history_write")
         atomic_write(self._latest(workflow_id), data)
+        point("after_put")
 
     def archive_original(self, workflow_id: str) -> None:
         """Keep a checkpoint.json written by an older tool, before the first write in

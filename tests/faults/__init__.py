@@ -1,0 +1,1 @@
+"""Fault-injection helpers of the crash-consistency tests (`tests/test_crash.py`)."""
