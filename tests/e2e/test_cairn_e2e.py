@@ -3,6 +3,30 @@
 The model side is scripted (``fake_api``); everything else — hook dispatch, payloads,
 context injection, Stop-hook blocking, signals — is the real client, pinned in
 ``.ci/install-claude.sh``. See ``scenarios.py`` for the project set-up helpers.
+
+What these runs showed about Claude Code 2.1.328 (beyond ../shared/claude-code-hooks):
+
+* Every ``claude -p`` run ends with SessionEnd (reason "other"), so a workflow a
+  ``-p`` session worked on is ``paused`` afterwards, not ``running``.
+* A SessionStart ``systemMessage`` is not sent to the model. In stream-json it shows
+  only inside the ``hook_response`` event at startup; after compaction the client also
+  emits an ``informational`` event "SessionStart:compact says: <message>".
+* Hook events in stream-json: SubagentStart is named ``SubagentStart:cairn:<stage>``,
+  SubagentStop just ``SubagentStop``; PreCompact and SessionEnd are not reported
+  (``/compact`` prints "Compacted PreCompact [...] completed successfully" instead).
+* ``/compact`` is sent as a plain user message on ``--input-format stream-json``
+  stdin. The summary request carries no agent-id header (it looks like a main
+  request) although compaction then fires SubagentStop with ``agent_type: ""``.
+* A Stop-hook block does not end the subagent's attempt: one SubagentStart, two
+  SubagentStops (the second with ``stop_hook_active: true``), one attempt.
+* With a background agent the main turn does not wait for SubagentStart hooks: the
+  main agent's Stop hook ran while SubagentStart was still running.
+* ``claude -p --continue`` keeps the session id (SessionStart source "resume", same
+  ``session_id``), closes the dangling Agent call and sends both the old and the new
+  SessionStart context.
+* The client loads a plugin once even when ``--plugin-dir`` names it twice or through
+  a symlink; SessionStart runs twice for one session only when the same command is
+  also a project settings hook (then both run in parallel).
 """
 
 from __future__ import annotations
