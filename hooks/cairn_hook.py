@@ -12,7 +12,7 @@ import sys
 _LIB = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib")
 sys.path.insert(0, os.path.normpath(_LIB))
 
-from cairn.hooks import main
+from cairn.hooks import main  # noqa: E402 - the path is set up just above
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:], sys.stdin, sys.stdout, os.environ))

@@ -30,8 +30,8 @@ from cairn.models import (
 )
 from cairn.paths import check_workflow_id, confine_artifact, default_artifacts_dir, normalize_artifact
 from cairn.pipeline import Pipeline, Settings, load_project_config, schema_path
-from cairn.status import ACTIVE, RESUMABLE, Status, check_transition
 from cairn.sessions import last_activity
+from cairn.status import ACTIVE, RESUMABLE, Status, check_transition
 from cairn.store import FileStore, Loaded
 
 MAX_REQUEST = 20_000
