@@ -30,4 +30,6 @@ if [ -n "$CLAUDE_PLUGIN_DATA" ] && [ -x "$CLAUDE_PLUGIN_DATA/venv/bin/python" ] 
    && [ -e "$CLAUDE_PLUGIN_DATA/$DEPS_STAMP.ok" ]; then
   py="$CLAUDE_PLUGIN_DATA/venv/bin/python"
 fi
-exec "$py" -I "$here/cairn_hook.py" "$event"
+# -S: no `site` at start-up. Stop and the no-op paths use the standard library only;
+# the handlers that need site-packages add it first (cairn.hooks.third_party).
+exec "$py" -I -S "$here/cairn_hook.py" "$event"

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cairn.errlog import log_error
 from cairn.errors import CairnError
 from cairn.paths import ARTIFACTS_SUBDIR
 from cairn.sessions import bind, bound_workflow, choose, first_delivery, touch_activity
@@ -35,13 +34,18 @@ class BadPayload(CairnError):
     """The hook's stdin is not a payload Cairn understands."""
 
 
-@dataclass(frozen=True)
 class Hook:
-    event: str
-    payload: Mapping[str, Any]
-    root: Path
-    project: Path
-    env: Mapping[str, str]
+    """One hook call. (A plain class: `dataclasses` costs the Stop hook ~4 ms of imports.)"""
+
+    __slots__ = ("env", "event", "payload", "project", "root")
+
+    def __init__(self, event: str, payload: Mapping[str, Any], root: Path, project: Path,
+                 env: Mapping[str, str]) -> None:
+        self.event = event
+        self.payload = payload
+        self.root = root
+        self.project = project
+        self.env = env
 
     def text(self, key: str) -> str | None:
         value = self.payload.get(key)
@@ -106,13 +110,31 @@ def run(event: str, raw: bytes, env: Mapping[str, str]) -> Output:
 
 
 def _log(root: Path, event: str, exc: BaseException) -> str:
+    from cairn.errlog import log_error
+
     try:
         return str(log_error(root, f"hook {event}", exc))
     except OSError:
         return "nowhere: the log could not be written"
 
 
+def third_party() -> None:
+    """Make site-packages importable. hooks/run.sh starts Python with -S (no `site`):
+    the paths that only touch files (Stop, every no-op) then skip site's start-up cost;
+    the ones that need pydantic, jsonschema or PyYAML call this first."""
+    global _site_loaded
+    if sys.flags.no_site and not _site_loaded:
+        import site
+
+        site.main()
+        _site_loaded = True
+
+
+_site_loaded = False
+
+
 def _manager(hook: Hook) -> Any:
+    third_party()
     from cairn.manager import CheckpointManager
 
     return CheckpointManager(hook.root, project_dir=hook.project)
@@ -139,6 +161,7 @@ def session_start(hook: Hook) -> Output:
         return None
     if not first_delivery(hook.root, hook.session_id, source):
         return None
+    third_party()
     from cairn.resumer import WorkflowResumer
 
     m = _manager(hook)
@@ -317,6 +340,4 @@ def main(argv: list[str], stdin: Any, stdout: Any, env: Mapping[str, str]) -> in
 
 
 if __name__ == "__main__":  # `python -m cairn.hooks EVENT`, for installs without hooks/
-    import sys
-
     sys.exit(main(sys.argv[1:], sys.stdin, sys.stdout, os.environ))

@@ -13,9 +13,10 @@ import re
 import time
 from pathlib import Path
 
-from cairn.atomic import atomic_write, ensure_dir
-from cairn.file_lock import locked
 from cairn.index import Index, Summary
+
+# atomic (tempfile) and file_lock (socket) are imported where they are used: the Stop
+# hook never writes, and their imports are a third of its cost.
 
 SESSIONS_DIR = ".sessions"
 ACTIVITY_FILE = ".activity"
@@ -45,6 +46,8 @@ def bind(root: Path, session_id: str | None, workflow_id: str) -> None:
     sid = safe_session_id(session_id)
     if sid is None or bound_workflow(root, sid) == workflow_id:
         return
+    from cairn.atomic import atomic_write
+
     atomic_write(root / SESSIONS_DIR / sid, workflow_id.encode())
 
 
@@ -83,6 +86,8 @@ def touch_activity(root: Path, workflow_id: str) -> None:
     try:
         os.utime(path)
     except FileNotFoundError:
+        from cairn.atomic import ensure_dir
+
         ensure_dir(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
         os.close(fd)
@@ -94,6 +99,9 @@ def first_delivery(root: Path, session_id: str | None, source: str, *, window: f
     sid = safe_session_id(session_id) or "unknown"
     src = re.sub(r"[^a-z]", "", source.lower())[:20] or "unknown"
     mark = root / SESSIONS_DIR / f"{sid}.{src}.served"
+    from cairn.atomic import ensure_dir
+    from cairn.file_lock import locked
+
     ensure_dir(mark.parent)
     with locked(root / SESSIONS_DIR / ".lock", timeout=2.0, purpose="session-start"):
         with contextlib.suppress(FileNotFoundError):
