@@ -173,9 +173,12 @@ def session_start(hook: Hook) -> Output:
     if not plan.can_resume:
         return None
     last_session = cp.sessions[-1].session_id if cp.sessions else None
+    held = _held_elsewhere(m, wid, hook.session_id)
+    if held:
+        note = f"{held}; {note}" if note else held
     # `claude --continue` keeps the session id, yet the process that ran it is gone.
-    if cp.status.value == "running" and last_session and (last_session != hook.session_id
-                                                          or source == "resume"):
+    elif cp.status.value == "running" and last_session and (last_session != hook.session_id
+                                                            or source == "resume"):
         gone = (f"the session that ran it ({last_session[:8]}…) ended without a clean stop "
                 "(closed or killed)")
         note = f"{note}; {gone}" if note else gone
@@ -191,9 +194,21 @@ def session_start(hook: Hook) -> Output:
     nxt = plan.next_agent or "-"
     return {
         "systemMessage": f"Cairn: workflow {wid} is {plan.progress.completed}/{plan.progress.total} "
-                         f"done, next: {nxt} — /cairn:resume",
+                         f"done, next: {nxt} — " + (held[:200] if held else "/cairn:resume"),
         "hookSpecificOutput": {"hookEventName": "SessionStart", "additionalContext": context},
     }
+
+
+def _held_elsewhere(m: Any, wid: str, session_id: str | None) -> str | None:
+    """A note when another live session holds the workflow's lease (see lease.py)."""
+    from cairn import lease
+
+    me = lease.new_lease(session_id or "", lease.owner_pid())
+    holder = lease.holder(m.workflow_dir(wid), me)
+    if holder is None:
+        return None
+    return (f"another live Claude session holds this workflow: {holder.describe()}; do not resume "
+            "it here unless that session has ended")
 
 
 # ------------------------------------------------------------------ SubagentStart / Stop
@@ -309,6 +324,9 @@ def session_end(hook: Hook) -> Output:
     if wid is None:
         return None
     m = _manager(hook)
+    from cairn import lease
+
+    lease.release(m.workflow_dir(wid), hook.session_id)
     cp = m.load(wid)
     if cp.status.value != "running":
         return None

@@ -163,6 +163,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
         return EXIT_PROBLEM
     cp = preview
     if plan.can_resume and not args.dry_run:
+        from cairn import lease
+
+        lease.acquire_for_cli(m, wid)  # refused while another live session holds it
         cp = commit(m, wid, op)
         plan = resumer.plan(wid, report=report, cp=cp)
     context = resumer.render_context(plan, cp, note=note)
