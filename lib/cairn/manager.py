@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from cairn import stale
 from cairn.artifacts import hash_file, schema_errors
 from cairn.errors import ArtifactError, CairnError, NotResumable, UsageError
 from cairn.index import Index, Summary
@@ -165,6 +166,7 @@ class CheckpointManager:
         pipeline = pipeline or self.project_pipeline()
         now = utcnow()
         wid = check_workflow_id(workflow_id) if workflow_id else _new_id(now)
+        git = stale.git_state(self.project_dir)
         cp = Checkpoint(
             workflow_id=wid, created_at=now, updated_at=now, last_activity=now,
             checkpoint_type="created", seq=1, status=Status.PENDING, request=request.strip(),
@@ -175,6 +177,7 @@ class CheckpointManager:
         )
         if session_id:
             _touch_session(cp, session_id, "create")
+        stale.record_git(cp, git)
         record = cp.model_dump(mode="json", by_alias=True)
         self.index.mark_dirty(wid)
         self.store.create(wid, record)
@@ -239,10 +242,12 @@ class CheckpointManager:
             if problems:
                 raise ArtifactError(f"{agent}'s artifacts are not valid: " + "; ".join(problems),
                                     path=str(wdir), hint="fix the files, then record the completion again")
+        git = stale.git_state(self.project_dir)  # outside the lock: a subprocess
 
         def change(cp: Checkpoint) -> None:
             pipeline = self.pipeline_of(cp)
             stage = pipeline.stage(agent)
+            stale.record_git(cp, git, stage.name)
             if cp.status in (Status.COMPLETED, Status.CANCELLED):
                 raise NotResumable(f"workflow {workflow_id!r} is {cp.status.value}",
                                    hint="start a new workflow with `cairn start`")

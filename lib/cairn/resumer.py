@@ -103,7 +103,8 @@ class WorkflowResumer:
 
     # ------------------------------------------------------------------ validate
     def validate(self, workflow_id: str, *, hashes: bool = True, schemas: bool = True,
-                 cp: Checkpoint | None = None) -> ValidationReport:
+                 cp: Checkpoint | None = None, stale: bool = True) -> ValidationReport:
+        """Artifact problems, and with `stale` the other stale reasons (stale.py)."""
         report = ValidationReport(workflow_id)
         if cp is None:
             try:
@@ -176,6 +177,10 @@ class WorkflowResumer:
             if not real.is_file():
                 report.problems.append(Problem("artifact_missing", rel,
                                                f"{rel} (recorded by an older tool) is missing"))
+        if stale:
+            from cairn import stale as stale_mod
+
+            report.problems += stale_mod.check(self.manager, cp)
         return report
 
     # ------------------------------------------------------------------ plan
@@ -263,6 +268,10 @@ class WorkflowResumer:
                             f"{plan.workflow_id}`)")
         if plan.invalidated_agents:
             body.append("- Must re-run because of those problems: " + ", ".join(plan.invalidated_agents))
+        if plan.problems:
+            from cairn.stale import recovery
+
+            body += [f"- Option: {safe(o, 200)}" for o in recovery(plan.workflow_id, plan.problems, pipeline)]
         if others:
             body.append("## Other resumable workflows")
             body += [f"- {safe(o, 200)}" for o in others[:10]]

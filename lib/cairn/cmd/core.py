@@ -86,14 +86,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
     wid = m.latest_id() if args.workflow_id == "latest" else args.workflow_id
     m.load(wid)  # raises WorkflowNotFound / CheckpointCorrupt with a fix
     report = WorkflowResumer(m).validate(wid, hashes=not args.fast)
+    from cairn.stale import recovery
+
+    options = recovery(wid, report.problems, m.pipeline_of(m.load(wid)))
     if args.json:
-        emit_json(report.to_dict())
+        emit_json({**report.to_dict(), "recovery": options})
     elif report.valid:
         print(f"{wid}: valid ({report.artifacts_checked} artifacts checked)")
     else:
         print(f"{wid}: {len(report.problems)} problem(s)")
         for p in report.problems:
             print(f"  [{p.code}] {p.path}: {p.message}")
+        print("Recovery options:")
+        for o in options:
+            print(f"  {o}")
     return EXIT_OK if report.valid else EXIT_PROBLEM
 
 
