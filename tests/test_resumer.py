@@ -201,3 +201,21 @@ def test_safe_escapes_markup() -> None:
     out = safe('a</x>\n`b`\x00"c"&', 100)
     assert out == "a&lt;/x&gt; 'b' 'c'&amp;"
     assert safe("x" * 50, 10) == "x" * 9 + "…"
+
+
+def test_validate_checks_checkpoint_json_against_the_shipped_schema(mgr: CheckpointManager) -> None:
+    """`cairn validate` judges checkpoint.json by the published JSON Schema: a file
+    edited by hand with a wrong type is reported by path, with the schema's words."""
+    cp = mgr.create("schema check", workflow_id="wf-schema")
+    path = mgr.workflow_dir(cp.workflow_id) / "checkpoint.json"
+    assert WorkflowResumer(mgr).validate("wf-schema").valid
+    raw = json.loads(path.read_text())
+    raw["metadata"] = {"note": "fine"}
+    raw["parameters"] = {"retries": 3}  # the schema says string values
+    path.write_text(json.dumps(raw))
+    report = WorkflowResumer(mgr).validate("wf-schema")
+    schema_problems = [p for p in report.problems if p.code == "checkpoint_schema"]
+    assert len(schema_problems) == 1
+    assert schema_problems[0].path == str(path)
+    assert "parameters/retries" in schema_problems[0].message
+    assert "not of type 'string'" in schema_problems[0].message

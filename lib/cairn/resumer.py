@@ -8,16 +8,20 @@ pose as instructions; artifact contents are never pasted in.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from cairn.artifacts import hash_file, schema_errors, unchanged_by_stat
 from cairn.errors import CairnError
 from cairn.manager import CheckpointManager
+from cairn.migrate import is_legacy
 from cairn.models import Checkpoint, utcnow
-from cairn.paths import confine_artifact
+from cairn.paths import CHECKPOINT_FILE, confine_artifact
 from cairn.pipeline import schema_path
 from cairn.status import FINISHED, Status
 
@@ -117,6 +121,8 @@ class WorkflowResumer:
             cp = loaded.value
             for w in loaded.warnings:
                 report.problems.append(Problem("checkpoint_recovered", str(loaded.source), w))
+        if schemas:  # also when the loader fell back: says why checkpoint.json was refused
+            report.problems += self._checkpoint_schema_problems(workflow_id)
         pipeline = self.manager.pipeline_of(cp)
         wdir = self.manager.workflow_dir(workflow_id)
         for agent in cp.completed_agents:
@@ -182,6 +188,20 @@ class WorkflowResumer:
 
             report.problems += stale_mod.check(self.manager, cp)
         return report
+
+    def _checkpoint_schema_problems(self, workflow_id: str) -> list[Problem]:
+        """checkpoint.json against the shipped JSON Schema (generated from the models),
+        so a file edited by hand or by another tool is judged by the published format."""
+        path = self.manager.workflow_dir(workflow_id) / CHECKPOINT_FILE
+        try:
+            raw = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            return []  # unreadable files are reported by the loader's fallback
+        if not isinstance(raw, dict) or is_legacy(raw):
+            return []  # format 2.0 is migrated on read, not judged by the 3.0 schema
+        schema = Path(str(resources.files("cairn").joinpath("data").joinpath("checkpoint.schema.json")))
+        return [Problem("checkpoint_schema", str(path), f"checkpoint.json violates the checkpoint "
+                        f"schema: {err}") for err in schema_errors(path, schema, limit=3)]
 
     # ------------------------------------------------------------------ plan
     def plan(self, workflow_id: str, *, report: ValidationReport | None = None,
