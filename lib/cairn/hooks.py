@@ -64,7 +64,7 @@ def parse(raw: bytes) -> dict[str, Any]:
         raise BadPayload(f"stdin is {len(raw)} bytes; a hook payload is at most {MAX_STDIN}")
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: [[[[...
         raise BadPayload(f"stdin is not JSON: {str(exc)[:100]}") from None
     if not isinstance(data, dict):
         raise BadPayload(f"stdin is JSON {type(data).__name__}, not an object")

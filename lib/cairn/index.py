@@ -228,4 +228,8 @@ def _as_record(raw: dict[str, Any]) -> dict[str, Any]:
         return upgrade(raw, default_pipeline())
     if not isinstance(raw.get("workflow_id"), str) or "pipeline" not in raw:
         raise CairnError("not a Cairn checkpoint")
+    try:  # the summary reads a raw record: a damaged one must fail here, typed
+        summarize(raw)
+    except (TypeError, KeyError, AttributeError, ValueError, IndexError) as exc:
+        raise CairnError(f"not a Cairn checkpoint ({type(exc).__name__}: {str(exc)[:80]})") from None
     return raw

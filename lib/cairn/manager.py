@@ -139,6 +139,8 @@ class CheckpointManager:
             cp = loaded.value
             if not self.store.history(workflow_id):
                 self.store.archive_original(workflow_id)
+            elif loaded.latest_damaged:
+                self.store.preserve_damaged(workflow_id)
             for warning in loaded.warnings:
                 cp.audit.append(AuditEntry(at=utcnow(), action="recovered", detail=warning[:500]))
             cp.seq = max(cp.seq, self._last_seq(workflow_id)) + 1

@@ -34,7 +34,11 @@ def _iso(value: Any, field: str) -> str:
                              hint="write it as 2026-01-31T12:00:00") from None
     if dt.tzinfo is None:  # 2.0 wrote naive local-less times; they were UTC in practice
         dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    try:
+        return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-23:59 is after year 9999 in UTC
+        raise MigrationError(f"format 2.0 field {field!r} is out of range: {value!r}",
+                             hint="write it as 2026-01-31T12:00:00") from None
 
 
 def _str_list(raw: dict[str, Any], field: str) -> list[str]:

@@ -142,6 +142,10 @@ def _load_yaml(text: str, path: str) -> Any:
         out.line = node.start_mark.line + 1
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool, type(None))):
+                raise ConfigError(f"a mapping key must be a plain value, not {type(key).__name__}",
+                                  path=path, line=key_node.start_mark.line + 1,
+                                  hint="write keys as plain words, e.g. `name:`")
             if key in out:
                 raise ConfigError(f"duplicate key {key!r}", path=path,
                                   line=key_node.start_mark.line + 1,
@@ -200,12 +204,14 @@ def _parse_artifacts(raw: Any, stage: str, path: str, line: int | None) -> tuple
             item = {"path": item}
         _check_keys(item, _ARTIFACT_KEYS, f"an artifact of stage {stage!r}", path)
         rel = item.get("path")
-        if not isinstance(rel, str) or not rel or rel.startswith("/") or ".." in Path(rel).parts:
+        if not isinstance(rel, str) or not rel or rel.startswith("/") or ".." in Path(rel).parts \
+                or "\x00" in rel:
             raise ConfigError(f"stage {stage!r}: artifact path {rel!r} is not a relative file name",
                               path=path, line=_line(item, "path") or line,
                               hint="name a file inside the workflow folder, e.g. notes.json")
         schema = item.get("schema")
-        if schema is not None and (not isinstance(schema, str) or "/" in schema or ".." in schema):
+        if schema is not None and (not isinstance(schema, str) or "/" in schema or ".." in schema
+                                   or "\x00" in schema or not schema):
             raise ConfigError(f"stage {stage!r}: schema {schema!r} must be a bare file name",
                               path=path, line=_line(item, "schema"),
                               hint="put project schemas in .claude/schemas/ and name the file")
@@ -392,8 +398,8 @@ def load_project_config(project_dir: Path) -> tuple[Pipeline, Settings]:
         _check_keys(raw_settings, _SETTINGS_KEYS, "`settings`", path)
         values: dict[str, Any] = {}
         for key, val in raw_settings.items():
-            if not isinstance(val, (int, float)) or isinstance(val, bool) or val <= 0:
-                raise ConfigError(f"settings.{key} must be a positive number", path=path,
+            if not isinstance(val, (int, float)) or isinstance(val, bool) or not 0 < val < 1e9:
+                raise ConfigError(f"settings.{key} must be a positive number below 1e9", path=path,
                                   line=_line(raw_settings, key),
                                   hint=f"write e.g. `{key}: {getattr(Settings(), key)}`")
             values[key] = int(val) if key == "context_bytes" else float(val)

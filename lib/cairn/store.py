@@ -53,6 +53,7 @@ class Loaded(Generic[T]):
     source: Path
     warnings: list[str] = field(default_factory=list)
     rolled_forward: bool = False
+    latest_damaged: bool = False  # checkpoint.json exists but is unreadable
 
 
 class CheckpointStore(Protocol):
@@ -74,7 +75,10 @@ class CheckpointStore(Protocol):
 
 def _read_json(path: Path) -> Record:
     with open(path, "rb") as fh:
-        data = json.loads(fh.read().decode("utf-8"))
+        try:
+            data = json.loads(fh.read().decode("utf-8"))
+        except RecursionError:  # deeply nested: not a checkpoint
+            raise ValueError("nested too deeply to be a checkpoint") from None
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
     return data
@@ -154,6 +158,20 @@ class FileStore:
             return
         write_once(self._history_dir(workflow_id) / "original-checkpoint.json", data)
 
+    def preserve_damaged(self, workflow_id: str) -> Path | None:
+        """Keep the bytes of an unreadable checkpoint.json (a hand edit gone wrong is
+        still someone's data) as `checkpoints/damaged-<sha256>.json` before a commit
+        replaces it. Not a history entry: loads never read it."""
+        try:
+            data = self._latest(workflow_id).read_bytes()
+        except OSError:
+            return None
+        import hashlib
+
+        path = self._history_dir(workflow_id) / f"damaged-{hashlib.sha256(data).hexdigest()[:16]}.json"
+        write_once(path, data)
+        return path
+
     def history(self, workflow_id: str) -> list[HistoryEntry]:
         hist = self._history_dir(workflow_id)
         entries: list[HistoryEntry] = []
@@ -184,12 +202,15 @@ class FileStore:
         warnings: list[str] = []
         current: T | None = None
         current_seq = -1
+        damaged = False
         if latest.is_file():
             try:
                 raw = _read_json(latest)
                 current = validate(raw)
-                current_seq = int(raw.get("seq", 0) or 0)
+                seq = raw.get("seq")
+                current_seq = seq if isinstance(seq, int) and not isinstance(seq, bool) else 0
             except (OSError, ValueError, UnicodeDecodeError, CairnError) as exc:
+                damaged = True
                 warnings.append(f"{latest} is unreadable ({_short(exc)}); "
                                 "using the newest valid checkpoint of its history")
         elif not history:
@@ -208,7 +229,7 @@ class FileStore:
             if rolled:
                 warnings.append(f"{latest} lagged behind its history (an interrupted write); "
                                 f"rolled forward to checkpoint {entry.seq}")
-            return Loaded(value, entry.path, warnings, rolled_forward=True)
+            return Loaded(value, entry.path, warnings, rolled_forward=True, latest_damaged=damaged)
         if current is None:
             raise CheckpointCorrupt(
                 f"no valid checkpoint for workflow {workflow_id!r}: " + "; ".join(warnings),
