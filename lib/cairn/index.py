@@ -7,7 +7,9 @@ checkpoint files stay the source of truth. A writer marks a workflow dirty
 index is updated, so a crash in between is repaired by the next reader. Two marker
 files let a shell hook decide without starting Python whether there is anything to do:
 `.active` exists while any workflow is active (running or resumable), `.running` while
-any is running. Standard library only.
+any is running. `.active` also holds the active workflows' summaries, stamped with the
+index version they came from, so the hooks' reads cost O(active workflows) even with
+10,000 finished ones in the index. Standard library only.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from cairn.status import ACTIVE, Status
 INDEX_FILE = ".index.json"
 INDEX_LOCK = ".index.lock"
 DIRTY_DIR = ".dirty"
-ACTIVE_MARK = ".active"
+ACTIVE_MARK = ".active"  # exists while any workflow is active; holds their summaries
 RUNNING_MARK = ".running"
 INDEX_VERSION = 1
 
@@ -105,17 +107,35 @@ class Index:
         self._sync_marks(workflows)
 
     def _sync_marks(self, workflows: dict[str, Summary]) -> None:
-        statuses = {w.get("status") for w in workflows.values()}
-        active = bool(statuses & {s.value for s in ACTIVE})
-        running = Status.RUNNING.value in statuses
-        for name, want in ((ACTIVE_MARK, active), (RUNNING_MARK, running)):
-            mark = self.root / name
-            if want and not mark.exists():
-                fd = os.open(mark, os.O_WRONLY | os.O_CREAT, 0o600)
-                os.close(fd)
-            elif not want:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(mark)
+        active = {w: s for w, s in workflows.items() if s.get("status") in ACTIVE_VALUES}
+        running = any(s.get("status") == Status.RUNNING.value for s in active.values())
+        if active:
+            self._write_active(active)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.root / ACTIVE_MARK)
+        mark = self.root / RUNNING_MARK
+        if running and not mark.exists():
+            fd = os.open(mark, os.O_WRONLY | os.O_CREAT, 0o600)
+            os.close(fd)
+        elif not running:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(mark)
+
+    def _write_active(self, active: dict[str, Summary]) -> None:
+        """`.active` holds the active workflows' summaries and the stat of the index
+        they came from, so hot paths read O(active) bytes, not the whole index. Not
+        fsync'd: it is derived, and a reader that finds it out of step with the index
+        (or unreadable) reads the index instead."""
+        st = os.stat(self.path)
+        body = {"version": INDEX_VERSION, "index": _stamp(st), "workflows": active}
+        tmp = self.root / f"{ACTIVE_MARK}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, json.dumps(body, separators=(",", ":")).encode())
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.root / ACTIVE_MARK)
 
     def update(self, workflow_id: str, record: dict[str, Any] | None) -> None:
         """Set (or, with None, drop) one workflow's entry; clears its dirty mark."""
@@ -198,6 +218,36 @@ class Index:
         except FileNotFoundError:
             return []
 
+    def read_active(self) -> dict[str, Summary]:
+        """The active workflows' summaries (pending, running, paused, failed, stale):
+        from `.active` when it is in step with a clean index, else from `read()`."""
+        try:
+            with open(self.root / ACTIVE_MARK, "rb") as fh:
+                raw = fh.read()
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            raw, st = None, None
+        except OSError:
+            return self._active_of(self.read())
+        if st is None:
+            if raw is None and self.path.exists() and not self._dirty():
+                return {}  # no mark, a clean index: nothing is active
+            return self._active_of(self.read())
+        try:
+            data = json.loads(raw) if raw else None
+        except ValueError:
+            data = None
+        if (not isinstance(data, dict) or data.get("version") != INDEX_VERSION
+                or data.get("index") != _stamp(st) or not isinstance(data.get("workflows"), dict)
+                or self._dirty()):
+            return self._active_of(self.read())
+        workflows: dict[str, Summary] = data["workflows"]
+        return workflows
+
+    @staticmethod
+    def _active_of(workflows: dict[str, Summary]) -> dict[str, Summary]:
+        return {w: s for w, s in workflows.items() if s.get("status") in ACTIVE_VALUES}
+
     def read(self) -> dict[str, Summary]:
         """All summaries, repaired from the checkpoints where the index is missing,
         damaged or behind (a writer died between its checkpoint and the index)."""
@@ -217,6 +267,14 @@ class Index:
                 self._repair(name, workflows)
             self._write(workflows)
         return workflows
+
+
+ACTIVE_VALUES = frozenset(s.value for s in ACTIVE)
+
+
+def _stamp(st: os.stat_result) -> list[int]:
+    """What identifies one version of the index file: a write replaces it (new inode)."""
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
 
 
 def _as_record(raw: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import re
 import time
 from pathlib import Path
 
-from cairn.index import Index, Summary
+from cairn.index import ACTIVE_VALUES, Index, Summary
 
 # atomic (tempfile) and file_lock (socket) are imported where they are used: the Stop
 # hook never writes, and their imports are a third of its cost.
@@ -66,7 +66,12 @@ def choose(root: Path, session_id: str | None, statuses: set[str],
            index: dict[str, Summary] | None = None) -> tuple[str | None, list[str], str | None]:
     """(workflow id, other candidate ids, a note) for a hook: the session's own
     workflow if it is in `statuses`, else the most recently active such workflow."""
-    workflows = Index(root).read() if index is None else index
+    if index is not None:
+        workflows = index
+    elif statuses <= ACTIVE_VALUES:
+        workflows = Index(root).read_active()  # O(active workflows), not O(all)
+    else:
+        workflows = Index(root).read()
     candidates = [w for w, s in workflows.items() if s.get("status") in statuses]
     if not candidates:
         return None, [], None
