@@ -183,7 +183,7 @@ def session_start(hook: Hook) -> Output:
                 "(closed or killed)")
         note = f"{note}; {gone}" if note else gone
     other_lines = []
-    index = m.index.read()
+    index = m.index.read_active()  # the others are active: O(active), not O(all)
     for o in others[:10]:
         s = index.get(o, {})
         nxt = (s.get("next_agents") or ["-"])[0]
