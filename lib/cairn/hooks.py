@@ -262,11 +262,12 @@ def stage_brief(m: Any, cp: Any, stage_name: str) -> str:
         lines.append("Read these upstream artifacts first:")
         for dep in upstream:
             for spec in pipeline.stage(dep).artifacts:
-                lines.append(f"- {dep}: {wdir / spec.path}")
+                lines.append(f"- {dep}: {safe(str(wdir / spec.path), 400)}")
     lines.append("You must write, as your last step, valid JSON at:")
     for spec in stage.artifacts:
         sfile = schema_path(spec.schema, m.project_dir) if spec.schema else None
-        lines.append(f"- {wdir / spec.path}" + (f" (JSON Schema: {sfile})" if sfile else ""))
+        lines.append(f"- {safe(str(wdir / spec.path), 400)}" + (f" (JSON Schema: {safe(sfile, 400)})"
+                                                                  if sfile else ""))
     lines.append(f'Use workflow_id "{cp.workflow_id}" and agent "{stage.name}" in it. Cairn checks '
                  "the file when you stop and tells you what to fix.")
     lines.append("</cairn-stage>")

@@ -31,6 +31,7 @@ from cairn.models import (
 )
 from cairn.paths import check_workflow_id, confine_artifact, default_artifacts_dir, normalize_artifact
 from cairn.pipeline import Pipeline, Settings, load_project_config, schema_path
+from cairn.redact import redact
 from cairn.sessions import last_activity
 from cairn.status import ACTIVE, RESUMABLE, Status, check_transition
 from cairn.store import FileStore, Loaded
@@ -165,6 +166,7 @@ class CheckpointManager:
         if len(request) > MAX_REQUEST:
             raise UsageError(f"the request is {len(request)} characters; the limit is {MAX_REQUEST}",
                              hint="shorten it and put details in a file the agents can read")
+        request = redact(request)  # a pasted token must not be persisted
         pipeline = pipeline or self.project_pipeline()
         now = utcnow()
         wid = check_workflow_id(workflow_id) if workflow_id else _new_id(now)
@@ -290,6 +292,7 @@ class CheckpointManager:
 
     def record_failure(self, workflow_id: str, agent: str, error: str, *,
                        agent_id: str | None = None, session_id: str | None = None) -> Checkpoint:
+        error = redact(error)  # schema errors quote the artifact's values
         def change(cp: Checkpoint) -> None:
             stage = self.pipeline_of(cp).stage(agent)
             state = cp.agents.setdefault(stage.name, AgentState())

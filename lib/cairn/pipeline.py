@@ -25,6 +25,8 @@ _FILE_KEYS = {"version", "name", "stages"}
 _PROJECT_KEYS = {"version", "pipeline", "settings"}
 _PROJECT_PIPELINE_KEYS = {"replace", "name", "stages", "remove"}
 _SETTINGS_KEYS = {"expiry_days", "context_bytes", "lock_timeout"}
+# Artifact paths are shown to the model: no control characters, markup or code fences.
+_UNSAFE_PATH_CHARS = frozenset([*map(chr, range(32)), "\x7f", "<", ">", "`", '"', "\\"])
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,7 @@ def _parse_artifacts(raw: Any, stage: str, path: str, line: int | None) -> tuple
         _check_keys(item, _ARTIFACT_KEYS, f"an artifact of stage {stage!r}", path)
         rel = item.get("path")
         if not isinstance(rel, str) or not rel or rel.startswith("/") or ".." in Path(rel).parts \
-                or "\x00" in rel:
+                or any(c in rel for c in _UNSAFE_PATH_CHARS) or len(rel) > 200:
             raise ConfigError(f"stage {stage!r}: artifact path {rel!r} is not a relative file name",
                               path=path, line=_line(item, "path") or line,
                               hint="name a file inside the workflow folder, e.g. notes.json")
@@ -289,7 +291,13 @@ def _entry(raw: Any, path: str, *, base: dict[str, Any] | None = None) -> dict[s
                              {"name": name, "artifacts": (), "depends_on": None})
     entry["line"] = _line(raw)
     if "agent" in raw:
-        entry["agent"] = str(raw["agent"])
+        agent = raw["agent"]
+        if not isinstance(agent, str) or not agent or len(agent) > 100 or not all(
+                c.isalnum() or c in "-_:." for c in agent):
+            raise ConfigError(f"stage {name!r}: agent {agent!r} is not an agent name", path=path,
+                              line=_line(raw, "agent"),
+                              hint="e.g. `agent: cairn:planner` or `agent: my-agent`")
+        entry["agent"] = agent
     if "description" in raw:
         entry["description"] = str(raw["description"])
     if "artifacts" in raw:

@@ -274,8 +274,8 @@ class WorkflowResumer:
             body.append("## Next")
             for name in plan.next_agents:
                 stage = pipeline.stage(name)
-                outputs = ", ".join(a.path for a in stage.artifacts)
-                body.append(f'- {name}: use the Agent tool with subagent_type "{stage.agent}", '
+                outputs = ", ".join(safe(a.path, 120) for a in stage.artifacts)
+                body.append(f'- {name}: use the Agent tool with subagent_type "{safe(stage.agent, 80)}", '
                             f"telling it the workflow id {plan.workflow_id}; it must write {outputs}.")
             later = [s for s in plan.remaining_agents if s not in plan.next_agents]
             if later:

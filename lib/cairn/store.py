@@ -30,6 +30,7 @@ from cairn.errors import CairnError, CheckpointCorrupt, WorkflowExists, Workflow
 from cairn.faults import point
 from cairn.file_lock import DEFAULT_TIMEOUT, locked
 from cairn.paths import CHECKPOINT_FILE, HISTORY_DIR, LOCK_FILE, check_workflow_id
+from cairn.redact import redact_json
 
 T = TypeVar("T")
 Record = dict[str, Any]
@@ -85,7 +86,8 @@ def _read_json(path: Path) -> Record:
 
 
 def encode(record: Record) -> bytes:
-    return (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    text = json.dumps(record, indent=2, ensure_ascii=False)
+    return (redact_json(text) + "\n").encode("utf-8")  # no credential reaches the disk
 
 
 class FileStore:
@@ -97,7 +99,13 @@ class FileStore:
 
     # -- paths
     def workflow_dir(self, workflow_id: str) -> Path:
-        return self.root / check_workflow_id(workflow_id)
+        wdir = self.root / check_workflow_id(workflow_id)
+        if wdir.is_symlink():  # reading through it would read outside the artifacts folder
+            from cairn.errors import ConfinementError
+
+            raise ConfinementError(f"workflow folder {wdir} is a symlink",
+                                   hint="replace it with a real folder inside the artifacts folder")
+        return wdir
 
     def _latest(self, workflow_id: str) -> Path:
         return self.workflow_dir(workflow_id) / CHECKPOINT_FILE
