@@ -246,7 +246,8 @@ def test_loader_accepts_any_dag_in_topological_order(project: Path, names: list[
     for i, n in enumerate(names):
         d = data.draw(st.lists(st.sampled_from(names[:i]), unique=True) if i else st.just([]))
         deps[n] = d
-        lines.append(f"    - {{name: {n}, artifacts: [{n}.json], depends_on: [{', '.join(d)}]}}")
+        quoted = ", ".join(f'"{x}"' for x in d)  # `no`, `on`, `y` would be YAML booleans
+        lines.append(f'    - {{name: "{n}", artifacts: [{n}.json], depends_on: [{quoted}]}}')
     _config(project, "\n".join(lines) + "\n")
     p, _ = load_project_config(project)
     assert sorted(p.names) == sorted(names)
@@ -289,3 +290,11 @@ def test_resume_takes_paused_failed_stale_back_to_running() -> None:
         assert can_transition(s, Status.RUNNING)
     for s in (Status.COMPLETED, Status.CANCELLED):
         assert not can_transition(s, Status.RUNNING)
+
+
+def test_a_stage_named_like_a_yaml_boolean_gets_a_quoting_hint(project: Path) -> None:
+    _config(project, "pipeline:\n  stages:\n    - name: no\n      artifacts: [x.json]\n")
+    with pytest.raises(ConfigError) as err:
+        load_project_config(project)
+    assert err.value.line == 3
+    assert "quote" in str(err.value.hint)

@@ -284,6 +284,9 @@ def _topological(stages: list[Stage], path: str, lines: dict[str, int | None]) -
 def _entry(raw: Any, path: str, *, base: dict[str, Any] | None = None) -> dict[str, Any]:
     _check_keys(raw, _STAGE_KEYS, "a stage", path)
     name = raw.get("name")
+    if isinstance(name, (bool, int, float)):
+        raise ConfigError(f"stage name {name!r} is not text", path=path, line=_line(raw),
+                          hint="quote the name: YAML reads no/yes/on/off and numbers as values")
     if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
         raise ConfigError(f"stage name {name!r} is invalid", path=path, line=_line(raw),
                           hint="use letters, digits, '-' or '_'")
