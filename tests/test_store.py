@@ -260,3 +260,14 @@ def test_marker_files_follow_statuses(mgr: CheckpointManager, root: Path) -> Non
     (root / INDEX_FILE).unlink()
     Index(root).read()
     assert marks() == (False, False)
+
+
+def test_an_index_with_a_bad_entry_is_rebuilt_from_the_checkpoints(mgr: CheckpointManager) -> None:
+    mgr.create("index repair", workflow_id="wf-idx")
+    index_file = mgr.root / ".index.json"
+    body = json.loads(index_file.read_text())
+    body["workflows"]["wf-idx"]["status"] = ["not", "a", "status"]
+    index_file.write_text(json.dumps(body))
+    rows = mgr.list_workflows(include_finished=True)
+    assert [(wid, s["status"]) for wid, s in rows] == [("wf-idx", "pending")]
+    assert json.loads(index_file.read_text())["workflows"]["wf-idx"]["status"] == "pending"

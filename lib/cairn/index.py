@@ -18,12 +18,15 @@ import contextlib
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 from cairn.errors import CairnError
 from cairn.faults import point
 from cairn.paths import LOCK_FILE
 from cairn.status import ACTIVE, Status
+
+TYPE_CHECKING = False  # `typing` costs a hook ~2 ms to import; annotations only need it
+if TYPE_CHECKING:
+    from typing import Any
 
 # The writers' modules (atomic: tempfile; file_lock: socket; pipeline: dataclasses,
 # hashlib, importlib.resources) are imported in the functions that write or repair: a
@@ -36,7 +39,7 @@ ACTIVE_MARK = ".active"  # exists while any workflow is active; holds their summ
 RUNNING_MARK = ".running"
 INDEX_VERSION = 1
 
-Summary = dict[str, Any]
+Summary = dict[str, "Any"]
 
 
 def summarize(record: dict[str, Any]) -> Summary:
@@ -97,7 +100,13 @@ class Index:
         if not isinstance(data, dict) or data.get("version") != INDEX_VERSION:
             return None
         wf = data.get("workflows")
-        return wf if isinstance(wf, dict) else None
+        if not isinstance(wf, dict):
+            return None
+        for summary in wf.values():  # an index edited by hand is rebuilt, not trusted
+            status = summary.get("status") if isinstance(summary, dict) else None
+            if not isinstance(status, str) or status not in _STATUS_VALUES:
+                return None
+        return wf
 
     def _write(self, workflows: dict[str, Summary]) -> None:
         from cairn.atomic import atomic_write
@@ -277,6 +286,9 @@ def _stamp(st: os.stat_result) -> list[int]:
     return [st.st_ino, st.st_size, st.st_mtime_ns]
 
 
+_STATUS_VALUES = frozenset(s.value for s in Status)
+
+
 def _as_record(raw: dict[str, Any]) -> dict[str, Any]:
     from cairn.migrate import is_legacy, upgrade
 
@@ -286,6 +298,9 @@ def _as_record(raw: dict[str, Any]) -> dict[str, Any]:
         return upgrade(raw, default_pipeline())
     if not isinstance(raw.get("workflow_id"), str) or "pipeline" not in raw:
         raise CairnError("not a Cairn checkpoint")
+    status = raw.get("status")
+    if not isinstance(status, str) or status not in _STATUS_VALUES:
+        raise CairnError(f"not a Cairn checkpoint (status {str(status)[:40]!r})")
     try:  # the summary reads a raw record: a damaged one must fail here, typed
         summarize(raw)
     except (TypeError, KeyError, AttributeError, ValueError, IndexError) as exc:
