@@ -8,12 +8,11 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from cairn.cli import main
 from cairn.manager import CheckpointManager
+from test_cli_support import run, run_json
 
 ARTIFACTS = Path(__file__).parent / "fixtures" / "artifacts"
 Sub = Callable[..., "subprocess.CompletedProcess[str]"]
@@ -26,18 +25,6 @@ def place(root: Path, wid: str, name: str, **overrides: object) -> Path:
     dest = root / wid / name
     dest.write_text(json.dumps(data))
     return dest
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any]:
-    code, out, err = run(capsys, *argv)
-    assert out, err
-    return code, json.loads(out)
 
 
 @pytest.fixture

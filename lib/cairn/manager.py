@@ -7,7 +7,6 @@ update the index. Errors are raised, typed, never swallowed.
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Callable
 from datetime import datetime
@@ -386,13 +385,3 @@ def _touch_session(cp: Checkpoint, session_id: str, source: str | None = None) -
     cp.sessions.append(SessionRecord(session_id=session_id[:200], first_seen=now, last_seen=now,
                                      source=source))
     del cp.sessions[:-50]  # bounded: a long-lived workflow must not grow without end
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -94,13 +94,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
     elif report.valid:
         print(f"{wid}: valid ({report.artifacts_checked} artifacts checked)")
     else:
-        print(f"{wid}: {len(report.problems)} problem(s)")
-        for p in report.problems:
-            print(f"  [{p.code}] {p.path}: {p.message}")
-        print("Recovery options:")
-        for o in options:
-            print(f"  {o}")
+        print_problems(f"{wid}: {len(report.problems)} problem(s)", report.problems, options)
     return EXIT_OK if report.valid else EXIT_PROBLEM
+
+
+def print_problems(title: str, problems: list[Any], options: list[str]) -> None:
+    print(title)
+    for p in problems:
+        print(f"  [{p.code}] {p.path}: {p.message}")
+    print("Recovery options:")
+    for o in options:
+        print(f"  {o}")
 
 
 def register(sub: Any) -> None:

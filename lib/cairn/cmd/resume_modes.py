@@ -9,7 +9,7 @@ import subprocess
 import sys
 from typing import Any
 
-from cairn.cmd.core import emit_json, manager
+from cairn.cmd.core import emit_json, manager, print_problems
 from cairn.dashboard import ago, bar, parse_ts, row, short
 from cairn.errors import EXIT_OK, EXIT_PROBLEM, NotResumable, UsageError
 from cairn.manager import CheckpointManager
@@ -154,12 +154,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
             emit_json({**base, "can_resume": False, "refused": True, "recovery": options,
                        "seq": loaded.value.seq, "context": None})
         else:
-            print(f"cairn: refusing to resume {wid} in --safe mode: {len(report.problems)} problem(s)")
-            for p in report.problems:
-                print(f"  [{p.code}] {p.message}")
-            print("Recovery options:")
-            for o in options:
-                print(f"  {o}")
+            print_problems(f"cairn: refusing to resume {wid} in --safe mode: "
+                           f"{len(report.problems)} problem(s)", report.problems, options)
         return EXIT_PROBLEM
     cp = preview
     if plan.can_resume and not args.dry_run:
