@@ -17,7 +17,7 @@ from cairn.pipeline import Pipeline, default_pipeline
 
 TESTS = Path(__file__).resolve().parent
 FIXTURES = TESTS / "fixtures"
-ARTIFACT_FIXTURES = FIXTURES / "artifacts"
+ARTIFACT_FIXTURES = TESTS.parent / "lib" / "cairn" / "data" / "examples"  # shipped examples
 LEGACY_FIXTURES = FIXTURES / "legacy"
 LIB = TESTS.parent / "lib"
 

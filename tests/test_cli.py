@@ -14,7 +14,7 @@ import pytest
 from cairn.manager import CheckpointManager
 from test_cli_support import run, run_json
 
-ARTIFACTS = Path(__file__).parent / "fixtures" / "artifacts"
+ARTIFACTS = Path(__file__).parents[1] / "lib" / "cairn" / "data" / "examples"
 Sub = Callable[..., "subprocess.CompletedProcess[str]"]
 
 

@@ -22,7 +22,7 @@ from cairn.status import Status
 TESTS = Path(__file__).resolve().parent
 GOLDEN = TESTS / "golden"
 LIB = TESTS.parent / "lib"
-ARTIFACTS = TESTS / "fixtures" / "artifacts"
+ARTIFACTS = TESTS.parent / "lib" / "cairn" / "data" / "examples"
 T0 = datetime(2025, 3, 1, 9, 0, 0)
 NOW = datetime(2025, 3, 3, 12, 0, 0)
 

@@ -57,7 +57,7 @@ def test_default_pipeline_matches_the_shipped_yaml() -> None:
 def test_every_default_schema_exists_and_every_fixture_validates() -> None:
     import jsonschema
 
-    fixtures = Path(__file__).parent / "fixtures" / "artifacts"
+    fixtures = Path(__file__).parents[1] / "lib" / "cairn" / "data" / "examples"
     for stage in default_pipeline().stages:
         for spec in stage.artifacts:
             assert spec.schema is not None

@@ -1,7 +1,7 @@
 """Helpers for the Cairn end-to-end tests (``test_cairn_e2e.py``).
 
 They set a project up the way a user would (the ``cairn`` CLI, valid artifacts copied
-from ``tests/fixtures/artifacts`` with the workflow id replaced), make the real client
+from ``lib/cairn/data/examples`` with the workflow id replaced), make the real client
 load this repository as a plugin (``--plugin-dir <repo>``), and script the model side.
 
 The plugin's hooks run ``python3`` from PATH (``hooks/run.sh``): ``plugin_ready``
@@ -24,7 +24,7 @@ from fake_api import Request, ResponderResult, Turn, text_turn, tool_turn
 from harness import REPO_ROOT, ClaudeEnv
 
 PLUGIN_DIR = REPO_ROOT
-FIXTURES = REPO_ROOT / "tests" / "fixtures" / "artifacts"
+FIXTURES = REPO_ROOT / "lib" / "cairn" / "data" / "examples"
 ARTIFACT_OF = {
     "orchestrator": "manifest.json",
     "researcher": "research.json",
