@@ -29,7 +29,7 @@ from cairn.models import (
     utcnow,
 )
 from cairn.paths import check_workflow_id, confine_artifact, default_artifacts_dir, normalize_artifact
-from cairn.pipeline import Pipeline, Settings, load_project_config, schema_path
+from cairn.pipeline import PROJECT_CONFIG, Pipeline, Settings, load_project_config, schema_path
 from cairn.redact import redact
 from cairn.sessions import last_activity
 from cairn.status import ACTIVE, RESUMABLE, Status, check_transition
@@ -59,8 +59,13 @@ class CheckpointManager:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = (load_project_config(self.project_dir)[1]
-                              if self.project_dir else Settings())
+            # Without a project config the defaults hold: no YAML to import or parse
+            # (every hook that writes a checkpoint asks for the lock timeout).
+            project = self.project_dir
+            if project is not None and (project / PROJECT_CONFIG).is_file():
+                self._settings = load_project_config(project)[1]
+            else:
+                self._settings = Settings()
         return self._settings
 
     def project_pipeline(self) -> Pipeline:
