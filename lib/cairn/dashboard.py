@@ -12,6 +12,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
+from cairn.humanize import ago, clock, duration
 from cairn.manager import CheckpointManager
 from cairn.models import Checkpoint, utcnow
 from cairn.status import Status
@@ -49,35 +50,6 @@ def iso(dt: datetime | None) -> str | None:
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def clock(dt: datetime | None) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if dt else "-"
-
-
-def ago(dt: datetime | None, now: datetime) -> str:
-    if dt is None:
-        return "-"
-    secs = int((now - dt).total_seconds())
-    if secs < 0:
-        return "just now"
-    for limit, size, unit in ((60, 1, "second"), (3600, 60, "minute"), (86400, 3600, "hour")):
-        if secs < limit:
-            n = secs // size
-            return "just now" if unit == "second" and n < 5 else f"{n} {unit}{'s' * (n != 1)} ago"
-    n = secs // 86400
-    return f"{n} day{'s' * (n != 1)} ago"
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = round(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h {s % 3600 // 60:02d}m"
-    return f"{s // 86400}d {s % 86400 // 3600:02d}h"
 
 
 def short(text: object, limit: int) -> str:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from cairn.artifacts import hash_file, schema_errors, unchanged_by_stat
 from cairn.errors import CairnError
+from cairn.humanize import ago
 from cairn.manager import CheckpointManager
 from cairn.migrate import is_legacy
 from cairn.models import Checkpoint, utcnow
@@ -252,7 +252,7 @@ class WorkflowResumer:
             f"- Status: {plan.status}"
             + (f" ({safe(cp.status_reason, 160)})" if cp.status_reason else "")
             + f"; progress {plan.progress.completed}/{plan.progress.total} "
-              f"({plan.progress.percent}%); last activity {_ago(cp.last_activity)}",
+              f"({plan.progress.percent}%); last activity {ago(cp.last_activity, utcnow())}",
             f"- Workflow folder: {safe(str(wdir), 300)}/",
         ]
         if note:
@@ -267,7 +267,7 @@ class WorkflowResumer:
             body.append("- skipped: " + ", ".join(plan.skipped_agents))
         for name in plan.interrupted:
             att = cp.agents[name].last
-            started = f" started {_ago(att.started_at)}" if att else ""
+            started = f" started {ago(att.started_at, utcnow())}" if att else ""
             body.append(f"## Interrupted\n- The last attempt of {name}{started} did not finish; "
                         "its files may be partial: run the stage again.")
         if plan.next_agents:
@@ -314,15 +314,6 @@ def safe(text: object, limit: int) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
-def _ago(when: datetime) -> str:
-    secs = int((utcnow() - when).total_seconds())
-    if secs < 90:
-        return f"{max(secs, 0)} seconds ago"
-    if secs < 5400:
-        return f"{secs // 60} minutes ago"
-    if secs < 172800:
-        return f"{secs // 3600} hours ago"
-    return f"{secs // 86400} days ago"
 
 
 def _bounded(head: list[str], body: list[str], tail: list[str], limit: int) -> str:

@@ -8,8 +8,8 @@ from typing import Any
 
 from cairn import history_db
 from cairn.cmd.core import artifacts_root, emit_json
-from cairn.dashboard import duration
 from cairn.errors import EXIT_OK
+from cairn.humanize import duration
 
 
 def render(data: dict[str, Any]) -> str:

@@ -17,8 +17,9 @@ from typing import Any
 
 from cairn.atomic import atomic_write
 from cairn.cmd.core import emit_json, manager
-from cairn.dashboard import duration, iso, stage_state
+from cairn.dashboard import iso, stage_state
 from cairn.errors import EXIT_OK, NotResumable, UsageError
+from cairn.humanize import duration
 from cairn.manager import CheckpointManager
 from cairn.models import utcnow
 

@@ -10,8 +10,9 @@ import sys
 from typing import Any
 
 from cairn.cmd.core import emit_json, manager, print_problems
-from cairn.dashboard import ago, bar, parse_ts, row, short
+from cairn.dashboard import bar, parse_ts, row, short
 from cairn.errors import EXIT_OK, EXIT_PROBLEM, NotResumable, UsageError
+from cairn.humanize import ago
 from cairn.manager import CheckpointManager
 from cairn.models import Checkpoint, utcnow
 from cairn.operations import Operation, apply, commit, parse_params

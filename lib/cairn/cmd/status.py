@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from cairn import dashboard
+from cairn import dashboard, humanize
 from cairn.cmd.core import emit_json, manager, summary_row
 from cairn.errors import EXIT_OK
 from cairn.models import utcnow
@@ -59,7 +59,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         agent = r["current_agent"] or r["next_agent"] or "-"
         print(f"{r['workflow_id']:<30} {r['status']:<9} {dashboard.bar(p['percent'], 10)} "
               f"{p['percent']:>3}%  {dashboard.short(agent, 16):<16} "
-              f"{dashboard.ago(dashboard.parse_ts(r['last_activity']), now):<15} "
+              f"{humanize.ago(dashboard.parse_ts(r['last_activity']), now):<15} "
               f"{dashboard.short(r['request'], 40)}")
     return EXIT_OK
 
@@ -81,11 +81,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     out = [dashboard.render_detail(detail, color=use_color(args)).rstrip("\n"), "",
            f"  Audit trail ({len(cp.audit)})"]
     for a in cp.audit:
-        out.append(f"  {dashboard.clock(a.at)}  {dashboard.short(a.action, 28):<28} "
+        out.append(f"  {humanize.clock(a.at)}  {dashboard.short(a.action, 28):<28} "
                    f"{dashboard.short(a.detail, 90)}")
     if cp.sessions:
         out += ["", "  Sessions"]
-        out += [f"  {dashboard.short(s.session_id, 40):<40} last seen {dashboard.clock(s.last_seen)}"
+        out += [f"  {dashboard.short(s.session_id, 40):<40} last seen {humanize.clock(s.last_seen)}"
                 for s in cp.sessions]
     print("\n".join(out))
     return EXIT_OK

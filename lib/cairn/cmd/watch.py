@@ -14,8 +14,8 @@ from typing import Any
 from cairn.atomic import ensure_dir
 from cairn.cmd.core import artifacts_root
 from cairn.cmd.status import render_status
-from cairn.dashboard import clock
 from cairn.errors import EXIT_OK, CairnError
+from cairn.humanize import clock
 from cairn.models import utcnow
 
 IGNORED = ("history.db", ".lock", ".index.lock", ".logs", ".tmp")
