@@ -241,14 +241,20 @@ def test_owner_pid_env_and_ancestors() -> None:
     assert lease.owner_pid({}) > 1
 
 
-def test_session_start_says_another_live_session_holds_it(project: Path, tmp_path: Path,
-                                                         sleeper: subprocess.Popen[bytes]) -> None:
+@pytest.fixture
+def held(project: Path, sleeper: subprocess.Popen[bytes]) -> Path:
+    """A paused workflow `wf-held` whose lease a live process of another session holds."""
     root = project / ".claude" / "artifacts"
     m = CheckpointManager(root, project_dir=project)
     m.create("held elsewhere", workflow_id="wf-held")
     m.record_start("wf-held", "orchestrator")
     m.pause("wf-held")
     lease.acquire(m, "wf-held", "other-session", pid=sleeper.pid)
+    return root
+
+
+def test_session_start_says_another_live_session_holds_it(project: Path, tmp_path: Path, held: Path,
+                                                         sleeper: subprocess.Popen[bytes]) -> None:
     env = hookrun.hook_env(project, tmp_path / "home" / "data")
     answer = hookrun.run("session-start", hookrun.payload("session-start", project, source="startup"),
                          env, project)
@@ -258,14 +264,10 @@ def test_session_start_says_another_live_session_holds_it(project: Path, tmp_pat
     assert "another live" in answer["systemMessage"]
 
 
-def test_cairn_resume_refused_while_another_session_holds_it(project: Path,
+def test_cairn_resume_refused_while_another_session_holds_it(held: Path,
                                                              sleeper: subprocess.Popen[bytes]) -> None:
-    root = project / ".claude" / "artifacts"
-    m = CheckpointManager(root, project_dir=project)
-    m.create("held elsewhere", workflow_id="wf-held")
-    m.record_start("wf-held", "orchestrator")
-    m.pause("wf-held")
-    lease.acquire(m, "wf-held", "other-session", pid=sleeper.pid)
+    root = held
+    m = CheckpointManager(root)
     env = dict(os.environ, PYTHONPATH=str(LIB), CAIRN_LEASE_PID=str(os.getpid()))
     cmd = [sys.executable, "-m", "cairn", "--dir", str(root), "resume", "wf-held"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60, check=False)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from cairn.errors import CairnError
+from cairn.index import ACTIVE_VALUES
 from cairn.paths import ARTIFACTS_SUBDIR
 from cairn.sessions import bind, bound_workflow, choose, first_delivery, touch_activity
 
@@ -29,8 +30,9 @@ FIELD_TYPES: dict[str, type] = {
     "session_id": str, "cwd": str, "source": str, "agent_id": str, "agent_type": str,
     "reason": str, "stop_hook_active": bool,
 }
-RESUMABLE = {"pending", "running", "paused", "failed", "stale"}
-WORKING = {"pending", "running", "paused", "failed", "stale"}
+# Open workflows (the status machine's ACTIVE set): offered at SessionStart, and the
+# ones a pipeline subagent may be working for.
+OPEN = set(ACTIVE_VALUES)
 
 
 class BadPayload(CairnError):
@@ -159,7 +161,7 @@ def session_start(hook: Hook) -> Output:
     if not (hook.root / ".active").exists():
         return None
     source = hook.text("source") or "startup"
-    wid, others, note = choose(hook.root, hook.session_id, RESUMABLE)
+    wid, others, note = choose(hook.root, hook.session_id, OPEN)
     if wid is None:
         return None
     if not first_delivery(hook.root, hook.session_id, source):
@@ -236,7 +238,7 @@ def _pipeline_target(hook: Hook, statuses: set[str]) -> tuple[Any, str, str] | N
 
 
 def subagent_start(hook: Hook) -> Output:
-    target = _pipeline_target(hook, WORKING)
+    target = _pipeline_target(hook, OPEN)
     if target is None:
         return None
     m, wid, stage_name = target
@@ -278,7 +280,7 @@ def stage_brief(m: Any, cp: Any, stage_name: str) -> str:
 
 
 def subagent_stop(hook: Hook) -> Output:
-    target = _pipeline_target(hook, WORKING)
+    target = _pipeline_target(hook, OPEN)
     if target is None:
         return None
     m, wid, stage = target

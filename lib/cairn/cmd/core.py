@@ -30,11 +30,6 @@ def emit_json(data: object) -> None:
     sys.stdout.write("\n")
 
 
-def _warn(warnings: list[str]) -> None:
-    for w in warnings:
-        print(f"cairn: warning: {w}", file=sys.stderr)
-
-
 def summary_row(wid: str, s: dict[str, Any]) -> dict[str, Any]:
     total = int(s.get("total") or 0)
     done = int(s.get("completed") or 0) + int(s.get("skipped") or 0)
