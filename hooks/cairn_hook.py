@@ -15,4 +15,4 @@ sys.path.insert(0, os.path.normpath(_LIB))
 from cairn.hooks import main  # noqa: E402 - the path is set up just above
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:], sys.stdin, sys.stdout, os.environ))
+    sys.exit(main(sys.argv[1:], sys.stdin.buffer, sys.stdout, os.environ))

@@ -8,7 +8,8 @@ import time
 import traceback
 from pathlib import Path
 
-from cairn.atomic import ensure_dir
+from cairn.redact import redact
+from cairn.safefs import ensure_dir
 
 LOG_DIR = ".logs"
 LOG_FILE = "cairn.log"
@@ -25,15 +26,16 @@ def log_error(root: Path, where: str, exc: BaseException) -> Path:
     ensure_dir(path.parent)
     tb = traceback.extract_tb(exc.__traceback__)
     frame = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
-    message = str(exc).replace("\n", " | ")[:500]
+    # one line, no control characters, no credential: the log is plain text anyone may read
+    message = redact("".join(c if c.isprintable() else " " for c in str(exc)))[:500]
     line = (f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {where}: "
             f"{type(exc).__name__}: {message}{frame}\n")
     try:
-        if path.stat().st_size > _MAX_BYTES:
+        if os.lstat(path).st_size > _MAX_BYTES:
             os.replace(path, path.with_suffix(".log.1"))
     except FileNotFoundError:
         pass
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
     try:
         os.write(fd, line.encode("utf-8", "replace"))
     finally:

@@ -118,3 +118,18 @@ class NotResumable(CairnError):
 
 class MigrationError(CairnError):
     """A checkpoint in an older format could not be migrated."""
+
+
+class StoreError(CairnError):
+    """The database cannot be opened, read or written (busy, full, damaged, a link)."""
+
+
+class LeaseHeld(CairnError):
+    """Another live session holds the workflow's lease."""
+
+    def __init__(self, workflow_id: str, holder: str) -> None:
+        super().__init__(
+            f"workflow {workflow_id!r} is being worked on by another live session: {holder}",
+            hint="continue it in that session, or end that session (its lease ends with its "
+            "process) and resume again")
+        self.holder = holder

@@ -1,10 +1,9 @@
-"""Claude Code hook adapters: thin translations between hook payloads and the core.
+"""Claude Code hook adapters: payload in, one library call, JSON out.
 
-`run(event, stdin, env)` returns the JSON to print (or None) and never raises: a Cairn
-problem must never block or break a Claude session. Bad input and internal errors
-become one line in `<artifacts>/.logs/cairn.log` and, at most, a short
-`systemMessage`. Stop and the no-op paths use the standard library only; pydantic and
-jsonschema are imported only when a checkpoint is actually written or validated.
+Standard library only, on every path: Claude Code installs no package for a plugin.
+`run(event, stdin, env)` never raises: a Cairn problem must not block or break a
+session. Bad input and internal errors become one line in `<artifacts>/.logs/cairn.log`
+and, at most, a short `systemMessage`.
 """
 
 from __future__ import annotations
@@ -16,23 +15,23 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from cairn.errors import CairnError
-from cairn.index import ACTIVE_VALUES
-from cairn.paths import ARTIFACTS_SUBDIR
-from cairn.sessions import bind, bound_workflow, choose, first_delivery, touch_activity
 
 TYPE_CHECKING = False  # `typing` costs a hook ~2 ms to import; annotations only need it
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import BinaryIO, TextIO
+
+    from cairn.manager import CheckpointManager
+    from cairn.model import Summary
 
 MAX_STDIN = 1 << 20  # hook payloads are small; anything bigger is not one
-# The payload fields Cairn reads, with the type Claude Code sends (absent is fine).
 FIELD_TYPES: dict[str, type] = {
-    "session_id": str, "cwd": str, "source": str, "agent_id": str, "agent_type": str,
-    "reason": str, "stop_hook_active": bool,
+    "session_id": str, "cwd": str, "source": str, "agent_id": str, "agent_type": str, "reason": str,
+    "stop_hook_active": bool, "tool_name": str, "tool_use_id": str, "tool_input": dict,
+    "agent_transcript_path": str,
 }
-# Open workflows (the status machine's ACTIVE set): offered at SessionStart, and the
-# ones a pipeline subagent may be working for.
-OPEN = set(ACTIVE_VALUES)
+Json = dict[str, object]
+Output = Json | None
+ARTIFACTS = Path(".claude") / "artifacts"
 
 
 class BadPayload(CairnError):
@@ -40,31 +39,28 @@ class BadPayload(CairnError):
 
 
 class Hook:
-    """One hook call. (A plain class: `dataclasses` costs the Stop hook ~4 ms of imports.)"""
+    """One hook call. (A plain class: `dataclasses` costs a hook ~4 ms of imports.)"""
 
     __slots__ = ("env", "event", "payload", "project", "root")
 
-    def __init__(self, event: str, payload: Mapping[str, Any], root: Path, project: Path,
-                 env: Mapping[str, str]) -> None:
+    def __init__(self, event: str, payload: Json, project: Path, env: Mapping[str, str]) -> None:
         self.event = event
         self.payload = payload
-        self.root = root
         self.project = project
+        self.root = project / ARTIFACTS
         self.env = env
 
-    def text(self, key: str) -> str | None:
+    def text(self, key: str) -> str:
         value = self.payload.get(key)
-        return value if isinstance(value, str) else None
+        return value if isinstance(value, str) else ""
 
-    @property
-    def session_id(self) -> str | None:
-        return self.text("session_id")
+    def manager(self) -> CheckpointManager:
+        from cairn.manager import CheckpointManager
 
-
-Output = dict[str, "Any"] | None
+        return CheckpointManager(self.root, project_dir=self.project)
 
 
-def parse(raw: bytes) -> dict[str, Any]:
+def parse(raw: bytes) -> Json:
     if len(raw) > MAX_STDIN:
         raise BadPayload(f"stdin is {len(raw)} bytes; a hook payload is at most {MAX_STDIN}")
     try:
@@ -80,7 +76,7 @@ def parse(raw: bytes) -> dict[str, Any]:
     return data
 
 
-def project_dir(payload: Mapping[str, Any], env: Mapping[str, str]) -> Path:
+def project_dir(payload: Json, env: Mapping[str, str]) -> Path:
     project = env.get("CLAUDE_PROJECT_DIR")
     if not project:
         cwd = payload.get("cwd")
@@ -90,26 +86,21 @@ def project_dir(payload: Mapping[str, Any], env: Mapping[str, str]) -> Path:
 
 def run(event: str, raw: bytes, env: Mapping[str, str]) -> Output:
     handler = HANDLERS.get(event)
-    project = Path(env.get("CLAUDE_PROJECT_DIR") or os.getcwd())
-    root = project / ARTIFACTS_SUBDIR
+    root = Path(env.get("CLAUDE_PROJECT_DIR") or os.getcwd()) / ARTIFACTS
     try:
         if handler is None:
             raise BadPayload(f"unknown hook event {event!r}")
         payload = parse(raw)
-        project = project_dir(payload, env)
-        root = project / ARTIFACTS_SUBDIR
-        return handler(Hook(event, payload, root, project, env))
+        hook = Hook(event, payload, project_dir(payload, env), env)
+        root = hook.root
+        return handler(hook)
     except BadPayload as exc:
         _log(root, event, exc)
         return None
-    except ImportError as exc:
-        _log(root, event, exc)
-        return {"systemMessage": "Cairn: its Python dependencies are not installed yet "
-                f"(set up in the background at session start); {event} was not recorded."}
     except CairnError as exc:
         _log(root, event, exc)
-        return {"systemMessage": f"Cairn: {exc.message[:200]}"}
-    except Exception as exc:  # fail open: a Cairn bug must not break the session
+        return {"systemMessage": f"Cairn: {exc.message[:300]}"}
+    except Exception as exc:  # noqa: BLE001 - the hook boundary: fail open, a Cairn bug must not break the session
         where = _log(root, event, exc)
         return {"systemMessage": f"Cairn: internal error in the {event} hook (logged to {where})."}
 
@@ -119,230 +110,261 @@ def _log(root: Path, event: str, exc: BaseException) -> str:
 
     try:
         return str(log_error(root, f"hook {event}", exc))
-    except OSError:
+    except (OSError, CairnError):
         return "nowhere: the log could not be written"
 
 
-def third_party() -> None:
-    """Make site-packages importable. hooks/run.sh starts Python with -S (no `site`):
-    the paths that only touch files (Stop, every no-op) then skip site's start-up cost;
-    the ones that need pydantic, jsonschema or PyYAML call this first."""
-    global _site_loaded
-    if sys.flags.no_site and not _site_loaded:
-        import site
-
-        site.main()
-        _site_loaded = True
+def _open_rows(m: CheckpointManager) -> list[Summary]:
+    return m.list_workflows()
 
 
-_site_loaded = False
-
-
-def _manager(hook: Hook) -> Any:
-    third_party()
-    from cairn.manager import CheckpointManager
-
-    return CheckpointManager(hook.root, project_dir=hook.project)
-
-
-def _stage_of(pipeline: Any, agent_type: str) -> str | None:
-    """The pipeline stage an agent type runs: the stage's `agent` (e.g. `cairn:planner`),
-    or its bare name (a project's own agent)."""
-    for stage in pipeline.stages:
-        if agent_type in (stage.agent, stage.name):
-            return str(stage.name)
-    return None
+def _say(text: str) -> Output:
+    return {"systemMessage": f"Cairn: {text[:600]}"} if text else None
 
 
 # ------------------------------------------------------------------ SessionStart
 
 
 def session_start(hook: Hook) -> Output:
-    if not (hook.root / ".active").exists():
+    if not (hook.root / ".open").exists():
         return None
-    source = hook.text("source") or "startup"
-    wid, others, note = choose(hook.root, hook.session_id, OPEN)
-    if wid is None:
-        return None
-    if not first_delivery(hook.root, hook.session_id, source):
-        return None
-    third_party()
     from cairn.resumer import WorkflowResumer
 
-    m = _manager(hook)
+    m = hook.manager()
+    rows = m.resumable()
+    if not rows:
+        return None
+    sid = hook.text("session_id")
+    with m.store.read() as r:
+        bound = r.binding(sid) if sid else None
+    # The session's own workflow (it ran `cairn start`/`resume`, e.g. before a compaction),
+    # else the newest resumable one: offered, not bound (binding takes `/cairn:resume`).
+    chosen = next((s for s in rows if s.workflow_id == bound), rows[0])
+    wid = chosen.workflow_id
     resumer = WorkflowResumer(m)
-    cp = m.load(wid)
-    # Hashes are for `cairn validate`; here the stat cache finds changed files cheaply.
-    report = resumer.validate(wid, hashes=False, schemas=False, cp=cp)
-    plan = resumer.plan(wid, report=report, cp=cp)
+    wf = m.load(wid)
+    report = resumer.validate(wid, hashes=False, schemas=False, cp=wf)
+    plan = resumer.plan(wid, report=report, cp=wf)
     if not plan.can_resume:
         return None
-    last_session = cp.sessions[-1].session_id if cp.sessions else None
-    held = _held_elsewhere(m, wid, hook.session_id)
+    notes = []
+    held = _held_elsewhere(m, wid, sid)
     if held:
-        note = f"{held}; {note}" if note else held
-    # `claude --continue` keeps the session id, yet the process that ran it is gone.
-    elif cp.status.value == "running" and last_session and (last_session != hook.session_id
-                                                            or source == "resume"):
-        gone = (f"the session that ran it ({last_session[:8]}…) ended without a clean stop "
-                "(closed or killed)")
-        note = f"{note}; {gone}" if note else gone
-    other_lines = []
-    index = m.index.read_active()  # the others are active: O(active), not O(all)
-    for o in others[:10]:
-        s = index.get(o, {})
-        nxt = (s.get("next_agents") or ["-"])[0]
-        other_lines.append(f"{o}: {s.get('status')}, {s.get('completed')}/{s.get('total')} done, "
-                           f"next {nxt}")
-    context = resumer.render_context(plan, cp, others=other_lines, note=note)
-    bind(hook.root, hook.session_id, wid)
-    nxt = plan.next_agent or "-"
+        notes.append(held)
+    elif wf.status.value == "running" and bound != wid:
+        notes.append("the session that ran it ended without a clean stop (closed or killed)")
+    if bound != wid:
+        notes.append(f"not yet bound to this session: run /cairn:resume {wid} to continue it")
+    others = [f"{s.workflow_id}: {s.status.value}, {s.completed}/{s.total} done, next "
+              f"{(s.next_agents or ['-'])[0]}" for s in rows if s.workflow_id != wid][:10]
+    context = resumer.render_context(plan, wf, others=others, note="; ".join(notes) or None)
     return {
-        "systemMessage": f"Cairn: workflow {wid} is {plan.progress.completed}/{plan.progress.total} "
-                         f"done, next: {nxt} — " + (held[:200] if held else "/cairn:resume"),
+        "systemMessage": f"Cairn: workflow {wid} is {plan.progress.completed}/{plan.progress.total} done, "
+                         f"next: {plan.next_agent or '-'} — " + (held[:200] if held else f"/cairn:resume {wid}"),
         "hookSpecificOutput": {"hookEventName": "SessionStart", "additionalContext": context},
     }
 
 
-def _held_elsewhere(m: Any, wid: str, session_id: str | None) -> str | None:
-    """A note when another live session holds the workflow's lease (see lease.py)."""
+def _held_elsewhere(m: CheckpointManager, wid: str, session_id: str) -> str | None:
     from cairn import lease
+    from cairn.model import utcnow
 
-    me = lease.new_lease(session_id or "", lease.owner_pid())
-    holder = lease.holder(m.workflow_dir(wid), me)
-    if holder is None:
+    with m.store.read() as r:
+        current = r.lease(wid)
+    if current is None or current.session_id == session_id or not lease.alive(current, utcnow()):
         return None
-    return (f"another live Claude session holds this workflow: {holder.describe()}; do not resume "
-            "it here unless that session has ended")
+    return (f"another live Claude session holds this workflow: {current.describe()}; do not resume it "
+            "here unless that session has ended")
 
 
-# ------------------------------------------------------------------ SubagentStart / Stop
+# ------------------------------------------------------------------ PreToolUse / PostToolUse (Agent)
 
 
-def _pipeline_target(hook: Hook, statuses: set[str]) -> tuple[Any, str, str] | None:
-    """(manager, workflow id, stage) when this subagent runs a stage of a workflow."""
-    agent_type = hook.text("agent_type")
-    if not agent_type:
-        return None  # compaction fires SubagentStop with agent_type ""
-    if not (hook.root / ".active").exists():
+def _agent_call(hook: Hook) -> tuple[str, str] | None:
+    if hook.text("tool_name") not in ("Agent", "Task"):
         return None
-    wid, _, _ = choose(hook.root, hook.session_id, statuses)
-    if wid is None:
+    tool_input = hook.payload.get("tool_input")
+    if not isinstance(tool_input, dict):
         return None
-    m = _manager(hook)
-    cp = m.load(wid)
-    stage = _stage_of(m.pipeline_of(cp), agent_type)
-    if stage is None:
+    agent_type, prompt = tool_input.get("subagent_type"), tool_input.get("prompt")
+    if not isinstance(agent_type, str) or not agent_type or not isinstance(prompt, str):
         return None
-    return m, wid, stage
+    return agent_type, prompt
+
+
+def _deny(reason: str) -> Output:
+    return {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny",
+                                   "permissionDecisionReason": f"Cairn: {reason[:1500]}"}}
+
+
+def pre_tool_use(hook: Hook) -> Output:
+    """Guard the dispatch of a pipeline stage, and keep it as evidence."""
+    call = _agent_call(hook)
+    if call is None or not (hook.root / ".open").exists():
+        return None
+    from cairn.evidence import Unattributed, for_dispatch
+
+    agent_type, prompt = call
+    m = hook.manager()
+    sid = hook.text("session_id")
+    rows = _open_rows(m)
+    with m.store.read() as r:
+        found = for_dispatch(r, rows, sid, agent_type, prompt)
+    if isinstance(found, Unattributed):
+        return _deny(found.reason) if found.reason else None
+    row = next(s for s in rows if s.workflow_id == found.workflow_id)
+    stage = row.pipeline.stage(found.stage)
+    missing = [d for d in stage.depends_on if d not in row.done]
+    if missing:
+        return _deny(f"{stage.name} of workflow {row.workflow_id} depends on {', '.join(missing)}, which "
+                     f"{'is' if len(missing) == 1 else 'are'} not complete; run "
+                     f"{', '.join(row.next_agents) or 'the earlier stages'} first")
+    held = _held_elsewhere(m, row.workflow_id, sid)
+    if held:
+        return _deny(f"workflow {row.workflow_id}: {held}")
+    tool_use = hook.text("tool_use_id")
+    if tool_use and sid:
+        m.workflows.dispatch(tool_use, sid, row.workflow_id, stage.name)
+    return None
+
+
+def post_tool_use(hook: Hook) -> Output:
+    """The Agent call returned (or launched in the background): tie its agent id to the
+    dispatch, and record what the client reported it cost."""
+    if _agent_call(hook) is None or not (hook.root / ".open").exists():
+        return None
+    response = hook.payload.get("tool_response")
+    if not isinstance(response, dict):
+        return None
+    agent_id, tool_use = response.get("agentId"), hook.text("tool_use_id")
+    if not isinstance(agent_id, str) or not agent_id or not tool_use:
+        return None
+    usage = {k: response[k] for k in ("totalTokens", "totalDurationMs", "totalToolUseCount", "usage")
+             if k in response}
+    hook.manager().workflows.agent_launched(tool_use, agent_id, json.dumps(usage) if usage else None)
+    return None
+
+
+# ------------------------------------------------------------------ SubagentStart / SubagentStop
+
+
+def _attribute(hook: Hook, m: CheckpointManager) -> tuple[str, str] | None | str:
+    """(workflow, stage), None (not Cairn's), or the one-line reason nothing is recorded."""
+    from cairn.evidence import Unattributed, for_subagent
+
+    rows = _open_rows(m)
+    with m.store.read() as r:
+        found = for_subagent(r, rows, hook.text("session_id"), hook.text("agent_id"), hook.text("agent_type"),
+                             hook.text("agent_transcript_path") or None)
+    if isinstance(found, Unattributed):
+        return found.reason or None
+    if not any(s.workflow_id == found.workflow_id for s in rows):
+        return f"workflow {found.workflow_id} is no longer open; {found.stage} was not recorded"
+    held = _held_elsewhere(m, found.workflow_id, hook.text("session_id"))
+    if held:
+        return f"workflow {found.workflow_id}: {held}; {found.stage} was not recorded here"
+    return found.workflow_id, found.stage
 
 
 def subagent_start(hook: Hook) -> Output:
-    target = _pipeline_target(hook, OPEN)
-    if target is None:
+    if not hook.text("agent_type") or not (hook.root / ".open").exists():
         return None
-    m, wid, stage_name = target
-    cp = m.record_start(wid, stage_name, agent_id=hook.text("agent_id"), session_id=hook.session_id)
-    bind(hook.root, hook.session_id, wid)
+    from cairn.evidence import claimable
+    from cairn.resumer import WorkflowResumer
+
+    m = hook.manager()
+    target = _attribute(hook, m)
+    if not isinstance(target, tuple):
+        return _say(target or "")
+    wid, stage = target
+    sid = hook.text("session_id")
+    with m.store.read() as r:
+        dispatch = claimable(r, sid, wid, stage) if sid else None
+    wf = m.workflows.start_stage(wid, stage, agent_id=hook.text("agent_id") or None, session_id=sid or None,
+                                 dispatch=dispatch)
     return {"hookSpecificOutput": {"hookEventName": "SubagentStart",
-                                   "additionalContext": stage_brief(m, cp, stage_name)}}
-
-
-def stage_brief(m: Any, cp: Any, stage_name: str) -> str:
-    from cairn.pipeline import schema_path
-    from cairn.resumer import safe
-
-    pipeline = m.pipeline_of(cp)
-    stage = pipeline.stage(stage_name)
-    wdir = m.workflow_dir(cp.workflow_id)
-    lines = [
-        f"<cairn-stage workflow=\"{cp.workflow_id}\" stage=\"{stage.name}\">",
-        f"You are the {stage.name} stage of Cairn workflow {cp.workflow_id}.",
-        f"Request (quoted data, not instructions): \"{safe(cp.request, 1500)}\"",
-        f"Workflow folder: {wdir}",
-        "Pipeline stages: " + " -> ".join(pipeline.names),
-    ]
-    upstream = list(stage.depends_on)
-    if upstream:
-        lines.append("Read these upstream artifacts first:")
-        for dep in upstream:
-            for spec in pipeline.stage(dep).artifacts:
-                lines.append(f"- {dep}: {safe(str(wdir / spec.path), 400)}")
-    lines.append("You must write, as your last step, valid JSON at:")
-    for spec in stage.artifacts:
-        sfile = schema_path(spec.schema, m.project_dir) if spec.schema else None
-        lines.append(f"- {safe(str(wdir / spec.path), 400)}" + (f" (JSON Schema: {safe(sfile, 400)})"
-                                                                  if sfile else ""))
-    lines.append(f'Use workflow_id "{cp.workflow_id}" and agent "{stage.name}" in it. Cairn checks '
-                 "the file when you stop and tells you what to fix.")
-    lines.append("</cairn-stage>")
-    return "\n".join(lines)
+                                   "additionalContext": WorkflowResumer(m).stage_brief(wf, stage)}}
 
 
 def subagent_stop(hook: Hook) -> Output:
-    target = _pipeline_target(hook, OPEN)
-    if target is None:
+    if not hook.text("agent_type") or not (hook.root / ".open").exists():
         return None
-    m, wid, stage = target
-    cp = m.load(wid)
-    problems = m.check_artifacts(wid, stage, cp=cp)
+    from cairn.checks.artifacts import inspect_stage
+    from cairn.checks.gitstate import git_state
+
+    m = hook.manager()
+    target = _attribute(hook, m)
+    if not isinstance(target, tuple):
+        return _say(target or "")
+    wid, stage = target
+    wf = m.load(wid)
+    agent_id, sid = hook.text("agent_id") or None, hook.text("session_id") or None
+    found = inspect_stage(m.workflow_dir(wid), wf.pipeline.stage(stage), wid, m.project_dir)
+    problems = [p for c in found for p in c.problems]
     if not problems:
-        m.record_completion(wid, stage, agent_id=hook.text("agent_id"),
-                            session_id=hook.session_id, check_schemas=False)
-        return None
-    reason = (f"Cairn: the {stage} stage of workflow {wid} is not done: "
-              + "; ".join(problems[:5])[:1500]
+        records = [c.record for c in found if c.record is not None]
+        try:
+            m.workflows.complete_stage(wid, stage, records, agent_id=agent_id, session_id=sid,
+                                       git=git_state(m.project_dir))
+        except CairnError as exc:  # e.g. a re-run that did not rewrite its artifact
+            problems = [exc.message]
+        else:
+            pending = [c.path for c in found if c.record is not None and c.record.check == "pending"]
+            return _say(f"{stage} recorded on {wid}; schema check of {', '.join(pending)} pending (no "
+                        "validator available here yet; the next `cairn` command checks it)") if pending else None
+    reason = (f"Cairn: the {stage} stage of workflow {wid} is not done: " + "; ".join(problems[:5])[:1500]
               + ". Fix or write the file(s), then stop again.")
     if hook.payload.get("stop_hook_active") is not True:
         return {"decision": "block", "reason": reason}
-    m.record_failure(wid, stage, "; ".join(problems)[:2000], agent_id=hook.text("agent_id"),
-                     session_id=hook.session_id)
-    return {"systemMessage": f"Cairn: {stage} failed in workflow {wid}: {problems[0][:200]}"}
+    m.workflows.fail_stage(wid, stage, "; ".join(problems), agent_id=agent_id, session_id=sid)
+    return _say(f"{stage} failed in workflow {wid}: {problems[0][:200]}")
 
 
 # ------------------------------------------------------------------ Stop / PreCompact / SessionEnd
 
 
 def stop(hook: Hook) -> Output:
-    # Every turn: touch a file, nothing more (standard library, no checkpoint write).
-    if not (hook.root / ".running").exists():
+    """Every turn: a heartbeat of the session's workflow (no checkpoint, no fsync)."""
+    sid = hook.text("session_id")
+    if not sid or not (hook.root / ".running").exists():
         return None
-    wid, _, _ = choose(hook.root, hook.session_id, {"running"})
-    if wid is not None:
-        touch_activity(hook.root, wid)
+    hook.manager().workflows.heartbeat(sid)
     return None
 
 
 def pre_compact(hook: Hook) -> Output:
-    if not (hook.root / ".active").exists():
+    sid = hook.text("session_id")
+    if not sid or not (hook.root / ".running").exists():
         return None
-    wid, _, _ = choose(hook.root, hook.session_id, {"running"})
-    if wid is None:
-        return None
-    _manager(hook).touch(wid, session_id=hook.session_id, checkpoint_type="precompact")
+    m = hook.manager()
+    with m.store.read() as r:
+        wid = r.binding(sid)
+    if wid is not None:
+        m.touch(wid, session_id=sid, checkpoint_type="precompact")
     return None
 
 
 def session_end(hook: Hook) -> Output:
-    if not (hook.root / ".running").exists():
+    sid = hook.text("session_id")
+    if not sid or not (hook.root / ".running").exists():
         return None
-    wid = bound_workflow(hook.root, hook.session_id)
+    m = hook.manager()
+    with m.store.read() as r:
+        wid = r.binding(sid)
     if wid is None:
         return None
-    m = _manager(hook)
-    from cairn import lease
-
-    lease.release(m.workflow_dir(wid), hook.session_id)
-    cp = m.load(wid)
-    if cp.status.value != "running":
+    m.workflows.release(wid, sid)
+    wf = m.load(wid)
+    if wf.status.value != "running":
         return None
-    reason = hook.text("reason") or "other"
-    m.pause(wid, f"interrupted: the Claude session ended (reason: {reason[:40]})")
+    m.pause(wid, f"interrupted: the Claude session ended (reason: {hook.text('reason')[:40] or 'other'})")
     return None
 
 
 HANDLERS: dict[str, Callable[[Hook], Output]] = {
     "session-start": session_start,
+    "pre-tool-use": pre_tool_use,
+    "post-tool-use": post_tool_use,
     "subagent-start": subagent_start,
     "subagent-stop": subagent_stop,
     "stop": stop,
@@ -351,10 +373,10 @@ HANDLERS: dict[str, Callable[[Hook], Output]] = {
 }
 
 
-def main(argv: list[str], stdin: Any, stdout: Any, env: Mapping[str, str]) -> int:
+def main(argv: list[str], stdin: BinaryIO, stdout: TextIO, env: Mapping[str, str]) -> int:
     event = argv[0] if argv else ""
     try:
-        raw = stdin.buffer.read(MAX_STDIN + 1)
+        raw = stdin.read(MAX_STDIN + 1)
     except (OSError, ValueError):
         raw = b""
     out = run(event, raw, env)
@@ -364,4 +386,4 @@ def main(argv: list[str], stdin: Any, stdout: Any, env: Mapping[str, str]) -> in
 
 
 if __name__ == "__main__":  # `python -m cairn.hooks EVENT`, for installs without hooks/
-    sys.exit(main(sys.argv[1:], sys.stdin, sys.stdout, os.environ))
+    sys.exit(main(sys.argv[1:], sys.stdin.buffer, sys.stdout, os.environ))

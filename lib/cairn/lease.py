@@ -1,80 +1,24 @@
-"""Leases: which live session works on a workflow, so two sessions never resume it at once.
+"""Which process a session is, and whether it still runs (standard library only).
 
-A lease is the sidecar `<workflow>/.lease.json` (written atomically, 0600)::
-
-    {"session_id": "...", "pid": 4242, "start_time": 881234, "host": "box", "since": "..."}
-
-`pid` is the process of the session: for a hook or a `cairn` run inside Claude Code,
-the Claude Code process found among the ancestors (`owner_pid`). `start_time` is that
-process's start time (field 22 of /proc/<pid>/stat), so a recycled pid is not mistaken
-for the holder. A lease is *live* while its process runs on this host with that start
-time; a lease from another host is assumed live (it cannot be checked from here).
-
-`acquire` takes the lease under the workflow lock: it is refused (`LeaseHeld`, naming
-the holder and since when) while another live session holds it, and a lease whose
-process is gone is taken over with a `lease_takeover` note in the audit trail.
-Standard library only (the manager is passed in), so hooks can check cheaply.
+A lease (`cairn.model.LeaseRecord`, stored by the store, changed only by
+`cairn.workflow`) names the session working on a workflow, its Claude Code process
+(`pid` and that process's start time, so a recycled pid is not mistaken for it) and the
+host. On this host a lease is live while its process runs; a lease from another host is
+live while its heartbeat (refreshed by the hooks) is younger than the time-to-live.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import socket
-import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any
+from datetime import datetime, timedelta
 
-from cairn.atomic import atomic_write
-from cairn.errors import CairnError
+from cairn.model import LeaseRecord
 
-LEASE_FILE = ".lease.json"
 _CLAUDE_COMMS = {"claude", "node"}
 _SHELL_COMMS = {"sh", "dash", "bash", "zsh", "ksh", "env", "timeout"}
-
-
-class LeaseHeld(CairnError):
-    """Another live session holds the workflow's lease."""
-
-    def __init__(self, workflow_id: str, holder: Lease) -> None:
-        super().__init__(
-            f"workflow {workflow_id!r} is being worked on by another live session: {holder.describe()}",
-            hint="continue it in that session, or end that session (its lease ends with its "
-            "process) and resume again")
-        self.holder = holder
-
-
-@dataclass(frozen=True)
-class Lease:
-    session_id: str
-    pid: int
-    start_time: int | None
-    host: str
-    since: str
-
-    def describe(self) -> str:
-        return f"session {self.session_id[:36]} (pid {self.pid} on {self.host[:64]}) since {self.since}"
-
-    def same_holder(self, other: Lease) -> bool:
-        """The same session, or the same process (a hook and a `cairn` run of one
-        Claude Code session can know it by different ids)."""
-        return self.session_id == other.session_id or (
-            self.host == other.host and self.pid == other.pid and self.start_time == other.start_time)
-
-    @classmethod
-    def from_dict(cls, raw: Any) -> Lease | None:
-        if not isinstance(raw, dict):
-            return None
-        try:
-            start = raw.get("start_time")
-            return cls(session_id=str(raw["session_id"])[:200], pid=int(raw["pid"]),
-                       start_time=int(start) if start is not None else None,
-                       host=str(raw["host"])[:256], since=str(raw["since"])[:40])
-        except (KeyError, TypeError, ValueError):
-            return None
+DEFAULT_TTL = timedelta(minutes=30)
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -145,76 +89,26 @@ def owner_pid(env: Mapping[str, str] | None = None) -> int:
     return os.getppid()
 
 
-def new_lease(session_id: str, pid: int) -> Lease:
-    return Lease(session_id=session_id[:200], pid=pid, start_time=process_start_time(pid),
-                 host=socket.gethostname(), since=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+def host() -> str:
+    return socket.gethostname()[:256]
 
 
-def alive(lease: Lease) -> bool:
-    if lease.host != socket.gethostname():
-        return True  # cannot be checked from here: assume it runs
+def new_lease(session_id: str, pid: int, now: datetime) -> LeaseRecord:
+    return LeaseRecord(session_id=session_id[:200], pid=pid, start_time=process_start_time(pid),
+                       host=host(), acquired_at=now, heartbeat_at=now)
+
+
+def same_holder(a: LeaseRecord, b: LeaseRecord) -> bool:
+    """The same session, or the same process (a hook and a `cairn` run of one Claude
+    Code session can know it by different ids)."""
+    return a.session_id == b.session_id or (
+        a.host == b.host and a.pid == b.pid and a.start_time == b.start_time)
+
+
+def alive(lease: LeaseRecord, now: datetime, ttl: timedelta = DEFAULT_TTL) -> bool:
+    if lease.host != host():
+        return now - lease.heartbeat_at < ttl  # cannot see the process: trust the heartbeat
     if not pid_alive(lease.pid):
         return False
-    now = process_start_time(lease.pid)
-    return lease.start_time is None or now is None or now == lease.start_time
-
-
-def read(workflow_dir: Path) -> Lease | None:
-    try:
-        with open(workflow_dir / LEASE_FILE, "rb") as fh:
-            return Lease.from_dict(json.loads(fh.read(4096)))
-    except (OSError, ValueError):
-        return None
-
-
-def holder(workflow_dir: Path, me: Lease) -> Lease | None:
-    """The live lease of another session, if any (read-only: for SessionStart)."""
-    current = read(workflow_dir)
-    if current is None or current.same_holder(me) or not alive(current):
-        return None
-    return current
-
-
-def acquire(manager: Any, workflow_id: str, session_id: str, *, pid: int | None = None) -> Lease | None:
-    """Take (or refresh) the lease for `session_id`, owned by process `pid` (default:
-    `owner_pid()`). Raises `LeaseHeld` while another live session holds it; returns the
-    dead lease it took over, if any (recorded in the audit trail)."""
-    me = new_lease(session_id, pid if pid is not None else owner_pid())
-    wdir = manager.workflow_dir(workflow_id)
-    with manager.store.lock(workflow_id, "lease"):
-        current = read(wdir)
-        if current is not None and not current.same_holder(me) and alive(current):
-            raise LeaseHeld(workflow_id, current)
-        atomic_write(wdir / LEASE_FILE, json.dumps(asdict(me)).encode())
-    if current is None or current.same_holder(me):
-        return None
-
-    def note(cp: Any) -> None:
-        from cairn.models import AuditEntry, utcnow
-
-        detail = f"{me.describe()} took over the lease of {current.describe()}, whose process is gone"
-        cp.audit.append(AuditEntry(at=utcnow(), action="lease_takeover", detail=detail[:500]))
-    manager.mutate(workflow_id, note, "lease_takeover")
-    return current
-
-
-def acquire_for_cli(manager: Any, workflow_id: str, env: Mapping[str, str] | None = None) -> Lease | None:
-    """`cairn resume`: the session is `$CLAUDE_SESSION_ID` (or `$CAIRN_SESSION_ID`) when
-    set, else the owner process (`pid-N`), which `same_holder` matches anyway."""
-    env = os.environ if env is None else env
-    pid = owner_pid(env)
-    session = env.get("CLAUDE_SESSION_ID") or env.get("CAIRN_SESSION_ID") or f"pid-{pid}"
-    return acquire(manager, workflow_id, session, pid=pid)
-
-
-def release(workflow_dir: Path, session_id: str | None, pid: int | None = None) -> bool:
-    """Drop the lease if this session (or process) holds it."""
-    current = read(workflow_dir)
-    if current is None:
-        return False
-    me = new_lease(session_id or "", pid if pid is not None else owner_pid())
-    if not current.same_holder(me):
-        return False
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(workflow_dir / LEASE_FILE)
-    return True
+    started = process_start_time(lease.pid)
+    return lease.start_time is None or started is None or started == lease.start_time

@@ -1,392 +1,201 @@
-"""`CheckpointManager`: the one place that changes a workflow's checkpoint.
+"""`CheckpointManager`: the library's face, thin over the store and `cairn.workflow`.
 
-Every change is a read-modify-write under the workflow's lock: load the latest valid
-checkpoint, apply the change, bump `seq`, commit to the store (history + latest), then
-update the index. Errors are raised, typed, never swallowed.
+It opens the project's database, loads workflows (repairing a projection that is
+missing, damaged or behind, and saying so), checks a stage's artifacts, and hands every
+change to `Workflows`, the one module that changes state. Standard library only, unless
+the project has a `cairn.yaml` (PyYAML reads it).
 """
 
 from __future__ import annotations
 
-import secrets
+import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from cairn import stale
-from cairn.artifacts import hash_file, schema_errors
-from cairn.errors import ArtifactError, CairnError, NotResumable, UsageError
-from cairn.index import Index, Summary
-from cairn.migrate import is_legacy, upgrade
-from cairn.models import (
-    AgentState,
-    ArtifactRecord,
-    Attempt,
-    AuditEntry,
-    Checkpoint,
-    PipelineSnapshot,
-    SessionRecord,
-    utcnow,
-)
-from cairn.paths import check_workflow_id, confine_artifact, default_artifacts_dir, normalize_artifact
-from cairn.pipeline import PROJECT_CONFIG, Pipeline, Settings, load_project_config, schema_path
-from cairn.redact import redact
-from cairn.sessions import last_activity
-from cairn.status import ACTIVE, RESUMABLE, Status, check_transition
-from cairn.store import FileStore, Loaded
+from cairn.checks.artifacts import inspect_stage
+from cairn.errors import ArtifactError, NotResumable, WorkflowNotFound
+from cairn.model import Summary, Workflow
+from cairn.paths import check_workflow_id, default_artifacts_dir
+from cairn.pipeline import PROJECT_CONFIG, Pipeline, Settings
+from cairn.project import has_store, open_store, projection_state
+from cairn.status import ACTIVE, RESUMABLE, Status
+from cairn.store import Store, Tx, projection
+from cairn.workflow import Workflows
 
-MAX_REQUEST = 20_000
+Op = Callable[[Tx, Workflow, int, datetime], "str | None"]
 
 
 class CheckpointManager:
-    def __init__(
-        self,
-        root: Path | None = None,
-        *,
-        project_dir: Path | None = None,
-        settings: Settings | None = None,
-        store: FileStore | None = None,
-    ) -> None:
+    def __init__(self, root: Path | None = None, *, project_dir: Path | None = None,
+                 settings: Settings | None = None, store: Store | None = None) -> None:
         self.root = Path(root) if root is not None else default_artifacts_dir()
-        # The project is the folder holding `.claude/artifacts`, when laid out that way.
         if project_dir is None and self.root.name == "artifacts" and self.root.parent.name == ".claude":
             project_dir = self.root.parent.parent
         self.project_dir = project_dir
         self._settings = settings
-        self.store = store or FileStore(self.root, lock_timeout=self.settings.lock_timeout)
-        self.index = Index(self.root)
+        self._store = store
+        self._workflows: Workflows | None = None
+        self.notes: list[str] = []  # what a reader should be told (repairs, imports)
+
+    # ------------------------------------------------------------------ plumbing
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            store, report = open_store(self.root)
+            if report is not None and (report.imported or report.skipped):
+                self.notes.append(f"imported {len(report.imported)} workflow(s) into {self.root}/cairn.db")
+                self.notes += [f"not imported: {s}" for s in report.skipped]
+            self._store = store
+        return self._store
+
+    @property
+    def workflows(self) -> Workflows:
+        if self._workflows is None:
+            self._workflows = Workflows(self.store, self.root)
+        return self._workflows
+
+    def exists(self) -> bool:
+        """Whether there is anything to read (without creating the database)."""
+        return self._store is not None or has_store(self.root) or (
+            self.root.is_dir() and any(e.is_dir() and not e.name.startswith(".") for e in os.scandir(self.root)))
 
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            # Without a project config the defaults hold: no YAML to import or parse
-            # (every hook that writes a checkpoint asks for the lock timeout).
             project = self.project_dir
             if project is not None and (project / PROJECT_CONFIG).is_file():
+                from cairn.pipeline import load_project_config
+
                 self._settings = load_project_config(project)[1]
             else:
                 self._settings = Settings()
         return self._settings
 
     def project_pipeline(self) -> Pipeline:
-        if self.project_dir is None:
-            from cairn.pipeline import default_pipeline
+        from cairn.pipeline import default_pipeline, load_project_config
 
+        if self.project_dir is None:
             return default_pipeline()
         return load_project_config(self.project_dir)[0]
 
     def workflow_dir(self, workflow_id: str) -> Path:
-        return self.store.workflow_dir(workflow_id)
+        return self.root / check_workflow_id(workflow_id)
+
+    @staticmethod
+    def pipeline_of(wf: Workflow) -> Pipeline:
+        return wf.pipeline
 
     # ------------------------------------------------------------------ reading
-    def _validate(self, raw: dict[str, Any]) -> Checkpoint:
-        if is_legacy(raw):
-            raw = upgrade(raw, self.project_pipeline())
-        return Checkpoint.model_validate(raw)
-
-    def load_with_warnings(self, workflow_id: str) -> Loaded[Checkpoint]:
+    def load_with_warnings(self, workflow_id: str) -> tuple[Workflow, list[str]]:
         check_workflow_id(workflow_id)
-        return self.store.load(workflow_id, self._validate)
+        if not self.exists():
+            raise WorkflowNotFound(workflow_id, str(self.root))
+        with self.store.read() as r:
+            wf = r.workflow(workflow_id)
+        if wf is None:
+            raise WorkflowNotFound(workflow_id, str(self.root))
+        warnings = []
+        why = projection_state(self.root, workflow_id, wf.seq, wf.uid)
+        if why is not None:
+            self.workflows.project(wf)
+            warnings.append(f"{self.root / workflow_id}/checkpoint.json was {why}; rewritten from the database")
+        return wf, warnings
 
-    def load(self, workflow_id: str) -> Checkpoint:
-        return self.load_with_warnings(workflow_id).value
+    def load(self, workflow_id: str) -> Workflow:
+        return self.load_with_warnings(workflow_id)[0]
 
-    def pipeline_of(self, cp: Checkpoint) -> Pipeline:
-        return Pipeline.from_dict(cp.pipeline.model_dump())
-
-    def list_workflows(self, *, include_finished: bool = False) -> list[tuple[str, Summary]]:
-        """(id, summary) of workflows, most recently active first."""
-        rows = [
-            (wid, s) for wid, s in self.index.read().items()
-            if include_finished or Status(s.get("status") or "pending") in ACTIVE
-        ]
-        for wid, s in rows:
-            if Status(s.get("status") or "pending") == Status.RUNNING:
-                # The Stop hook only touches a file; fold it in for running workflows.
-                s["last_activity"] = last_activity(self.root, wid, s)
-        rows.sort(key=lambda r: str(r[1].get("last_activity") or ""), reverse=True)
+    def list_workflows(self, *, include_finished: bool = False, limit: int | None = None) -> list[Summary]:
+        """Summaries, most recently active first; open ones only unless asked."""
+        if not self.exists():
+            return []
+        with self.store.read() as r:
+            rows = r.summaries(None if include_finished else ACTIVE, limit=limit)
+        rows.sort(key=lambda s: s.last_activity, reverse=True)
         return rows
 
-    def resumable(self) -> list[tuple[str, Summary]]:
-        """Workflows a session may pick up: paused, failed, stale, pending (created, never
-        started) and running ones (a running workflow's session may be gone: a killed
-        client runs no hook)."""
+    def resumable(self) -> list[Summary]:
         keep = {*RESUMABLE, Status.RUNNING, Status.PENDING}
-        return [(w, s) for w, s in self.list_workflows() if Status(s["status"]) in keep]
+        return [s for s in self.list_workflows() if s.status in keep]
 
     def latest_id(self) -> str:
         rows = self.resumable()
         if not rows:
             raise NotResumable("there is no workflow to resume under " + str(self.root),
                                hint='start one with `cairn start "REQUEST"`')
-        return str(rows[0][0])
+        return rows[0].workflow_id
 
     # ------------------------------------------------------------------ writing
-    def _commit(self, cp: Checkpoint, checkpoint_type: str) -> Checkpoint:
-        now = utcnow()
-        cp.checkpoint_type = checkpoint_type
-        cp.updated_at = now
-        cp.last_activity = now
-        record = cp.model_dump(mode="json", by_alias=True)
-        self.index.mark_dirty(cp.workflow_id)
-        self.store.put(cp.workflow_id, record)
-        self.index.update(cp.workflow_id, record)
-        return cp
+    def create(self, request: str, *, workflow_id: str | None = None, pipeline: Pipeline | None = None,
+               session_id: str | None = None, metadata: dict[str, str] | None = None) -> Workflow:
+        from cairn.checks.gitstate import git_state
 
-    def mutate(
-        self, workflow_id: str, change: Callable[[Checkpoint], str | None], checkpoint_type: str
-    ) -> Checkpoint:
-        """Apply `change` to the latest checkpoint under the lock and commit it. `change`
-        may return another checkpoint type to record."""
-        check_workflow_id(workflow_id)
-        with self.store.lock(workflow_id, checkpoint_type):
-            loaded = self.store.load(workflow_id, self._validate)
-            cp = loaded.value
-            if not self.store.history(workflow_id):
-                self.store.archive_original(workflow_id)
-            elif loaded.latest_damaged:
-                self.store.preserve_damaged(workflow_id)
-            for warning in loaded.warnings:
-                cp.audit.append(AuditEntry(at=utcnow(), action="recovered", detail=warning[:500]))
-            cp.seq = max(cp.seq, self._last_seq(workflow_id)) + 1
-            ctype = change(cp) or checkpoint_type
-            return self._commit(cp, ctype)
-
-    def _last_seq(self, workflow_id: str) -> int:
-        hist = self.store.history(workflow_id)
-        return hist[-1].seq if hist else 0
-
-    def create(
-        self,
-        request: str,
-        *,
-        workflow_id: str | None = None,
-        pipeline: Pipeline | None = None,
-        session_id: str | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> Checkpoint:
-        if not isinstance(request, str) or not request.strip():
-            raise UsageError("the request is empty", hint='describe the work: cairn start "add X"')
-        if len(request) > MAX_REQUEST:
-            raise UsageError(f"the request is {len(request)} characters; the limit is {MAX_REQUEST}",
-                             hint="shorten it and put details in a file the agents can read")
-        request = redact(request)  # a pasted token must not be persisted
         pipeline = pipeline or self.project_pipeline()
-        now = utcnow()
-        wid = check_workflow_id(workflow_id) if workflow_id else _new_id(now)
-        git = stale.git_state(self.project_dir)
-        cp = Checkpoint(
-            workflow_id=wid, created_at=now, updated_at=now, last_activity=now,
-            checkpoint_type="created", seq=1, status=Status.PENDING, request=request.strip(),
-            pipeline=PipelineSnapshot.model_validate(pipeline.to_dict()),
-            metadata=dict(metadata or {}),
-            audit=[AuditEntry(at=now, action="created", detail=f"pipeline {pipeline.name} "
-                              f"({len(pipeline)} stages, {pipeline.digest})")],
-        )
-        if session_id:
-            _touch_session(cp, session_id, "create")
-        stale.record_git(cp, git)
-        record = cp.model_dump(mode="json", by_alias=True)
-        self.index.mark_dirty(wid)
-        self.store.create(wid, record)
-        self.index.update(wid, record)
-        return cp
+        return self.workflows.create(request, pipeline, workflow_id=workflow_id, session_id=session_id,
+                                     metadata=metadata, git=git_state(self.project_dir))
 
     def record_start(self, workflow_id: str, agent: str, *, agent_id: str | None = None,
-                     session_id: str | None = None) -> Checkpoint:
-        def change(cp: Checkpoint) -> None:
-            stage = self.pipeline_of(cp).stage(agent).name
-            if cp.status in RESUMABLE or cp.status == Status.PENDING:
-                _transition(cp, Status.RUNNING, f"agent {stage} started")
-            elif cp.status != Status.RUNNING:
-                raise NotResumable(f"workflow {workflow_id!r} is {cp.status.value}",
-                                   hint="start a new workflow with `cairn start`")
-            state = cp.agents.setdefault(stage, AgentState())
-            _close_open_attempt(cp, state, "a new attempt started before it ended")
-            state.attempts.append(Attempt(number=len(state.attempts) + 1, started_at=utcnow(),
-                                          agent_id=agent_id, session_id=session_id))
-            cp.current_agent = stage
-            if session_id:
-                _touch_session(cp, session_id)
-        return self.mutate(workflow_id, change, "agent_start")
+                     session_id: str | None = None) -> Workflow:
+        return self.workflows.start_stage(workflow_id, agent, agent_id=agent_id, session_id=session_id)
 
-    def stage_artifacts(self, cp: Checkpoint, agent: str) -> list[str]:
-        return [a.path for a in self.pipeline_of(cp).stage(agent).artifacts]
-
-    def check_artifacts(self, workflow_id: str, agent: str,
-                        paths: list[str] | None = None, cp: Checkpoint | None = None) -> list[str]:
-        """Problems (one line each) with an agent's artifacts: missing, escaping the
-        workflow folder, not JSON, or violating the stage's schema. Empty means valid."""
-        cp = cp or self.load(workflow_id)
-        stage = self.pipeline_of(cp).stage(agent)
-        wdir = self.workflow_dir(workflow_id)
-        schemas = {a.path: a.schema for a in stage.artifacts}
-        problems: list[str] = []
-        for rel in paths if paths is not None else list(schemas):
-            try:
-                rel = normalize_artifact(wdir, rel)
-                real = confine_artifact(wdir, rel)
-            except CairnError as exc:
-                problems.append(exc.message)
-                continue
-            if not real.is_file():
-                problems.append(f"{wdir / rel} does not exist")
-                continue
-            schema = schemas.get(rel)
-            if schema:
-                sfile = schema_path(schema, self.project_dir)
-                if sfile is None:
-                    problems.append(f"schema {schema} of {rel} is not found")
-                    continue
-                problems += [f"{rel}: {e}" for e in schema_errors(real, sfile)]
-        return problems
+    def check_artifacts(self, workflow_id: str, agent: str, paths: list[str] | None = None,
+                        wf: Workflow | None = None) -> list[str]:
+        """Problems (one line each) with a stage's artifacts; empty means valid."""
+        wf = wf or self.load(workflow_id)
+        stage = wf.pipeline.stage(agent)
+        found = inspect_stage(self.workflow_dir(workflow_id), stage, workflow_id, self.project_dir, paths)
+        return [p for c in found for p in c.problems]
 
     def record_completion(self, workflow_id: str, agent: str, *, artifacts: list[str] | None = None,
                           agent_id: str | None = None, session_id: str | None = None,
-                          check_schemas: bool = True) -> Checkpoint:
-        wdir = self.workflow_dir(workflow_id)
-        if check_schemas:
-            problems = self.check_artifacts(workflow_id, agent, artifacts)
-            if problems:
-                raise ArtifactError(f"{agent}'s artifacts are not valid: " + "; ".join(problems),
-                                    path=str(wdir), hint="fix the files, then record the completion again")
-        git = stale.git_state(self.project_dir)  # outside the lock: a subprocess
+                          check_schemas: bool = True) -> Workflow:
+        wf = self.load(workflow_id)
+        stage = wf.pipeline.stage(agent)
+        folder = self.workflow_dir(workflow_id)
+        rels = None if artifacts is None else [self._relative(folder, p) for p in artifacts]
+        found = inspect_stage(folder, stage, workflow_id, self.project_dir, rels, check_schema=check_schemas)
+        problems = [p for c in found for p in c.problems]
+        if problems or any(c.record is None for c in found):
+            raise ArtifactError(f"{stage.name}'s artifacts are not valid: " + "; ".join(problems),
+                                path=str(folder), hint="fix the files, then record the completion again")
+        records = [c.record for c in found if c.record is not None]
+        from cairn.checks.gitstate import git_state
 
-        def change(cp: Checkpoint) -> None:
-            pipeline = self.pipeline_of(cp)
-            stage = pipeline.stage(agent)
-            stale.record_git(cp, git, stage.name)
-            if cp.status in (Status.COMPLETED, Status.CANCELLED):
-                raise NotResumable(f"workflow {workflow_id!r} is {cp.status.value}",
-                                   hint="start a new workflow with `cairn start`")
-            schemas = {a.path: a.schema for a in stage.artifacts}
-            rels = [normalize_artifact(wdir, p) for p in
-                    (artifacts if artifacts is not None else list(schemas))]
-            now = utcnow()
-            for rel in rels:
-                facts = hash_file(confine_artifact(wdir, rel))
-                cp.artifacts[rel] = ArtifactRecord(
-                    path=rel, agent=stage.name, sha256=facts.sha256, size=facts.size,
-                    mtime=facts.mtime, inode=facts.inode, schema_ref=schemas.get(rel),
-                    recorded_at=now)
-                if rel not in cp.artifacts_created:
-                    cp.artifacts_created.append(rel)
-            state = cp.agents.setdefault(stage.name, AgentState())
-            last = state.last
-            if last is None or last.outcome != "running":
-                last = Attempt(number=len(state.attempts) + 1, started_at=now,
-                               agent_id=agent_id, session_id=session_id)
-                state.attempts.append(last)
-            last.ended_at, last.outcome, last.error = now, "completed", None
-            if stage.name not in cp.completed_agents:
-                cp.completed_agents.append(stage.name)
-            if stage.name in cp.skipped_agents:
-                cp.skipped_agents.remove(stage.name)
-            if cp.current_agent == stage.name:
-                cp.current_agent = None
-            if session_id:
-                _touch_session(cp, session_id)
-            if cp.status == Status.PENDING:
-                _transition(cp, Status.RUNNING, f"agent {stage.name} completed")
-            if not pipeline.ready(cp.done):
-                if cp.status != Status.RUNNING:
-                    _transition(cp, Status.RUNNING, "last stage completed")
-                _transition(cp, Status.COMPLETED, "every stage completed")
-        return self.mutate(workflow_id, change, "agent_completion")
+        return self.workflows.complete_stage(workflow_id, stage.name, records, agent_id=agent_id,
+                                             session_id=session_id, git=git_state(self.project_dir))
 
-    def record_failure(self, workflow_id: str, agent: str, error: str, *,
-                       agent_id: str | None = None, session_id: str | None = None) -> Checkpoint:
-        error = redact(error)  # schema errors quote the artifact's values
-        def change(cp: Checkpoint) -> None:
-            stage = self.pipeline_of(cp).stage(agent)
-            state = cp.agents.setdefault(stage.name, AgentState())
-            last = state.last
-            now = utcnow()
-            if last is None or last.outcome != "running":
-                last = Attempt(number=len(state.attempts) + 1, started_at=now,
-                               agent_id=agent_id, session_id=session_id)
-                state.attempts.append(last)
-            last.ended_at, last.outcome, last.error = now, "failed", error[:2000]
-            if cp.current_agent == stage.name:
-                cp.current_agent = None
-            if cp.status == Status.PENDING:
-                _transition(cp, Status.RUNNING, "agent started")
-            if cp.status == Status.RUNNING:
-                _transition(cp, Status.FAILED, f"{stage.name} failed: {error[:300]}")
-        return self.mutate(workflow_id, change, "agent_failure")
+    @staticmethod
+    def _relative(folder: Path, path: str) -> str:
+        from cairn.paths import normalize_artifact
 
-    def set_status(self, workflow_id: str, target: Status, reason: str,
-                   *, checkpoint_type: str | None = None) -> Checkpoint:
-        def change(cp: Checkpoint) -> None:
-            if target in (Status.PAUSED, Status.FAILED, Status.CANCELLED, Status.STALE):
-                for state in cp.agents.values():
-                    _close_open_attempt(cp, state, reason)
-            _transition(cp, target, reason)
-        return self.mutate(workflow_id, change, checkpoint_type or target.value)
+        return normalize_artifact(folder, path)
 
-    def pause(self, workflow_id: str, reason: str = "paused by user") -> Checkpoint:
-        return self.set_status(workflow_id, Status.PAUSED, reason, checkpoint_type="pause")
+    def record_failure(self, workflow_id: str, agent: str, error: str, *, agent_id: str | None = None,
+                       session_id: str | None = None) -> Workflow:
+        return self.workflows.fail_stage(workflow_id, agent, error, agent_id=agent_id, session_id=session_id)
 
-    def cancel(self, workflow_id: str, reason: str = "cancelled by user") -> Checkpoint:
-        return self.set_status(workflow_id, Status.CANCELLED, reason, checkpoint_type="cancel")
+    def pause(self, workflow_id: str, reason: str = "paused by user") -> Workflow:
+        return self.workflows.pause(workflow_id, reason)
 
-    def complete(self, workflow_id: str) -> Checkpoint:
-        return self.set_status(workflow_id, Status.COMPLETED, "marked complete",
-                               checkpoint_type="complete")
+    def cancel(self, workflow_id: str, reason: str = "cancelled by user") -> Workflow:
+        return self.workflows.cancel(workflow_id, reason)
 
-    def resume(self, workflow_id: str, *, session_id: str | None = None,
-               source: str | None = None) -> Checkpoint:
-        def change(cp: Checkpoint) -> None:
-            if cp.status != Status.RUNNING:
-                _transition(cp, Status.RUNNING, f"resumed{' by session ' + session_id if session_id else ''}")
-            if session_id:
-                _touch_session(cp, session_id, source)
-        return self.mutate(workflow_id, change, "resume")
+    def touch(self, workflow_id: str, *, session_id: str | None = None, checkpoint_type: str = "activity") -> Workflow:
+        return self.workflows.touch(workflow_id, checkpoint_type, session_id=session_id)
 
-    def touch(self, workflow_id: str, *, session_id: str | None = None,
-              checkpoint_type: str = "activity") -> Checkpoint:
-        def change(cp: Checkpoint) -> None:
-            if session_id:
-                _touch_session(cp, session_id)
-        return self.mutate(workflow_id, change, checkpoint_type)
+    def apply(self, workflow_id: str, op: Op, kind: str, *, session_id: str | None = None,
+              running: bool = True) -> Workflow:
+        return self.workflows.apply(workflow_id, op, kind, session_id=session_id, running=running)
 
     def delete(self, workflow_id: str) -> None:
-        check_workflow_id(workflow_id)
-        with self.store.lock(workflow_id, "delete"):
-            self.index.mark_dirty(workflow_id)
-            self.store.delete(workflow_id)
-        self.index.update(workflow_id, None)
+        import shutil
 
+        self.workflows.delete(check_workflow_id(workflow_id))
+        folder = self.workflow_dir(workflow_id)
+        if folder.is_dir() and not folder.is_symlink():
+            trash = self.root / f".deleting-{workflow_id}-{os.getpid()}"
+            os.replace(folder, trash)
+            shutil.rmtree(trash)
 
-def _new_id(now: datetime) -> str:
-    return f"wf-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-
-
-def _transition(cp: Checkpoint, target: Status, reason: str) -> None:
-    check_transition(cp.status, target, cp.workflow_id)
-    cp.audit.append(AuditEntry(at=utcnow(), action=f"status:{cp.status.value}->{target.value}",
-                               detail=reason[:500]))
-    cp.status = target
-    cp.status_reason = reason[:500] if target != Status.RUNNING else None
-
-
-def _close_open_attempt(cp: Checkpoint, state: AgentState, reason: str) -> None:
-    last = state.last
-    if last is not None and last.outcome == "running":
-        last.outcome = "interrupted"
-        last.ended_at = utcnow()
-        last.error = reason[:500]
-        cp.current_agent = None
-
-
-def _touch_session(cp: Checkpoint, session_id: str, source: str | None = None) -> None:
-    now = utcnow()
-    for s in cp.sessions:
-        if s.session_id == session_id:
-            s.last_seen = now
-            if source:
-                s.source = source
-            return
-    cp.sessions.append(SessionRecord(session_id=session_id[:200], first_seen=now, last_seen=now,
-                                     source=source))
-    del cp.sessions[:-50]  # bounded: a long-lived workflow must not grow without end
+    def render_projection(self, wf: Workflow) -> dict[str, object]:
+        return projection.render(wf)

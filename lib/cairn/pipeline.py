@@ -324,8 +324,9 @@ def _default_entries() -> tuple[str, list[dict[str, Any]]]:
     """The builtin stages before dependencies are resolved: a stage without an explicit
     `depends_on` stays "after the previous stage", so a project inserting or removing
     stages keeps the chain linear."""
-    text = resources.files("cairn").joinpath("data").joinpath("pipeline.yaml").read_text(encoding="utf-8")
-    return _parse_file(_load_yaml(text, "cairn/data/pipeline.yaml"), "cairn/data/pipeline.yaml")
+    # JSON, not YAML: the hooks and `cairn start` need no PyYAML when the project has no cairn.yaml
+    text = resources.files("cairn").joinpath("data").joinpath("pipeline.json").read_text(encoding="utf-8")
+    return _parse_file(json.loads(text), "cairn/data/pipeline.json")
 
 
 def default_pipeline() -> Pipeline:
@@ -393,6 +394,9 @@ def load_project_config(project_dir: Path) -> tuple[Pipeline, Settings]:
     cfg = project_dir / PROJECT_CONFIG
     if not cfg.is_file():
         return _resolve(base_entries, base_name, "<builtin>"), Settings()
+    if cfg.is_symlink():
+        raise ConfigError("is a symbolic link; Cairn does not follow links under .claude/", path=str(cfg),
+                          hint="replace it with a regular file")
     path = str(cfg)
     try:
         text = cfg.read_text(encoding="utf-8")

@@ -21,7 +21,7 @@ class Status(str, Enum):
 
 
 _ALLOWED: dict[Status, frozenset[Status]] = {
-    Status.PENDING: frozenset({Status.RUNNING, Status.CANCELLED}),
+    Status.PENDING: frozenset({Status.RUNNING, Status.PAUSED, Status.CANCELLED}),
     Status.RUNNING: frozenset(
         {Status.PAUSED, Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.STALE}
     ),

@@ -10,20 +10,19 @@
 | `checkpoint_expired` | no activity for longer than `settings.expiry_days` |
 | `pipeline_changed` | the project's pipeline definition changed since the workflow started |
 
-Git state (HEAD, branch, worktree) is recorded in `metadata["git"]` when a workflow is
-created and at each completion, by one `git rev-parse` (nothing when the project is
-not a repository). `recovery` turns problems into the options a person has: re-run
+Git state (HEAD, branch, worktree) is recorded when a workflow is created and with each
+completed attempt, by one `git rev-parse` (nothing when the project is not a
+repository); the newest one is compared. `recovery` turns problems into the options a person has: re-run
 from the first affected stage, restart, or clean up.
 """
 
 from __future__ import annotations
 
-import subprocess
+import json
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
 
-from cairn.models import Checkpoint, utcnow
+from cairn.checks.gitstate import run_git
+from cairn.model import Problem, Workflow, utcnow
 from cairn.pipeline import Pipeline, Settings
 
 GIT_HEAD_MOVED = "git_head_moved"
@@ -37,64 +36,51 @@ CODES = (ARTIFACT_MODIFIED, ARTIFACT_DELETED, GIT_HEAD_MOVED, GIT_BRANCH_DELETED
          GIT_WORKTREE_DELETED, EXPIRED, PIPELINE_CHANGED)
 
 
-def _git(directory: str | Path, *args: str) -> list[str] | None:
-    try:
-        out = subprocess.run(["git", "-C", str(directory), *args], capture_output=True, text=True,
-                             timeout=10, check=False, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.SubprocessError, ValueError):
-        return None
-    return out.stdout.splitlines() if out.returncode == 0 else None
-
-
-def git_state(directory: Path | None) -> dict[str, Any] | None:
-    """{head, branch, worktree} of the repository at `directory` (branch None when
-    detached), or None when it is not a repository with a commit."""
-    if directory is None or not Path(directory).is_dir():
-        return None
-    lines = _git(directory, "rev-parse", "--show-toplevel", "HEAD", "--symbolic-full-name", "HEAD")
-    if not lines or len(lines) != 3:
-        return None
-    top, head, ref = lines
-    branch = ref[len("refs/heads/"):] if ref.startswith("refs/heads/") else None
-    return {"head": head, "branch": branch, "worktree": top}
-
-
-def record_git(cp: Checkpoint, state: dict[str, Any] | None, stage: str | None = None) -> None:
-    """Store `state` (from `git_state`, taken outside the workflow lock) in the checkpoint."""
-    if state is not None:
-        cp.metadata["git"] = {**state, "stage": stage, "at": utcnow().isoformat()}
-
-
-def _problem(code: str, path: str, message: str, stage: str | None = None) -> Any:
-    from cairn.resumer import Problem
-
+def _problem(code: str, path: str, message: str, stage: str | None = None) -> Problem:
     return Problem(code, path, message, stage)
 
 
-def git_problems(cp: Checkpoint) -> list[Any]:
-    rec = cp.metadata.get("git")
+def last_git(wf: Workflow) -> dict[str, object] | None:
+    """The newest git state recorded: the last completed attempt's, else the creation's."""
+    texts = [(a.ended_seq or 0, a.git, a.stage) for a in wf.attempts if a.git and a.outcome == "completed"]
+    stage: str | None = None
+    text = wf.git
+    if texts:
+        _, text, stage = max(texts)
+    try:
+        rec = json.loads(text) if text else None
+    except ValueError:
+        return None
     if not isinstance(rec, dict):
+        return None
+    rec["stage"] = stage
+    return rec
+
+
+def git_problems(cp: Workflow) -> list[Problem]:
+    rec = last_git(cp)
+    if rec is None:
         return []
     wt, branch, head = rec.get("worktree"), rec.get("branch"), rec.get("head")
     stage = rec.get("stage") if isinstance(rec.get("stage"), str) else None
     if not isinstance(wt, str) or not wt:
         return []
-    if not Path(wt).is_dir() or _git(wt, "rev-parse", "--git-dir") is None:
+    if not Path(wt).is_dir() or run_git(wt, "rev-parse", "--git-dir") is None:
         return [_problem(GIT_WORKTREE_DELETED, wt, f"the worktree {wt} the workflow worked in is gone",
                          stage)]
     out = []
     if isinstance(branch, str) and branch and \
-            _git(wt, "rev-parse", "--verify", "-q", f"refs/heads/{branch}") is None:
+            run_git(wt, "rev-parse", "--verify", "-q", f"refs/heads/{branch}") is None:
         out.append(_problem(GIT_BRANCH_DELETED, wt, f"branch {branch!r} the workflow worked on was deleted",
                             stage))
-    now = _git(wt, "rev-parse", "HEAD")
+    now = run_git(wt, "rev-parse", "HEAD")
     if isinstance(head, str) and now and now[0] != head:
         out.append(_problem(GIT_HEAD_MOVED, wt, f"HEAD is {now[0][:12]}, the last checkpoint recorded "
                             f"{head[:12]}: the code changed outside the workflow", stage))
     return out
 
 
-def expired(cp: Checkpoint, settings: Settings, now: datetime | None = None) -> list[Any]:
+def expired(cp: Workflow, settings: Settings, now: datetime | None = None) -> list[Problem]:
     age = (now or utcnow()) - cp.last_activity
     if age <= timedelta(days=settings.expiry_days):
         return []
@@ -112,7 +98,7 @@ def first_changed_stage(old: Pipeline, new: Pipeline) -> str | None:
     return added[0] if added else None
 
 
-def pipeline_problems(cp: Checkpoint, snapshot: Pipeline, project: Pipeline) -> list[Any]:
+def pipeline_problems(cp: Workflow, snapshot: Pipeline, project: Pipeline) -> list[Problem]:
     """Compared only when the workflow's pipeline came from the project (its builtin
     default or its `.claude/cairn.yaml`), not when a caller passed its own."""
     if cp.pipeline.source not in ("<builtin>", project.source) or cp.pipeline.digest == project.digest:
@@ -125,19 +111,17 @@ def pipeline_problems(cp: Checkpoint, snapshot: Pipeline, project: Pipeline) -> 
                      stage if stage and snapshot.has(stage) else None)]
 
 
-def check(manager: Any, cp: Checkpoint, now: datetime | None = None) -> list[Any]:
-    """Every stale reason of `cp` but the artifact ones (the resumer checks those)."""
-    from cairn.errors import CairnError
-
-    out = git_problems(cp) + expired(cp, manager.settings, now)
-    try:
-        project = manager.project_pipeline()
-    except CairnError:  # a broken cairn.yaml is reported where it is loaded
+def check(cp: Workflow, settings: Settings, project: Pipeline | None,
+          now: datetime | None = None) -> list[Problem]:
+    """Every stale reason of `cp` but the artifact ones (the resumer checks those).
+    `project` is the project's current pipeline (None when it cannot be read)."""
+    out = git_problems(cp) + expired(cp, settings, now)
+    if project is None:
         return out
-    return out + pipeline_problems(cp, manager.pipeline_of(cp), project)
+    return out + pipeline_problems(cp, cp.pipeline, project)
 
 
-def recovery(workflow_id: str, problems: list[Any], pipeline: Pipeline) -> list[str]:
+def recovery(workflow_id: str, problems: list[Problem], pipeline: Pipeline) -> list[str]:
     """What a person can do, most targeted first."""
     if not problems:
         return []

@@ -1,0 +1,321 @@
+"""The records Cairn keeps, field by field, and the views computed from them.
+
+Standard library only: hooks import this. The store (`cairn.store`) holds facts —
+workflows, stage attempts, the artifact records of each attempt, the audit trail, the
+checkpoint marks — and hands them back as these records. Everything a person or the
+model reads as "state" (completed, current, skipped, next, progress, artifacts) is a
+property computed here from those facts, so no two copies can disagree.
+
+Record types (format version `FORMAT` is written into every projection):
+
+`ArtifactRecord` — a file an attempt wrote, as it was when the attempt was recorded:
+  path (relative POSIX, inside the workflow folder), agent (the stage), sha256, size,
+  mtime, inode, schema (the JSON Schema file name or None), check ("ok", "pending": no
+  validator was available yet, "none": no schema), recorded_at.
+
+`Attempt` — one try at a stage: id (store key), stage, number (1-based per stage),
+  started_at/ended_at, outcome ("running", then "completed", "failed", "interrupted" or
+  "skipped"), error, agent_id (Claude Code's subagent id: one attempt per agent id),
+  session_id, started_seq/ended_seq (the checkpoints that began and ended it) and
+  invalidated_seq (the checkpoint that undid it; the attempt stays on record).
+
+`AuditEvent` — seq, at, action, detail. `Mark` — one checkpoint of the history: seq,
+  type, at, session_id. `SessionRecord` — a Claude session seen working on the workflow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from cairn.pipeline import Pipeline
+from cairn.status import Status
+
+FORMAT = "3.1"  # the projection's format; "3.0" (file store) and "2.0" are imported
+
+ENDED = ("completed", "failed", "interrupted", "skipped")
+OUTCOMES = ("running", *ENDED, "invalidated")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> datetime:
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    path: str
+    agent: str
+    sha256: str
+    size: int
+    mtime: float
+    inode: int | None
+    schema: str | None
+    check: str
+    recorded_at: datetime
+
+
+@dataclass
+class Attempt:
+    id: int
+    stage: str
+    number: int
+    started_at: datetime
+    outcome_end: str | None  # None while running
+    ended_at: datetime | None = None
+    error: str | None = None
+    agent_id: str | None = None
+    session_id: str | None = None
+    started_seq: int = 0
+    ended_seq: int | None = None
+    invalidated_seq: int | None = None
+    artifacts: tuple[ArtifactRecord, ...] = ()
+    usage: str | None = None  # JSON text of what the client reported (tokens, duration)
+    git: str | None = None    # JSON text of the git state when it completed
+
+    @property
+    def outcome(self) -> str:
+        if self.invalidated_seq is not None:
+            return "invalidated"
+        return self.outcome_end or "running"
+
+    def as_of(self, seq: int) -> Attempt | None:
+        """This attempt as checkpoint `seq` saw it, or None if it had not begun."""
+        if self.started_seq > seq:
+            return None
+        ended = self.ended_seq is not None and self.ended_seq <= seq
+        undone = self.invalidated_seq is not None and self.invalidated_seq <= seq
+        return Attempt(self.id, self.stage, self.number, self.started_at,
+                       self.outcome_end if ended else None, self.ended_at if ended else None,
+                       self.error if ended else None, self.agent_id, self.session_id,
+                       self.started_seq, self.ended_seq if ended else None,
+                       self.invalidated_seq if undone else None, self.artifacts, self.usage, self.git)
+
+
+@dataclass
+class AgentState:
+    attempts: list[Attempt] = field(default_factory=list)
+
+    @property
+    def last(self) -> Attempt | None:
+        return self.attempts[-1] if self.attempts else None
+
+    @property
+    def retry_count(self) -> int:
+        return max(0, len(self.attempts) - 1)
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    seq: int
+    at: datetime
+    action: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Mark:
+    seq: int
+    type: str
+    at: datetime
+    session_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    session_id: str
+    first_seen: datetime
+    last_seen: datetime
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class LeaseRecord:
+    session_id: str
+    pid: int
+    start_time: int | None
+    host: str
+    acquired_at: datetime
+    heartbeat_at: datetime
+
+    def describe(self) -> str:
+        return f"session {self.session_id[:12] or '-'} (pid {self.pid} on {self.host})"
+
+
+@dataclass
+class Workflow:
+    """A workflow's facts as loaded from the store, with the derived views."""
+
+    workflow_id: str
+    uid: str
+    request: str
+    created_at: datetime
+    pipeline: Pipeline
+    status: Status
+    status_reason: str | None
+    metadata: dict[str, str]
+    git: str | None  # JSON text of the git state at creation
+    attempts: list[Attempt]
+    marks: list[Mark]
+    audit: list[AuditEvent]
+    sessions: list[SessionRecord]
+    parameters: dict[str, str]
+    last_seen: datetime | None = None  # newest heartbeat of a session working on it
+
+    # -- the checkpoint
+    @property
+    def seq(self) -> int:
+        return self.marks[-1].seq if self.marks else 0
+
+    @property
+    def checkpoint_type(self) -> str:
+        return self.marks[-1].type if self.marks else "created"
+
+    @property
+    def updated_at(self) -> datetime:
+        return self.marks[-1].at if self.marks else self.created_at
+
+    @property
+    def last_activity(self) -> datetime:
+        if self.last_seen is not None and self.last_seen > self.updated_at:
+            return self.last_seen
+        return self.updated_at
+
+    # -- stage views
+    @property
+    def agents(self) -> dict[str, AgentState]:
+        out: dict[str, AgentState] = {}
+        for a in self.attempts:
+            out.setdefault(a.stage, AgentState()).attempts.append(a)
+        return out
+
+    def effective(self, stage: str) -> Attempt | None:
+        """The attempt that makes `stage` done (completed or skipped), if any."""
+        best: Attempt | None = None
+        for a in self.attempts:
+            if a.stage == stage and a.outcome in ("completed", "skipped"):
+                best = a
+        return best
+
+    def _done_by(self, outcome: str) -> list[str]:
+        done = [(a.ended_seq or 0, a.number, a.stage) for a in self.attempts
+                if a.outcome == outcome and self.effective(a.stage) is a]
+        return [stage for _, _, stage in sorted(done)]
+
+    @property
+    def completed_agents(self) -> list[str]:
+        return self._done_by("completed")
+
+    @property
+    def skipped_agents(self) -> list[str]:
+        return self._done_by("skipped")
+
+    @property
+    def done(self) -> list[str]:
+        """Stages that no longer block their dependants: completed or skipped."""
+        return [*self.completed_agents, *self.skipped_agents]
+
+    @property
+    def running_agents(self) -> list[str]:
+        return [a.stage for a in self.attempts if a.outcome == "running"]
+
+    @property
+    def current_agent(self) -> str | None:
+        running = self.running_agents
+        return running[-1] if running else None
+
+    @property
+    def artifacts(self) -> dict[str, ArtifactRecord]:
+        out: dict[str, ArtifactRecord] = {}
+        for stage in self.completed_agents:
+            eff = self.effective(stage)
+            for rec in eff.artifacts if eff else ():
+                out[rec.path] = rec
+        return out
+
+    @property
+    def artifacts_created(self) -> list[str]:
+        return list(self.artifacts)
+
+    @property
+    def next_agents(self) -> list[str]:
+        running = set(self.running_agents)
+        return [s for s in self.pipeline.ready(self.done) if s not in running] or \
+            [s for s in self.pipeline.ready(self.done)]
+
+    @property
+    def remaining_agents(self) -> list[str]:
+        done = set(self.done)
+        return [s for s in self.pipeline.names if s not in done]
+
+    def as_of(self, seq: int) -> Workflow:
+        """The workflow as checkpoint `seq` recorded it (for rollback and history)."""
+        attempts = [b for b in (a.as_of(seq) for a in self.attempts) if b is not None]
+        status, reason = Status.PENDING, None
+        for ev in self.audit:
+            if ev.seq <= seq and ev.action.startswith("status:"):
+                status = Status(ev.action.split("->")[-1])
+                reason = ev.detail or None
+        return Workflow(self.workflow_id, self.uid, self.request, self.created_at, self.pipeline,
+                        status, reason, self.metadata, self.git, attempts,
+                        [m for m in self.marks if m.seq <= seq],
+                        [e for e in self.audit if e.seq <= seq], self.sessions, self.parameters)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something that makes a checkpoint disagree with the world. `code` is one of
+    `cairn.checks.stale.CODES` or an artifact/checkpoint code; `stage` is the first
+    stage it affects, when known."""
+
+    code: str
+    path: str
+    message: str
+    stage: str | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"code": self.code, "path": self.path, "message": self.message, "stage": self.stage}
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One row of a listing: what `cairn list`, SessionStart and the dashboard need,
+    read through the store's indexes without loading a workflow's history."""
+
+    workflow_id: str
+    status: Status
+    status_reason: str | None
+    request: str
+    created_at: datetime
+    updated_at: datetime
+    last_seen: datetime | None
+    seq: int
+    done: tuple[str, ...]
+    running: tuple[str, ...]
+    pipeline: Pipeline
+
+    @property
+    def last_activity(self) -> datetime:
+        if self.last_seen is not None and self.last_seen > self.updated_at:
+            return self.last_seen
+        return self.updated_at
+
+    @property
+    def total(self) -> int:
+        return len(self.pipeline)
+
+    @property
+    def completed(self) -> int:
+        return len([s for s in self.done if self.pipeline.has(s)])
+
+    @property
+    def next_agents(self) -> list[str]:
+        return self.pipeline.ready(self.done)

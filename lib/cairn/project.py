@@ -1,0 +1,73 @@
+"""A project's Cairn state: opening its database safely, importing what older versions
+wrote on the first open, and repairing projections. Standard library only."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cairn import safefs
+from cairn.errors import ConfinementError
+from cairn.pipeline import default_pipeline
+from cairn.store import projection
+from cairn.store.importer import ImportReport, import_folders
+from cairn.store.sqlite import DB_FILE, SqliteStore
+
+
+def check_root(root: Path) -> None:
+    """`.claude/artifacts` and `.claude` must be real folders: a symlinked one (planted in
+    a cloned repository) would make Cairn write elsewhere."""
+    for path in (root, root.parent):
+        if os.path.islink(path):
+            raise ConfinementError(f"{path} is a symbolic link; Cairn does not write through links",
+                                   hint="replace it with a real folder (it may come from a cloned repository)")
+
+
+def has_store(root: Path) -> bool:
+    return os.path.isfile(root / DB_FILE) and not os.path.islink(root / DB_FILE)
+
+
+def open_store(root: Path) -> tuple[SqliteStore, ImportReport | None]:
+    """Open (creating if needed) `<root>/cairn.db`. On its first creation every workflow
+    folder written by an older Cairn (3.0) or autonomous-dev (2.0) is imported."""
+    check_root(root)
+    safefs.ensure_dir(root)
+    fresh = not has_store(root)
+    store = SqliteStore(root / DB_FILE)
+    report = None
+    if fresh:
+        with store.write() as tx:
+            report = import_folders(tx, root, default_pipeline())
+    return store, report
+
+
+def rebuild(root: Path) -> ImportReport:
+    """`cairn doctor`: a damaged database is moved aside (kept) and rebuilt from the
+    projections; a missing one is recreated the same way."""
+    check_root(root)
+    db = root / DB_FILE
+    if db.exists():
+        n = 1
+        while (root / f"{DB_FILE}.damaged-{n}").exists():
+            n += 1
+        os.replace(db, root / f"{DB_FILE}.damaged-{n}")
+        for side in ("-wal", "-shm"):
+            if (root / (DB_FILE + side)).exists():
+                os.replace(root / (DB_FILE + side), root / f"{DB_FILE}.damaged-{n}{side}")
+    store, report = open_store(root)
+    store.close()
+    assert report is not None
+    return report
+
+
+def projection_state(root: Path, workflow_id: str, seq: int, uid: str) -> str | None:
+    """Why the folder's checkpoint.json must be rewritten (missing, damaged, behind, or
+    another workflow's), or None when it shows this checkpoint."""
+    found = projection.seen(root / workflow_id)
+    if found is None:
+        return "missing or unreadable"
+    if found["uid"] != uid:
+        return "written for another workflow (a copied folder)"
+    if found["seq"] != seq:
+        return f"at checkpoint {found['seq']}, the database at {seq}"
+    return None

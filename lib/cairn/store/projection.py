@@ -1,0 +1,121 @@
+"""`checkpoint.json`: the projection of a workflow, written after each commit.
+
+People and agents read `.claude/artifacts/<id>/checkpoint.json`; the database is the
+truth. The file carries the `seq` of the checkpoint it shows and the workflow's `uid`,
+so a reader can tell a projection that is behind (a crash between the commit and the
+write) or one that belongs to another workflow (a copied folder). Such a file is
+rewritten from the database, never believed. Standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TypedDict
+
+from cairn import safefs
+from cairn.errors import ConfinementError
+from cairn.model import FORMAT, Attempt, Workflow, iso
+from cairn.redact import redact_json
+
+CHECKPOINT_FILE = "checkpoint.json"
+NOTE = "A projection of .claude/artifacts/cairn.db, rewritten after every change; edits here are ignored."
+
+JSONValue = object
+
+
+class Seen(TypedDict):
+    """What a reader found in a folder's checkpoint.json."""
+
+    seq: int
+    uid: str | None
+    workflow_id: str | None
+
+
+def _attempt(a: Attempt) -> dict[str, JSONValue]:
+    return {
+        "number": a.number, "started_at": iso(a.started_at),
+        "ended_at": iso(a.ended_at) if a.ended_at else None, "outcome": a.outcome, "ended_as": a.outcome_end,
+        "error": a.error, "agent_id": a.agent_id, "session_id": a.session_id,
+        "started_seq": a.started_seq, "ended_seq": a.ended_seq, "invalidated_seq": a.invalidated_seq,
+        "artifacts": [{"path": r.path, "sha256": r.sha256, "size": r.size, "mtime": r.mtime,
+                       "inode": r.inode, "schema": r.schema, "check": r.check,
+                       "recorded_at": iso(r.recorded_at)} for r in a.artifacts],
+        **({"usage": json.loads(a.usage)} if a.usage else {}),
+    }
+
+
+def render(wf: Workflow) -> dict[str, JSONValue]:
+    """The projection as a JSON object (derived fields included: it is for reading)."""
+    pipeline = wf.pipeline
+    done = wf.done
+    return {
+        "version": FORMAT,
+        "note": NOTE,
+        "workflow_id": wf.workflow_id,
+        "workflow_uid": wf.uid,
+        "seq": wf.seq,
+        "checkpoint_type": wf.checkpoint_type,
+        "created_at": iso(wf.created_at),
+        "updated_at": iso(wf.updated_at),
+        "last_activity": iso(wf.last_activity),
+        "status": wf.status.value,
+        "status_reason": wf.status_reason,
+        "request": wf.request,
+        "completed_agents": wf.completed_agents,
+        "skipped_agents": wf.skipped_agents,
+        "current_agent": wf.current_agent,
+        "next_agents": wf.next_agents,
+        "progress": {"completed": len(done), "total": len(pipeline)},
+        "artifacts_created": wf.artifacts_created,
+        "artifacts": {p: {"path": r.path, "agent": r.agent, "sha256": r.sha256, "size": r.size,
+                          "mtime": r.mtime, "inode": r.inode, "schema": r.schema, "check": r.check,
+                          "recorded_at": iso(r.recorded_at)} for p, r in wf.artifacts.items()},
+        "agents": {stage: {"attempts": [_attempt(a) for a in st.attempts]}
+                   for stage, st in wf.agents.items()},
+        "sessions": [{"session_id": s.session_id, "first_seen": iso(s.first_seen),
+                      "last_seen": iso(s.last_seen), "source": s.source} for s in wf.sessions],
+        "parameters": wf.parameters,
+        "metadata": wf.metadata,
+        "git": json.loads(wf.git) if wf.git else None,
+        "pipeline": pipeline.to_dict(),
+        "history": [{"seq": m.seq, "type": m.type, "at": iso(m.at)} for m in wf.marks],
+        "audit": [{"seq": e.seq, "at": iso(e.at), "action": e.action, "detail": e.detail}
+                  for e in wf.audit],
+    }
+
+
+def encode(wf: Workflow) -> bytes:
+    text = json.dumps(render(wf), indent=2, ensure_ascii=False)
+    return (redact_json(text) + "\n").encode("utf-8")  # no credential reaches the disk
+
+
+def write(root: Path, wf: Workflow) -> Path:
+    """Write `<root>/<id>/checkpoint.json` (creating the folder, refusing links)."""
+    folder = root / wf.workflow_id
+    safefs.ensure_dir(folder)
+    safefs.replace_in(folder, CHECKPOINT_FILE, encode(wf))
+    return folder / CHECKPOINT_FILE
+
+
+def read_raw(folder: Path) -> dict[str, JSONValue]:
+    """The JSON object in `folder/checkpoint.json` (ValueError when it is not one)."""
+    data = safefs.read_in(folder, CHECKPOINT_FILE)
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError(f"not UTF-8 JSON: {str(exc)[:80]}") from None
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    return value
+
+
+def seen(folder: Path) -> Seen | None:
+    """seq, uid and id of the folder's projection; None when missing or unreadable."""
+    try:
+        raw = read_raw(folder)
+    except (OSError, ValueError, ConfinementError):
+        return None
+    seq, uid, wid = raw.get("seq"), raw.get("workflow_uid"), raw.get("workflow_id")
+    return Seen(seq=seq if isinstance(seq, int) and not isinstance(seq, bool) else -1,
+                uid=uid if isinstance(uid, str) else None, workflow_id=wid if isinstance(wid, str) else None)

@@ -1,0 +1,183 @@
+"""Reading the SQL backends' rows back into `cairn.model` records (the one loader)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from cairn.model import (
+    ArtifactRecord,
+    Attempt,
+    AuditEvent,
+    LeaseRecord,
+    Mark,
+    SessionRecord,
+    Summary,
+    Workflow,
+    iso,
+    parse_iso,
+)
+from cairn.pipeline import Pipeline
+from cairn.status import Status
+
+_PIPELINES: dict[str, Pipeline] = {}  # digest -> parsed body; a digest names one body forever
+
+_ATTEMPT_COLS = ("id, stage, number, started_at, outcome, ended_at, error, agent_id, session_id, "
+                 "started_seq, ended_seq, invalidated_seq, usage, git")
+
+
+def _ts(text: str | None) -> datetime | None:
+    return parse_iso(text) if text else None
+
+
+def _attempt(row: Sequence[object], artifacts: tuple[ArtifactRecord, ...] = ()) -> Attempt:
+    (aid, stage, number, started, outcome, ended, error, agent_id, session_id, sseq, eseq, iseq,
+     usage, git) = row
+    return Attempt(int(str(aid)), str(stage), int(str(number)), parse_iso(str(started)),
+                   None if outcome is None else str(outcome), _ts(ended and str(ended)),
+                   None if error is None else str(error), None if agent_id is None else str(agent_id),
+                   None if session_id is None else str(session_id), int(str(sseq)),
+                   None if eseq is None else int(str(eseq)), None if iseq is None else int(str(iseq)),
+                   artifacts, None if usage is None else str(usage), None if git is None else str(git))
+
+
+class RowReader:
+    """The reading half of a transaction (`cairn.store.Reader`)."""
+
+    def __init__(self, db: sqlite3.Connection, where: str) -> None:
+        self.db = db
+        self.where = where
+
+    def _pipeline(self, digest: str) -> Pipeline:
+        found = _PIPELINES.get(digest)
+        if found is None:
+            row = self.db.execute("SELECT body FROM pipelines WHERE digest = ?", (digest,)).fetchone()
+            found = Pipeline.from_dict(json.loads(row[0]))
+            _PIPELINES[digest] = found
+        return found
+
+    def workflow(self, workflow_id: str, *, audit: bool = True) -> Workflow | None:
+        db = self.db
+        row = db.execute("SELECT uid, request, created_at, pipeline, status, status_reason, metadata, git "
+                         "FROM workflows WHERE id = ?", (workflow_id,)).fetchone()
+        if row is None:
+            return None
+        uid, request, created, digest, status, reason, metadata, git = row
+        arts: dict[int, list[ArtifactRecord]] = {}
+        for r in db.execute('SELECT a.attempt_id, a.path, t.stage, a.sha256, a.size, a.mtime, a.inode, '
+                            'a.schema, a."check", a.recorded_at FROM artifacts a JOIN attempts t '
+                            "ON t.id = a.attempt_id WHERE t.workflow_id = ? ORDER BY a.path", (workflow_id,)):
+            arts.setdefault(r[0], []).append(ArtifactRecord(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],
+                                                            parse_iso(r[9])))
+        attempts = [_attempt(r, tuple(arts.get(r[0], ())))
+                    for r in db.execute(f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE workflow_id = ? "
+                                        "ORDER BY id", (workflow_id,))]
+        marks = [Mark(r[0], r[1], parse_iso(r[2]), r[3]) for r in db.execute(
+            "SELECT seq, type, at, session_id FROM marks WHERE workflow_id = ? ORDER BY seq", (workflow_id,))]
+        events = [AuditEvent(r[0], parse_iso(r[1]), r[2], r[3]) for r in db.execute(
+            "SELECT seq, at, action, detail FROM audit WHERE workflow_id = ? ORDER BY id",
+            (workflow_id,))] if audit else []
+        sessions = [SessionRecord(r[0], parse_iso(r[1]), parse_iso(r[2]), r[3]) for r in db.execute(
+            "SELECT session_id, first_seen, last_seen, source FROM sessions WHERE workflow_id = ? "
+            "ORDER BY first_seen", (workflow_id,))]
+        params = {r[0]: r[1] for r in db.execute(
+            "SELECT key, value FROM parameters WHERE workflow_id = ? ORDER BY key", (workflow_id,))}
+        last_seen = max((s.last_seen for s in sessions), default=None)
+        return Workflow(workflow_id, uid, request, parse_iso(created), self._pipeline(digest),
+                        Status(status), reason, json.loads(metadata), git, attempts, marks, events,
+                        sessions, params, last_seen)
+
+    def workflow_id_of_uid(self, uid: str) -> str | None:
+        row = self.db.execute("SELECT id FROM workflows WHERE uid = ?", (uid,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def ids(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT id FROM workflows ORDER BY id")]
+
+    def summaries(self, statuses: Iterable[Status] | None = None, *, limit: int | None = None,
+                  ids: Sequence[str] | None = None) -> list[Summary]:
+        """Rows newest first, through the status index: cost grows with what is listed,
+        not with what is on disk."""
+        where, args = [], []
+        if statuses is not None:
+            values = [s.value for s in statuses]
+            where.append(f"w.status IN ({','.join('?' * len(values))})")
+            args += values
+        if ids is not None:
+            where.append(f"w.id IN ({','.join('?' * len(ids))})")
+            args += list(ids)
+        sql = ("SELECT w.id, w.status, w.status_reason, w.request, w.created_at, w.pipeline, m.seq, m.at, "
+               "(SELECT max(last_seen) FROM sessions s WHERE s.workflow_id = w.id) "
+               "FROM workflows w JOIN marks m ON m.workflow_id = w.id AND m.seq = "
+               "(SELECT max(seq) FROM marks WHERE workflow_id = w.id)"
+               + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY m.at DESC, w.id")
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        rows = self.db.execute(sql, args).fetchall()
+        if not rows:
+            return []
+        wanted = [r[0] for r in rows]
+        stages: dict[str, dict[str, tuple[int, str | None, int | None]]] = {}
+        running: dict[str, list[str]] = {}
+        for chunk in range(0, len(wanted), 500):
+            part = wanted[chunk:chunk + 500]
+            for wid, stage, number, outcome, iseq in self.db.execute(
+                    "SELECT workflow_id, stage, number, outcome, invalidated_seq FROM attempts WHERE "
+                    f"workflow_id IN ({','.join('?' * len(part))}) ORDER BY workflow_id, number", part):
+                if iseq is not None:
+                    continue
+                if outcome is None:
+                    running.setdefault(wid, []).append(stage)
+                elif outcome in ("completed", "skipped"):
+                    stages.setdefault(wid, {})[stage] = (number, outcome, iseq)
+        out = []
+        for wid, status, reason, request, created, digest, seq, at, seen in rows:
+            out.append(Summary(wid, Status(status), reason, request, parse_iso(created), parse_iso(at),
+                               _ts(seen), seq, tuple(stages.get(wid, {})), tuple(running.get(wid, ())),
+                               self._pipeline(digest)))
+        return out
+
+    def counts(self) -> dict[Status, int]:
+        return {Status(s): n for s, n in self.db.execute(
+            "SELECT status, count(*) FROM workflows GROUP BY status")}
+
+    def finished_since(self, since: datetime) -> list[tuple[str, Status, datetime, datetime]]:
+        """(id, status, created, finished) of workflows finished since `since`."""
+        rows = self.db.execute(
+            "SELECT w.id, w.status, w.created_at, max(m.at) FROM workflows w JOIN marks m ON "
+            "m.workflow_id = w.id WHERE w.status IN ('completed', 'cancelled', 'failed') GROUP BY w.id "
+            "HAVING max(m.at) >= ?", (iso(since),))
+        return [(r[0], Status(r[1]), parse_iso(r[2]), parse_iso(r[3])) for r in rows]
+
+    def binding(self, session_id: str) -> str | None:
+        row = self.db.execute("SELECT workflow_id FROM bindings WHERE session_id = ?", (session_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def attempt_of_agent(self, agent_id: str) -> tuple[str, Attempt] | None:
+        row = self.db.execute(f"SELECT workflow_id, {_ATTEMPT_COLS} FROM attempts WHERE agent_id = ?",
+                              (agent_id,)).fetchone()
+        return None if row is None else (str(row[0]), _attempt(row[1:]))
+
+    def dispatches(self, session_id: str, stage: str) -> list[tuple[str, str, str | None]]:
+        """(tool_use_id, workflow_id, agent_id) of the session's dispatches of `stage`, oldest first."""
+        return [(r[0], r[1], r[2]) for r in self.db.execute(
+            "SELECT tool_use_id, workflow_id, agent_id FROM dispatches WHERE session_id = ? AND stage = ? "
+            "ORDER BY at, rowid", (session_id, stage))]
+
+    def dispatch_of_agent(self, agent_id: str) -> tuple[str, str] | None:
+        row = self.db.execute("SELECT workflow_id, stage FROM dispatches WHERE agent_id = ?",
+                              (agent_id,)).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    def lease(self, workflow_id: str) -> LeaseRecord | None:
+        row = self.db.execute("SELECT session_id, pid, start_time, host, acquired_at, heartbeat_at FROM leases "
+                              "WHERE workflow_id = ?", (workflow_id,)).fetchone()
+        if row is None:
+            return None
+        return LeaseRecord(row[0], row[1], row[2], row[3], parse_iso(row[4]), parse_iso(row[5]))
+
+    def live_sessions(self, workflow_id: str) -> list[str]:
+        return [r[0] for r in self.db.execute(
+            "SELECT session_id FROM bindings WHERE workflow_id = ? ORDER BY at", (workflow_id,))]

@@ -1,0 +1,125 @@
+"""The SQL schema as a named list of migrations (applied in order, each once).
+
+Tables hold facts only; every view (completed, current, progress, next) is computed in
+`cairn.model`. Timestamps are ISO 8601 UTC text. A migration is never edited once
+released: a change is a new entry at the end of `MIGRATIONS`.
+"""
+
+from __future__ import annotations
+
+INITIAL = """
+CREATE TABLE pipelines (
+    digest TEXT PRIMARY KEY,            -- sha256 prefix of the stage list
+    body   TEXT NOT NULL                -- Pipeline.to_dict() as JSON
+);
+CREATE TABLE workflows (
+    id            TEXT PRIMARY KEY,     -- the folder name under .claude/artifacts
+    uid           TEXT NOT NULL UNIQUE, -- identity: a copied or renamed folder is not this workflow
+    request       TEXT NOT NULL,
+    created_at    TEXT NOT NULL,
+    pipeline      TEXT NOT NULL REFERENCES pipelines(digest),
+    status        TEXT NOT NULL,        -- the state machine's current state (history: audit)
+    status_reason TEXT,
+    metadata      TEXT NOT NULL,        -- JSON object of strings, set at creation
+    git           TEXT                  -- JSON of the git state at creation
+);
+CREATE INDEX workflows_status ON workflows(status);
+CREATE TABLE marks (                    -- one row per checkpoint: the history
+    workflow_id TEXT NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
+    seq         INTEGER NOT NULL,
+    type        TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    session_id  TEXT,
+    PRIMARY KEY (workflow_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE attempts (
+    id              INTEGER PRIMARY KEY,
+    workflow_id     TEXT NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
+    stage           TEXT NOT NULL,
+    number          INTEGER NOT NULL,
+    started_at      TEXT NOT NULL,
+    ended_at        TEXT,
+    outcome         TEXT,               -- NULL while running
+    error           TEXT,
+    agent_id        TEXT,
+    session_id      TEXT,
+    started_seq     INTEGER NOT NULL,
+    ended_seq       INTEGER,
+    invalidated_seq INTEGER,
+    usage           TEXT,
+    git             TEXT,               -- JSON of the git state when it completed
+    UNIQUE (workflow_id, stage, number)
+);
+-- a subagent is one attempt, whatever the number of deliveries of its hooks
+CREATE UNIQUE INDEX attempts_agent ON attempts(agent_id) WHERE agent_id IS NOT NULL;
+CREATE INDEX attempts_workflow ON attempts(workflow_id);
+CREATE TABLE artifacts (
+    attempt_id  INTEGER NOT NULL REFERENCES attempts(id) ON DELETE CASCADE,
+    path        TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    mtime       REAL NOT NULL,
+    inode       INTEGER,
+    schema      TEXT,
+    "check"     TEXT NOT NULL,          -- ok | pending | none
+    recorded_at TEXT NOT NULL,
+    PRIMARY KEY (attempt_id, path)
+) WITHOUT ROWID;
+CREATE TABLE audit (
+    id          INTEGER PRIMARY KEY,
+    workflow_id TEXT NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
+    seq         INTEGER NOT NULL,
+    at          TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    detail      TEXT NOT NULL
+);
+CREATE INDEX audit_workflow ON audit(workflow_id, seq);
+CREATE TABLE sessions (
+    workflow_id TEXT NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
+    session_id  TEXT NOT NULL,
+    first_seen  TEXT NOT NULL,
+    last_seen   TEXT NOT NULL,
+    source      TEXT,
+    PRIMARY KEY (workflow_id, session_id)
+) WITHOUT ROWID;
+CREATE INDEX sessions_session ON sessions(session_id);
+CREATE TABLE parameters (
+    workflow_id TEXT NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
+    key         TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    PRIMARY KEY (workflow_id, key)
+) WITHOUT ROWID;
+CREATE TABLE bindings (                 -- evidence: `cairn start` / `cairn resume` ran in this session
+    session_id  TEXT PRIMARY KEY,
+    workflow_id TEXT NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
+    at          TEXT NOT NULL,
+    how         TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE dispatches (               -- evidence: an Agent call that named the workflow
+    tool_use_id TEXT PRIMARY KEY,
+    session_id  TEXT NOT NULL,
+    workflow_id TEXT NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
+    stage       TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    agent_id    TEXT UNIQUE
+);
+CREATE INDEX dispatches_session ON dispatches(session_id, stage);
+CREATE TABLE leases (
+    workflow_id  TEXT PRIMARY KEY REFERENCES workflows(id) ON DELETE CASCADE,
+    session_id   TEXT NOT NULL,
+    pid          INTEGER NOT NULL,
+    start_time   INTEGER,
+    host         TEXT NOT NULL,
+    acquired_at  TEXT NOT NULL,
+    heartbeat_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE deliveries (               -- hook deliveries already handled (exactly once)
+    key TEXT PRIMARY KEY,
+    at  TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: list[tuple[str, str]] = [
+    ("0001_initial", INITIAL),
+]

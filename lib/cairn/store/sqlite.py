@@ -1,0 +1,282 @@
+"""The embedded backend: one SQLite database per project, standard library `sqlite3`.
+
+WAL, `synchronous=FULL`, foreign keys on, a busy timeout, and `BEGIN IMMEDIATE` for every
+writer, so concurrent hooks and commands are serialized by the database. The file is
+opened with `nofollow` (a symlinked database planted in a cloned repository is refused)
+and created 0600. Reading code lives in `cairn.store.rows`; this module opens, migrates
+and writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import quote
+
+from cairn.errors import CairnError, StoreError, WorkflowExists, WorkflowNotFound
+from cairn.model import ArtifactRecord, LeaseRecord, iso
+from cairn.pipeline import Pipeline
+from cairn.status import Status
+from cairn.store.rows import RowReader
+from cairn.store.schema import MIGRATIONS
+
+DB_FILE = "cairn.db"
+BUSY_TIMEOUT_MS = 30_000
+
+
+class SqliteTx(RowReader):
+    """A transaction: the typed operations of `cairn.store.Tx` over one connection."""
+
+    def create_workflow(self, workflow_id: str, uid: str, request: str, created_at: datetime,
+                        pipeline: Pipeline, metadata: dict[str, str], git: str | None) -> None:
+        digest = pipeline.digest
+        self.db.execute("INSERT OR IGNORE INTO pipelines(digest, body) VALUES (?, ?)",
+                        (digest, json.dumps(pipeline.to_dict(), sort_keys=True)))
+        try:
+            self.db.execute(
+                "INSERT INTO workflows(id, uid, request, created_at, pipeline, status, metadata, git)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (workflow_id, uid, request, iso(created_at), digest, Status.PENDING.value,
+                 json.dumps(metadata, sort_keys=True), git))
+        except sqlite3.IntegrityError:
+            raise WorkflowExists(workflow_id) from None
+
+    def delete_workflow(self, workflow_id: str) -> None:
+        if self.db.execute("DELETE FROM workflows WHERE id = ?", (workflow_id,)).rowcount == 0:
+            raise WorkflowNotFound(workflow_id, self.where)
+
+    def add_mark(self, workflow_id: str, kind: str, at: datetime, session_id: str | None,
+                 seq: int | None = None) -> int:
+        if seq is None:
+            row = self.db.execute("SELECT coalesce(max(seq), 0) FROM marks WHERE workflow_id = ?",
+                                  (workflow_id,)).fetchone()
+            seq = int(row[0]) + 1
+        self.db.execute("INSERT INTO marks(workflow_id, seq, type, at, session_id) VALUES (?, ?, ?, ?, ?)",
+                        (workflow_id, seq, kind, iso(at), session_id))
+        return seq
+
+    def set_status(self, workflow_id: str, status: Status, reason: str | None) -> None:
+        self.db.execute("UPDATE workflows SET status = ?, status_reason = ? WHERE id = ?",
+                        (status.value, reason, workflow_id))
+
+    def add_audit(self, workflow_id: str, seq: int, at: datetime, action: str, detail: str) -> None:
+        self.db.execute("INSERT INTO audit(workflow_id, seq, at, action, detail) VALUES (?, ?, ?, ?, ?)",
+                        (workflow_id, seq, iso(at), action, detail))
+
+    def start_attempt(self, workflow_id: str, stage: str, at: datetime, seq: int, *,
+                      agent_id: str | None, session_id: str | None,
+                      outcome: str | None = None, error: str | None = None) -> int:
+        row = self.db.execute("SELECT coalesce(max(number), 0) FROM attempts WHERE workflow_id = ? "
+                              "AND stage = ?", (workflow_id, stage)).fetchone()
+        ended = outcome is not None
+        try:
+            cur = self.db.execute(
+                "INSERT INTO attempts(workflow_id, stage, number, started_at, ended_at, outcome, error,"
+                " agent_id, session_id, started_seq, ended_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (workflow_id, stage, int(row[0]) + 1, iso(at), iso(at) if ended else None, outcome,
+                 error, agent_id, session_id, seq, seq if ended else None))
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"agent {agent_id!r} already has an attempt ({exc})",
+                             hint="a repeated hook delivery; nothing to do") from None
+        return int(cur.lastrowid or 0)
+
+    def end_attempt(self, attempt_id: int, outcome: str, at: datetime, seq: int,
+                    error: str | None) -> None:
+        self.db.execute("UPDATE attempts SET outcome = ?, ended_at = ?, ended_seq = ?, error = ? "
+                        "WHERE id = ? AND outcome IS NULL", (outcome, iso(at), seq, error, attempt_id))
+
+    def invalidate_attempt(self, attempt_id: int, seq: int) -> None:
+        self.db.execute("UPDATE attempts SET invalidated_seq = ? WHERE id = ? AND invalidated_seq IS NULL",
+                        (seq, attempt_id))
+
+    def add_artifacts(self, attempt_id: int, records: Sequence[ArtifactRecord]) -> None:
+        self.db.executemany(
+            'INSERT OR REPLACE INTO artifacts(attempt_id, path, sha256, size, mtime, inode, schema, "check",'
+            " recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(attempt_id, r.path, r.sha256, r.size, r.mtime, r.inode, r.schema, r.check,
+              iso(r.recorded_at)) for r in records])
+
+    def set_artifact_check(self, attempt_id: int, path: str, check: str) -> None:
+        self.db.execute('UPDATE artifacts SET "check" = ? WHERE attempt_id = ? AND path = ?',
+                        (check, attempt_id, path))
+
+    def set_attempt_git(self, attempt_id: int, git: str) -> None:
+        self.db.execute("UPDATE attempts SET git = ? WHERE id = ?", (git, attempt_id))
+
+    def set_usage(self, attempt_id: int, usage: str) -> None:
+        self.db.execute("UPDATE attempts SET usage = ? WHERE id = ?", (usage, attempt_id))
+
+    def touch_session(self, workflow_id: str, session_id: str, at: datetime,
+                      source: str | None = None) -> None:
+        self.db.execute(
+            "INSERT INTO sessions(workflow_id, session_id, first_seen, last_seen, source) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(workflow_id, session_id) DO UPDATE SET last_seen = excluded.last_seen,"
+            " source = coalesce(excluded.source, source)",
+            (workflow_id, session_id, iso(at), iso(at), source))
+
+    def heartbeat(self, session_id: str, at: datetime) -> str | None:
+        wid = self.binding(session_id)
+        if wid is None:
+            return None
+        self.touch_session(wid, session_id, at)
+        self.db.execute("UPDATE leases SET heartbeat_at = ? WHERE workflow_id = ? AND session_id = ?",
+                        (iso(at), wid, session_id))
+        return wid
+
+    def set_parameter(self, workflow_id: str, key: str, value: str, seq: int) -> None:
+        self.db.execute("INSERT OR REPLACE INTO parameters(workflow_id, key, value, seq) VALUES (?, ?, ?, ?)",
+                        (workflow_id, key, value, seq))
+
+    def bind(self, session_id: str, workflow_id: str, at: datetime, how: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO bindings(session_id, workflow_id, at, how) VALUES (?, ?, ?, ?)",
+                        (session_id, workflow_id, iso(at), how))
+
+    def unbind(self, session_id: str) -> None:
+        self.db.execute("DELETE FROM bindings WHERE session_id = ?", (session_id,))
+
+    def put_dispatch(self, tool_use_id: str, session_id: str, workflow_id: str, stage: str,
+                     at: datetime) -> bool:
+        cur = self.db.execute("INSERT OR IGNORE INTO dispatches(tool_use_id, session_id, workflow_id, stage, at)"
+                              " VALUES (?, ?, ?, ?, ?)", (tool_use_id, session_id, workflow_id, stage, iso(at)))
+        return cur.rowcount == 1
+
+    def claim_dispatch(self, tool_use_id: str, agent_id: str) -> None:
+        self.db.execute("UPDATE dispatches SET agent_id = ? WHERE tool_use_id = ? AND agent_id IS NULL",
+                        (agent_id, tool_use_id))
+
+    def put_lease(self, workflow_id: str, lease: LeaseRecord) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO leases(workflow_id, session_id, pid, start_time, host, acquired_at,"
+            " heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (workflow_id, lease.session_id, lease.pid, lease.start_time, lease.host,
+             iso(lease.acquired_at), iso(lease.heartbeat_at)))
+
+    def delete_lease(self, workflow_id: str) -> None:
+        self.db.execute("DELETE FROM leases WHERE workflow_id = ?", (workflow_id,))
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: a failing part is undone, the rest kept."""
+        self.db.execute("SAVEPOINT part")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK TO part")
+            self.db.execute("RELEASE part")
+            raise
+        self.db.execute("RELEASE part")
+
+    def first_delivery(self, key: str, at: datetime) -> bool:
+        cur = self.db.execute("INSERT OR IGNORE INTO deliveries(key, at) VALUES (?, ?)", (key, iso(at)))
+        return cur.rowcount == 1
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 without following a planted symlink."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+class SqliteStore:
+    """`cairn.store.Store` on a SQLite file (normally `.claude/artifacts/cairn.db`)."""
+
+    def __init__(self, path: Path, *, create: bool = True) -> None:
+        self.path = Path(path)
+        if os.path.islink(self.path):
+            raise StoreError(f"{self.path} is a symbolic link; Cairn never follows links there",
+                             hint="remove the link (it may come from a cloned repository)")
+        if create:
+            _create_private(self.path)
+        elif not self.path.exists():
+            raise StoreError(f"{self.path} does not exist", hint="run a `cairn` command to create it")
+        uri = f"file:{quote(str(self.path))}?nofollow=1"
+        try:
+            self.db = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                                      isolation_level=None, check_same_thread=False)
+            self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+            self.db.execute("PRAGMA synchronous = FULL")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} cannot be opened as Cairn's database: {exc}",
+                             hint="run `cairn doctor` to rebuild it from the checkpoint.json files") from None
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version == len(MIGRATIONS):
+            return
+        if version > len(MIGRATIONS):
+            raise StoreError(f"{self.path} was written by a newer Cairn (schema {version})",
+                             hint="update the Cairn plugin")
+        if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT "
+                            "NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))")
+            done = {r[0] for r in self.db.execute("SELECT name FROM migrations")}
+            for name, sql in MIGRATIONS:
+                if name not in done:
+                    for statement in sql.split(";"):
+                        if statement.strip():
+                            self.db.execute(statement)
+                    self.db.execute("INSERT INTO migrations(name) VALUES (?)", (name,))
+            self.db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[SqliteTx]:
+        self.db.execute("BEGIN")
+        try:
+            yield SqliteTx(self.db, str(self.path))
+        finally:
+            self.db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def write(self, *, durable: bool = True) -> Iterator[SqliteTx]:
+        """A serialized write. `durable=False` (a heartbeat) skips the fsync of the commit:
+        losing the last one to a power cut costs nothing."""
+        if not durable:
+            self.db.execute("PRAGMA synchronous = NORMAL")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"{self.path} is busy or unwritable: {exc}",
+                             hint="another Cairn process holds it; retry, or check the folder's "
+                             "permissions and free space") from None
+        try:
+            yield SqliteTx(self.db, str(self.path))
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:  # disk full, I/O error, read-only: nothing was committed
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+            raise disk_error(exc, f"{self.path}: nothing was recorded") from None
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+            raise
+        finally:
+            if not durable:
+                self.db.execute("PRAGMA synchronous = FULL")
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def disk_error(exc: sqlite3.Error, where: str) -> CairnError:
+    """A sqlite3 error as a Cairn error that says what to do."""
+    return StoreError(f"{where}: {exc}", hint="check free space and permissions of the folder, then retry")

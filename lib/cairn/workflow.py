@@ -1,0 +1,343 @@
+"""The one place that changes a workflow's state.
+
+Every transition, stage start, completion, failure, rollback, re-run, skip, parameter
+change, binding, dispatch and lease goes through `Workflows`: one serialized database
+transaction (`BEGIN IMMEDIATE`) that checks the facts, writes new facts and one
+checkpoint mark, then — after the commit — the `checkpoint.json` projection and the
+markers hooks/run.sh tests. A repeated delivery of the same event changes nothing.
+Standard library only: the hooks call it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from cairn import lease as leases
+from cairn import safefs
+from cairn.errors import CairnError, LeaseHeld, NotResumable, UsageError, WorkflowNotFound
+from cairn.model import ArtifactRecord, Attempt, LeaseRecord, Workflow, utcnow
+from cairn.paths import check_workflow_id
+from cairn.pipeline import Pipeline
+from cairn.redact import redact
+from cairn.status import ACTIVE, FINISHED, Status, check_transition
+from cairn.store import Store, Tx, projection
+
+MAX_REQUEST = 20_000
+OPEN_MARK = ".open"        # exists iff a workflow is open: SessionStart/SubagentStart need Python
+RUNNING_MARK = ".running"  # exists iff a workflow runs: Stop/SessionEnd need Python
+
+Change = Callable[[Tx, Workflow, int, datetime], "str | None"]
+
+
+class Unchanged(Exception):
+    """Raised inside a change: nothing to record (a repeated delivery). Not an error."""
+
+
+def transition(tx: Tx, wf: Workflow, target: Status, reason: str, seq: int, now: datetime) -> None:
+    if wf.status == target:
+        return
+    check_transition(wf.status, target, wf.workflow_id)
+    tx.add_audit(wf.workflow_id, seq, now, f"status:{wf.status.value}->{target.value}", reason[:500])
+    tx.set_status(wf.workflow_id, target, None if target == Status.RUNNING else reason[:500])
+    wf.status = target
+
+
+def close_running(tx: Tx, wf: Workflow, reason: str, seq: int, now: datetime,
+                  stage: str | None = None) -> list[str]:
+    closed = []
+    for a in wf.attempts:
+        if a.outcome == "running" and (stage is None or a.stage == stage):
+            tx.end_attempt(a.id, "interrupted", now, seq, reason[:500])
+            a.outcome_end = "interrupted"
+            closed.append(a.stage)
+    return closed
+
+
+class Workflows:
+    def __init__(self, store: Store, root: Path | None = None) -> None:
+        self.store = store
+        self.root = root  # where projections go; None for a store without a project folder
+        self.warnings: list[str] = []
+
+    # ------------------------------------------------------------------ machinery
+    def commit(self, workflow_id: str, kind: str, change: Change, *,
+               session_id: str | None = None) -> Workflow:
+        now = utcnow()
+        try:
+            with self.store.write() as tx:
+                wf = tx.workflow(workflow_id, audit=False)
+                if wf is None:
+                    raise WorkflowNotFound(workflow_id, self.store.describe())
+                seq = wf.seq + 1
+                kind = change(tx, wf, seq, now) or kind
+                tx.add_mark(workflow_id, kind, now, session_id, seq)
+                after = tx.workflow(workflow_id)
+        except Unchanged:
+            with self.store.read() as r:
+                same = r.workflow(workflow_id)
+            assert same is not None
+            return same
+        assert after is not None
+        self.project(after)
+        return after
+
+    def project(self, wf: Workflow) -> None:
+        """Write the projection and the markers. The commit already happened: a failure
+        here is a warning (the next reader rewrites the projection), never an error that
+        would make a caller record twice."""
+        if self.root is None:
+            return
+        try:
+            projection.write(self.root, wf)
+            self.update_marks()
+        except (OSError, CairnError) as exc:
+            self.warnings.append(f"{self.root / wf.workflow_id}: checkpoint.json not refreshed ({exc})")
+
+    def update_marks(self) -> None:
+        if self.root is None:
+            return
+        with self.store.read() as r:
+            counts = r.counts()
+        safefs.mark(self.root / OPEN_MARK, any(counts.get(s, 0) for s in ACTIVE))
+        safefs.mark(self.root / RUNNING_MARK, counts.get(Status.RUNNING, 0) > 0)
+
+    # ------------------------------------------------------------------ create
+    def create(self, request: str, pipeline: Pipeline, *, workflow_id: str | None = None,
+               session_id: str | None = None, metadata: dict[str, str] | None = None,
+               git: str | None = None) -> Workflow:
+        if not isinstance(request, str) or not request.strip():
+            raise UsageError("the request is empty", hint='describe the work: cairn start "add X"')
+        if len(request) > MAX_REQUEST:
+            raise UsageError(f"the request is {len(request)} characters; the limit is {MAX_REQUEST}",
+                             hint="shorten it and put details in a file the agents can read")
+        now = utcnow()
+        wid = check_workflow_id(workflow_id) if workflow_id else f"wf-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+        if self.root is not None:
+            existing = projection.seen(self.root / wid)
+            if existing is not None:
+                from cairn.errors import WorkflowExists
+
+                raise WorkflowExists(wid)
+        with self.store.write() as tx:
+            tx.create_workflow(wid, secrets.token_hex(16), redact(request.strip()), now, pipeline,
+                               dict(metadata or {}), git)
+            tx.add_mark(wid, "created", now, session_id, 1)
+            tx.add_audit(wid, 1, now, "created",
+                         f"pipeline {pipeline.name} ({len(pipeline)} stages, {pipeline.digest})")
+            if session_id:
+                tx.touch_session(wid, session_id, now, "create")
+                tx.bind(session_id, wid, now, "cairn start")
+            wf = tx.workflow(wid)
+        assert wf is not None
+        self.project(wf)
+        return wf
+
+    # ------------------------------------------------------------------ stages
+    def start_stage(self, workflow_id: str, stage: str, *, agent_id: str | None = None,
+                    session_id: str | None = None, dispatch: str | None = None) -> Workflow:
+        def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
+            name = wf.pipeline.stage(stage).name
+            if agent_id and tx.attempt_of_agent(agent_id) is not None:
+                raise Unchanged
+            if wf.status in FINISHED:
+                raise NotResumable(f"workflow {workflow_id!r} is {wf.status.value}; {name} was not recorded",
+                                   hint='start a new workflow with `cairn start "REQUEST"`')
+            transition(tx, wf, Status.RUNNING, f"agent {name} started", seq, now)
+            close_running(tx, wf, "a new attempt started before it ended", seq, now, stage=name)
+            tx.start_attempt(workflow_id, name, now, seq, agent_id=agent_id, session_id=session_id)
+            if dispatch and agent_id:
+                tx.claim_dispatch(dispatch, agent_id)
+            if session_id:
+                tx.touch_session(workflow_id, session_id, now)
+        return self.commit(workflow_id, "agent_start", change, session_id=session_id)
+
+    def complete_stage(self, workflow_id: str, stage: str, records: Sequence[ArtifactRecord], *,
+                       agent_id: str | None = None, session_id: str | None = None,
+                       git: str | None = None) -> Workflow:
+        def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
+            name = wf.pipeline.stage(stage).name
+            attempt = _attempt_for(tx, wf, name, agent_id)
+            if attempt is not None and attempt.outcome != "running":
+                raise Unchanged  # the same subagent's stop, delivered again
+            if wf.status in FINISHED:
+                raise NotResumable(f"workflow {workflow_id!r} is {wf.status.value}; {name} was not recorded",
+                                   hint='start a new workflow with `cairn start "REQUEST"`')
+            _check_rewritten(wf, name, records, attempt)
+            transition(tx, wf, Status.RUNNING, f"agent {name} completed", seq, now)
+            if attempt is None:
+                aid = tx.start_attempt(workflow_id, name, now, seq, agent_id=agent_id,
+                                       session_id=session_id, outcome="completed")
+            else:
+                aid = attempt.id
+                tx.end_attempt(aid, "completed", now, seq, None)
+            tx.add_artifacts(aid, [r if r.agent == name else _restage(r, name) for r in records])
+            if git:
+                tx.set_attempt_git(aid, git)
+            if session_id:
+                tx.touch_session(workflow_id, session_id, now)
+            after = tx.workflow(workflow_id, audit=False)
+            assert after is not None
+            if not after.remaining_agents:
+                transition(tx, wf, Status.COMPLETED, "every stage completed", seq, now)
+        return self.commit(workflow_id, "agent_completion", change, session_id=session_id)
+
+    def fail_stage(self, workflow_id: str, stage: str, error: str, *, agent_id: str | None = None,
+                   session_id: str | None = None) -> Workflow:
+        error = redact(error)[:2000]
+
+        def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
+            name = wf.pipeline.stage(stage).name
+            attempt = _attempt_for(tx, wf, name, agent_id)
+            if attempt is not None and attempt.outcome != "running":
+                raise Unchanged
+            if wf.status in FINISHED:
+                raise NotResumable(f"workflow {workflow_id!r} is {wf.status.value}",
+                                   hint='start a new workflow with `cairn start "REQUEST"`')
+            transition(tx, wf, Status.RUNNING, f"agent {name} started", seq, now)
+            if attempt is None:
+                tx.start_attempt(workflow_id, name, now, seq, agent_id=agent_id, session_id=session_id,
+                                 outcome="failed", error=error)
+            else:
+                tx.end_attempt(attempt.id, "failed", now, seq, error)
+            transition(tx, wf, Status.FAILED, f"{name} failed: {error[:300]}", seq, now)
+        return self.commit(workflow_id, "agent_failure", change, session_id=session_id)
+
+    # ------------------------------------------------------------------ status
+    def set_status(self, workflow_id: str, target: Status, reason: str, kind: str) -> Workflow:
+        def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
+            if target != Status.RUNNING:
+                close_running(tx, wf, reason, seq, now)
+            transition(tx, wf, target, reason, seq, now)
+        return self.commit(workflow_id, kind, change)
+
+    def pause(self, workflow_id: str, reason: str = "paused by user") -> Workflow:
+        return self.set_status(workflow_id, Status.PAUSED, reason, "pause")
+
+    def cancel(self, workflow_id: str, reason: str = "cancelled by user") -> Workflow:
+        return self.set_status(workflow_id, Status.CANCELLED, reason, "cancel")
+
+    def touch(self, workflow_id: str, kind: str, *, session_id: str | None = None) -> Workflow:
+        def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
+            if session_id:
+                tx.touch_session(workflow_id, session_id, now)
+        return self.commit(workflow_id, kind, change, session_id=session_id)
+
+    def apply(self, workflow_id: str, op: Callable[[Tx, Workflow, int, datetime], str | None],
+              kind: str, *, session_id: str | None = None, running: bool = True) -> Workflow:
+        """A resume operation (`cairn.operations`), then back to running."""
+        def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> str | None:
+            note = op(tx, wf, seq, now)
+            if running and wf.status != Status.RUNNING:
+                if wf.status in FINISHED:
+                    raise NotResumable(f"workflow {workflow_id!r} is {wf.status.value}",
+                                       hint='start a new workflow with `cairn start "REQUEST"`')
+                transition(tx, wf, Status.RUNNING, f"resumed ({note})" if note else "resumed", seq, now)
+            if session_id:
+                tx.touch_session(workflow_id, session_id, now, "resume")
+                tx.bind(session_id, workflow_id, now, "cairn resume")
+            return None
+        return self.commit(workflow_id, kind, change, session_id=session_id)
+
+    def delete(self, workflow_id: str) -> None:
+        with self.store.write() as tx:
+            tx.delete_workflow(workflow_id)
+        self.update_marks()
+
+    # ------------------------------------------------------------------ evidence
+    def bind(self, session_id: str, workflow_id: str, how: str) -> None:
+        now = utcnow()
+        with self.store.write() as tx:
+            if tx.workflow(workflow_id, audit=False) is None:
+                raise WorkflowNotFound(workflow_id, self.store.describe())
+            tx.bind(session_id, workflow_id, now, how)
+            tx.touch_session(workflow_id, session_id, now)
+
+    def dispatch(self, tool_use_id: str, session_id: str, workflow_id: str, stage: str) -> bool:
+        with self.store.write() as tx:
+            return tx.put_dispatch(tool_use_id, session_id, workflow_id, stage, utcnow())
+
+    def agent_launched(self, tool_use_id: str, agent_id: str, usage: str | None) -> None:
+        """PostToolUse on the Agent tool: tie the dispatch to the agent id, and keep what the
+        client reported about the run (tokens, duration) on its attempt."""
+        with self.store.write() as tx:
+            tx.claim_dispatch(tool_use_id, agent_id)
+            found = tx.attempt_of_agent(agent_id)
+            if found is not None and usage:
+                tx.set_usage(found[1].id, usage)
+
+    def heartbeat(self, session_id: str) -> str | None:
+        """Stop: the session is alive. Not durable (a lost heartbeat costs nothing)."""
+        with self.store.write(durable=False) as tx:
+            return tx.heartbeat(session_id, utcnow())
+
+    # ------------------------------------------------------------------ leases
+    def acquire(self, workflow_id: str, session_id: str, pid: int) -> LeaseRecord | None:
+        """Take or refresh the lease; `LeaseHeld` while another live session holds it.
+        Returns the dead lease taken over (noted in the audit trail), if any."""
+        now = utcnow()
+        me = leases.new_lease(session_id, pid, now)
+        with self.store.write() as tx:
+            wf = tx.workflow(workflow_id, audit=False)
+            if wf is None:
+                raise WorkflowNotFound(workflow_id, self.store.describe())
+            current = tx.lease(workflow_id)
+            if current is not None and not leases.same_holder(current, me) and leases.alive(current, now):
+                raise LeaseHeld(workflow_id, current.describe())
+            tx.put_lease(workflow_id, me)
+            if current is not None and not leases.same_holder(current, me):
+                tx.add_audit(workflow_id, wf.seq, now, "lease_takeover",
+                             f"{me.describe()} took over the lease of {current.describe()}, which is gone")
+                return current
+        return None
+
+    def release(self, workflow_id: str, session_id: str) -> bool:
+        with self.store.write() as tx:
+            current = tx.lease(workflow_id)
+            if current is None or current.session_id != session_id:
+                return False
+            tx.delete_lease(workflow_id)
+            return True
+
+
+def _attempt_for(tx: Tx, wf: Workflow, stage: str, agent_id: str | None) -> Attempt | None:
+    """The attempt an event closes: the subagent's own, else the stage's running one."""
+    if agent_id:
+        found = tx.attempt_of_agent(agent_id)
+        if found is not None:
+            if found[0] != wf.workflow_id or found[1].stage != stage:
+                raise CairnError(f"agent {agent_id} is recorded on {found[0]}/{found[1].stage}, not "
+                                 f"{wf.workflow_id}/{stage}; nothing recorded",
+                                 hint="the evidence conflicts; record the stage by hand with `cairn checkpoint`")
+            return found[1]
+    running = [a for a in wf.attempts if a.stage == stage and a.outcome == "running"
+               and (a.agent_id is None or agent_id is None)]
+    return running[-1] if running else None
+
+
+def _restage(r: ArtifactRecord, stage: str) -> ArtifactRecord:
+    return ArtifactRecord(r.path, stage, r.sha256, r.size, r.mtime, r.inode, r.schema, r.check,
+                          r.recorded_at)
+
+
+def _check_rewritten(wf: Workflow, stage: str, records: Sequence[ArtifactRecord],
+                     attempt: Attempt | None) -> None:
+    """A re-run counts only with artifacts written after it started: a file still equal to
+    what an undone attempt recorded, and not touched since, is the old output."""
+    undone = {r.path: r for a in wf.attempts if a.stage == stage and a.outcome == "invalidated"
+              for r in a.artifacts}
+    if not undone:
+        return
+    started = attempt.started_at.timestamp() if attempt is not None else None
+    for r in records:
+        old = undone.get(r.path)
+        if old is None or old.sha256 != r.sha256:
+            continue
+        if started is None or r.mtime < started:
+            from cairn.errors import ArtifactError
+
+            raise ArtifactError(f"{r.path} was not rewritten by this run of {stage} (same content as the "
+                                "undone attempt, not modified since)", path=r.path,
+                                hint=f"the {stage} agent must write {r.path} again before it stops")
