@@ -239,7 +239,10 @@ def check_with_jsonschema(schema_file: Path, data: object, *, limit: int = 5) ->
         return [_one_line(f"$: cannot read schema {schema_file.name}: {exc.strerror or exc}")]
     except _SchemaFileError as exc:
         return [_one_line(f"$: schema {schema_file.name} is unusable: {exc}")]
-    errors = sorted(validator.iter_errors(cast("Any", data)), key=lambda e: _path_key(e.absolute_path))
+    try:
+        errors = sorted(validator.iter_errors(cast("Any", data)), key=lambda e: _path_key(e.absolute_path))
+    except Exception as exc:  # a project's schema can break late: an unresolvable $ref, ...
+        return [_one_line(f"$: schema {schema_file.name} is unusable: {type(exc).__name__}: {exc}")]
     return _capped([_describe_jsonschema(err) for err in errors], limit)
 
 
