@@ -214,14 +214,14 @@ def pre_tool_use(hook: Hook) -> Output:
         return _deny(found.reason) if found.reason else None
     row = next(s for s in rows if s.workflow_id == found.workflow_id)
     stage = row.pipeline.stage(found.stage)
+    held = _held_elsewhere(m, row.workflow_id, sid)
+    if held:
+        return _deny(f"workflow {row.workflow_id}: {held}")
     missing = [d for d in stage.depends_on if d not in row.done]
     if missing:
         return _deny(f"{stage.name} of workflow {row.workflow_id} depends on {', '.join(missing)}, which "
                      f"{'is' if len(missing) == 1 else 'are'} not complete; run "
                      f"{', '.join(row.next_agents) or 'the earlier stages'} first")
-    held = _held_elsewhere(m, row.workflow_id, sid)
-    if held:
-        return _deny(f"workflow {row.workflow_id}: {held}")
     tool_use = hook.text("tool_use_id")
     if tool_use and sid:
         m.workflows.dispatch(tool_use, sid, row.workflow_id, stage.name)
