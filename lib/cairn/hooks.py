@@ -99,7 +99,8 @@ def run(event: str, raw: bytes, env: Mapping[str, str]) -> Output:
         return None
     except CairnError as exc:
         _log(root, event, exc)
-        return {"systemMessage": f"Cairn: {exc.message[:300]}"}
+        fix = f" (fix: {exc.hint[:200]})" if exc.hint else ""
+        return {"systemMessage": f"Cairn: {exc.message[:300]}{fix}"}
     except Exception as exc:  # noqa: BLE001 - the hook boundary: fail open, a Cairn bug must not break the session
         where = _log(root, event, exc)
         return {"systemMessage": f"Cairn: internal error in the {event} hook (logged to {where})."}
