@@ -42,7 +42,9 @@ def utcnow() -> datetime:
 
 
 def iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    """ISO 8601 UTC with microseconds always written: the stores compare these as text, and
+    `12:00:00Z` would sort after `12:00:00.5Z` (`Z` > `.`) if the fraction were dropped."""
+    return dt.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def parse_iso(text: str) -> datetime:
