@@ -1,5 +1,6 @@
-"""The plugin sets up its own Python dependencies in CLAUDE_PLUGIN_DATA, never blocking
-a session; offline, the person gets one clear line and the next session retries."""
+"""The plugin sets up the CLI's Python packages in CLAUDE_PLUGIN_DATA in the background,
+never blocking a session; the hooks never need them, so offline nothing is lost and
+nothing is said at every session start."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ import subprocess
 import time
 from pathlib import Path
 
+from cairn.manager import CheckpointManager
+
 REPO = Path(__file__).resolve().parents[1]
 RUN_SH = REPO / "hooks" / "run.sh"
+STAMP = "deps-2"
+EXAMPLES = REPO / "lib" / "cairn" / "data" / "examples"
 
 
 def _offline_env(tmp_path: Path, data: Path) -> dict[str, str]:
@@ -23,49 +28,52 @@ def _offline_env(tmp_path: Path, data: Path) -> dict[str, str]:
     }
 
 
-def _session_start(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    payload = json.dumps({"session_id": "s-1", "hook_event_name": "SessionStart",
-                          "source": "startup", "cwd": env["CLAUDE_PROJECT_DIR"]})
-    return subprocess.run(["sh", str(RUN_SH), "session-start"], input=payload, env=env,
-                          capture_output=True, text=True, timeout=30)
+def _hook(event: str, env: dict[str, str], **fields: object) -> subprocess.CompletedProcess[str]:
+    payload = json.dumps({"session_id": "s-1", "cwd": env["CLAUDE_PROJECT_DIR"], **fields})
+    return subprocess.run(["/bin/sh", str(RUN_SH), event], input=payload, env=env,
+                          capture_output=True, text=True, timeout=60)
 
 
-def test_offline_bootstrap_reports_once_and_retries(tmp_path: Path) -> None:
+def _wait_for(path: Path, seconds: float = 120) -> bool:
+    deadline = time.monotonic() + seconds
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling a condition with a deadline
+    return path.exists()
+
+
+def test_offline_the_set_up_fails_quietly_and_stages_are_still_recorded(tmp_path: Path) -> None:
     data = tmp_path / "plugin-data"
-    (tmp_path / "project").mkdir()
+    project = tmp_path / "project"
+    project.mkdir()
     env = _offline_env(tmp_path, data)
+    m = CheckpointManager(project / ".claude" / "artifacts", project_dir=project)
+    wid = m.create("offline work", session_id="s-1").workflow_id
     started = time.monotonic()
-    first = _session_start(env)
-    assert time.monotonic() - started < 5, "SessionStart must not wait for the install"
-    assert first.returncode == 0 and first.stdout == ""
-    deadline = time.monotonic() + 120
-    while not (data / "deps-1.failed").exists() and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert (data / "deps-1.failed").exists(), (data / "bootstrap.log").read_text()
-    assert not (data / "deps-1.ok").exists()
-
-    second = _session_start(env)
-    assert second.returncode == 0
-    message = json.loads(second.stdout)["systemMessage"]
-    assert "could not install its Python dependencies" in message
-    assert str(data / "bootstrap.log") in message
-    assert "\n" not in message
-    # The report consumed the failure mark, and the session retried in the background:
-    # the retry fails again, so the failure is reported again, once per attempt.
-    assert (data / "deps-1.reported").exists()
-    deadline = time.monotonic() + 120
-    while not (data / "deps-1.failed").exists() and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert (data / "bootstrap.log").read_text().count("bootstrap deps-1") == 2
+    first = _hook("session-start", env, source="startup")
+    assert time.monotonic() - started < 10, "SessionStart must not wait for the set-up"
+    assert first.returncode == 0 and "Traceback" not in first.stdout
+    assert json.loads(first.stdout)["hookSpecificOutput"]["additionalContext"].startswith("<cairn-resume")
+    # the set-up runs in the background and fails offline, while a stage completes meanwhile
+    dest = m.workflow_dir(wid) / "manifest.json"
+    manifest = json.loads((EXAMPLES / "manifest.json").read_text())
+    dest.write_text(json.dumps({**manifest, "workflow_id": wid}))
+    agent = {"agent_id": "agent-offline", "agent_type": "cairn:orchestrator"}
+    assert _hook("subagent-start", env, **agent).returncode == 0
+    stop = _hook("subagent-stop", env, stop_hook_active=False, **agent)
+    assert stop.returncode == 0 and stop.stdout == "", stop.stdout
+    assert m.load(wid).completed_agents == ["orchestrator"]
+    assert _wait_for(data / f"{STAMP}.failed"), (data / "bootstrap.log").read_text()
+    assert not (data / f"{STAMP}.ok").exists()
+    # the next session retries, still without a word and without waiting
+    again = _hook("session-start", env, source="startup")
+    assert again.returncode == 0 and "Cairn" in again.stdout and "install" not in again.stdout
 
 
-def test_ready_dependencies_skip_the_bootstrap(tmp_path: Path) -> None:
+def test_ready_packages_skip_the_set_up(tmp_path: Path) -> None:
     data = tmp_path / "plugin-data"
     data.mkdir()
-    (data / "deps-1.ok").write_text("ok\n")
+    (data / f"{STAMP}.ok").write_text("ok\n")
     (tmp_path / "project").mkdir()
-    proc = _session_start(_offline_env(tmp_path, data))
+    proc = _hook("session-start", _offline_env(tmp_path, data), source="startup")
     assert proc.returncode == 0 and proc.stdout == ""
-    time.sleep(0.3)
-    assert not (data / "bootstrap.log").exists()
-    assert not (data / "venv").exists()
+    assert not (data / "bootstrap.log").exists() and not (data / "bootstrap.lock").exists()
