@@ -16,14 +16,11 @@ import os
 import signal
 
 POINTS = (
-    "mid_write",            # half of a temp file written (atomic.py)
-    "after_fsync",          # temp file complete and fsynced, not yet renamed (atomic.py)
-    "before_replace",       # about to rename a temp file over its target (atomic.py)
-    "after_replace",        # renamed, parent folder not yet fsynced (atomic.py)
-    "after_history_write",  # history entry written, checkpoint.json not replaced (store.py)
-    "after_put",            # checkpoint.json replaced, index not yet updated (store.py)
-    "before_index",         # index update about to start (index.py)
-    "after_index_write",    # index written, dirty mark not yet cleared (index.py)
+    "before_commit",      # the change is applied inside the transaction, COMMIT not yet run (workflow.py)
+    "after_commit",       # the transaction committed; checkpoint.json and markers not yet written (workflow.py)
+    "before_projection",  # about to write checkpoint.json (workflow.py)
+    "before_replace",     # the projection's temp file is written, not yet renamed over it (safefs.py)
+    "after_projection",   # checkpoint.json written, the .open/.running markers not yet updated (workflow.py)
 )
 
 _armed: str | None = None

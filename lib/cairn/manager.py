@@ -98,7 +98,7 @@ class CheckpointManager:
         warnings = []
         why = projection_state(self.root, workflow_id, wf.seq, wf.uid)
         if why is not None:
-            self.workflows.project(wf)
+            self.workflows.project(wf, force=True)
             warnings.append(f"{self.root / workflow_id}/checkpoint.json was {why}; rewritten from the database")
         return wf, warnings
 

@@ -14,7 +14,7 @@ HISTORY_DIR = "checkpoints"
 LOCK_FILE = ".lock"
 
 # Ids name folders: a conservative charset keeps them portable and shell-safe.
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # used with fullmatch: `$` accepts a final "\n"
 
 
 def default_artifacts_dir(env: dict[str, str] | None = None) -> Path:
@@ -26,7 +26,7 @@ def default_artifacts_dir(env: dict[str, str] | None = None) -> Path:
 
 
 def check_workflow_id(workflow_id: str) -> str:
-    if not isinstance(workflow_id, str) or not _ID_RE.match(workflow_id) or ".." in workflow_id:
+    if not isinstance(workflow_id, str) or not _ID_RE.fullmatch(workflow_id) or ".." in workflow_id:
         raise ConfinementError(
             f"invalid workflow id {workflow_id!r}",
             hint="ids are 1-128 characters of letters, digits, '.', '_' or '-', "

@@ -11,7 +11,7 @@ from cairn.errors import ConfinementError
 from cairn.pipeline import default_pipeline
 from cairn.store import projection
 from cairn.store.importer import ImportReport, import_folders
-from cairn.store.sqlite import DB_FILE, SqliteStore
+from cairn.store.sqlite import DB_FILE, SqliteStore, SqliteTx
 
 
 def check_root(root: Path) -> None:
@@ -29,16 +29,18 @@ def has_store(root: Path) -> bool:
 
 def open_store(root: Path) -> tuple[SqliteStore, ImportReport | None]:
     """Open (creating if needed) `<root>/cairn.db`. On its first creation every workflow
-    folder written by an older Cairn (3.0) or autonomous-dev (2.0) is imported."""
+    folder written by an older Cairn (3.0) or autonomous-dev (2.0) is imported, in the
+    transaction that creates the tables: a process killed during the import leaves a
+    database the next open initialises again, never one that silently skipped the import.
+    The report is None when the database already existed."""
     check_root(root)
     safefs.ensure_dir(root)
-    fresh = not has_store(root)
-    store = SqliteStore(root / DB_FILE)
-    report = None
-    if fresh:
-        with store.write() as tx:
-            report = import_folders(tx, root, default_pipeline())
-    return store, report
+    reports: list[ImportReport] = []
+
+    def first_open(tx: SqliteTx) -> None:
+        reports.append(import_folders(tx, root, default_pipeline()))
+    store = SqliteStore(root / DB_FILE, init=first_open)
+    return store, (reports[0] if reports else None)
 
 
 def rebuild(root: Path) -> ImportReport:

@@ -16,6 +16,7 @@ import stat
 from pathlib import Path
 
 from cairn.errors import ConfinementError
+from cairn.faults import point
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
@@ -119,6 +120,7 @@ def replace_in(folder: Path, name: str, data: bytes, *, durable: bool = False) -
                 if durable:
                     fh.flush()
                     os.fsync(fh.fileno())
+            point("before_replace")
             os.replace(tmp, name, src_dir_fd=fd_dir, dst_dir_fd=fd_dir)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -126,6 +128,18 @@ def replace_in(folder: Path, name: str, data: bytes, *, durable: bool = False) -
             raise
         if durable:
             os.fsync(fd_dir)
+    finally:
+        os.close(fd_dir)
+
+
+def create_in(folder: Path, name: str, data: bytes) -> None:
+    """Create the new private file `folder/name` with `data` (FileExistsError if anything,
+    a planted link included, is already there)."""
+    fd_dir = open_dir(folder)
+    try:
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=fd_dir)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
     finally:
         os.close(fd_dir)
 

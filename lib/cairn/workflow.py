@@ -18,6 +18,7 @@ from pathlib import Path
 from cairn import lease as leases
 from cairn import safefs
 from cairn.errors import CairnError, LeaseHeld, NotResumable, UsageError, WorkflowNotFound
+from cairn.faults import point
 from cairn.model import ArtifactRecord, Attempt, LeaseRecord, Workflow, utcnow
 from cairn.paths import check_workflow_id
 from cairn.pipeline import Pipeline
@@ -26,6 +27,7 @@ from cairn.status import ACTIVE, FINISHED, Status, check_transition
 from cairn.store import Store, Tx, projection
 
 MAX_REQUEST = 20_000
+MTIME_SLACK = 0.05  # seconds: the kernel's file-time granularity (one tick), with margin
 OPEN_MARK = ".open"        # exists iff a workflow is open: SessionStart/SubagentStart need Python
 RUNNING_MARK = ".running"  # exists iff a workflow runs: Stop/SessionEnd need Python
 
@@ -75,23 +77,30 @@ class Workflows:
                 kind = change(tx, wf, seq, now) or kind
                 tx.add_mark(workflow_id, kind, now, session_id, seq)
                 after = tx.workflow(workflow_id)
+                point("before_commit")
         except Unchanged:
             with self.store.read() as r:
                 same = r.workflow(workflow_id)
             assert same is not None
             return same
         assert after is not None
+        point("after_commit")
         self.project(after)
         return after
 
-    def project(self, wf: Workflow) -> None:
+    def project(self, wf: Workflow, *, force: bool = False) -> None:
         """Write the projection and the markers. The commit already happened: a failure
         here is a warning (the next reader rewrites the projection), never an error that
-        would make a caller record twice."""
+        would make a caller record twice. A projection of a later checkpoint, written by a
+        writer that committed after this one, is left alone (unless `force`): projections
+        never go backwards."""
         if self.root is None:
             return
         try:
-            projection.write(self.root, wf)
+            point("before_projection")
+            if force or not projection.newer_on_disk(self.root / wf.workflow_id, wf):
+                projection.write(self.root, wf)
+            point("after_projection")
             self.update_marks()
         except (OSError, CairnError) as exc:
             self.warnings.append(f"{self.root / wf.workflow_id}: checkpoint.json not refreshed ({exc})")
@@ -100,9 +109,10 @@ class Workflows:
         if self.root is None:
             return
         with self.store.read() as r:
-            counts = r.counts()
-        safefs.mark(self.root / OPEN_MARK, any(counts.get(s, 0) for s in ACTIVE))
-        safefs.mark(self.root / RUNNING_MARK, counts.get(Status.RUNNING, 0) > 0)
+            running = r.any_with([Status.RUNNING])
+            active = running or r.any_with(ACTIVE)
+        safefs.mark(self.root / OPEN_MARK, active)
+        safefs.mark(self.root / RUNNING_MARK, running)
 
     # ------------------------------------------------------------------ create
     def create(self, request: str, pipeline: Pipeline, *, workflow_id: str | None = None,
@@ -160,15 +170,27 @@ class Workflows:
         def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
             name = wf.pipeline.stage(stage).name
             attempt = _attempt_for(tx, wf, name, agent_id)
-            if attempt is not None and attempt.outcome != "running":
+            if attempt is not None and attempt.outcome not in ("running", "interrupted"):
                 raise Unchanged  # the same subagent's stop, delivered again
             if wf.status in FINISHED:
                 raise NotResumable(f"workflow {workflow_id!r} is {wf.status.value}; {name} was not recorded",
                                    hint='start a new workflow with `cairn start "REQUEST"`')
-            _check_rewritten(wf, name, records, attempt)
+            closed = attempt if attempt is not None and attempt.outcome == "interrupted" else None
+            late = closed is not None
+            if late:
+                # its attempt was closed (a pause, a newer attempt) before it stopped: its work
+                # is recorded as a new attempt, once whatever the number of deliveries
+                if not tx.first_delivery(f"late-stop:{workflow_id}:{agent_id}", now):
+                    raise Unchanged
+                assert attempt is not None
+                tx.add_audit(workflow_id, seq, now, "late_stop",
+                             f"agent {agent_id} of {name} stopped after its attempt #{attempt.number} was closed "
+                             f"({(attempt.error or 'interrupted')[:200]}); its completion is a new attempt")
+                attempt = None
+            _check_rewritten(wf, name, records, closed or attempt)
             transition(tx, wf, Status.RUNNING, f"agent {name} completed", seq, now)
             if attempt is None:
-                aid = tx.start_attempt(workflow_id, name, now, seq, agent_id=agent_id,
+                aid = tx.start_attempt(workflow_id, name, now, seq, agent_id=None if late else agent_id,
                                        session_id=session_id, outcome="completed")
             else:
                 aid = attempt.id
@@ -191,11 +213,13 @@ class Workflows:
         def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
             name = wf.pipeline.stage(stage).name
             attempt = _attempt_for(tx, wf, name, agent_id)
-            if attempt is not None and attempt.outcome != "running":
+            if attempt is not None and attempt.outcome not in ("running", "interrupted"):
                 raise Unchanged
             if wf.status in FINISHED:
                 raise NotResumable(f"workflow {workflow_id!r} is {wf.status.value}",
                                    hint='start a new workflow with `cairn start "REQUEST"`')
+            if attempt is not None and attempt.outcome == "interrupted":
+                raise Unchanged  # a superseded attempt failing late does not fail the workflow
             transition(tx, wf, Status.RUNNING, f"agent {name} started", seq, now)
             if attempt is None:
                 tx.start_attempt(workflow_id, name, now, seq, agent_id=agent_id, session_id=session_id,
@@ -335,7 +359,9 @@ def _check_rewritten(wf: Workflow, stage: str, records: Sequence[ArtifactRecord]
         old = undone.get(r.path)
         if old is None or old.sha256 != r.sha256:
             continue
-        if started is None or r.mtime < started:
+        # file times come from the kernel's coarse clock (up to a tick behind the wall clock
+        # the start was read from): a file rewritten right after the start may look older
+        if started is None or r.mtime < started - MTIME_SLACK:
             from cairn.errors import ArtifactError
 
             raise ArtifactError(f"{r.path} was not rewritten by this run of {stage} (same content as the "

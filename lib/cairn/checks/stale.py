@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from cairn.checks.gitstate import run_git
 from cairn.model import Problem, Workflow, utcnow
@@ -62,7 +63,8 @@ def git_problems(cp: Workflow) -> list[Problem]:
     if rec is None:
         return []
     wt, branch, head = rec.get("worktree"), rec.get("branch"), rec.get("head")
-    stage = rec.get("stage") if isinstance(rec.get("stage"), str) else None
+    named = rec.get("stage")
+    stage = named if isinstance(named, str) else None
     if not isinstance(wt, str) or not wt:
         return []
     if not Path(wt).is_dir() or run_git(wt, "rev-parse", "--git-dir") is None:

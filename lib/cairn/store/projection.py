@@ -10,6 +10,8 @@ rewritten from the database, never believed. Standard library only.
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 from typing import TypedDict
 
@@ -42,6 +44,7 @@ def _attempt(a: Attempt) -> dict[str, JSONValue]:
                        "inode": r.inode, "schema": r.schema, "check": r.check,
                        "recorded_at": iso(r.recorded_at)} for r in a.artifacts],
         **({"usage": json.loads(a.usage)} if a.usage else {}),
+        **({"git": json.loads(a.git)} if a.git else {}),
     }
 
 
@@ -79,7 +82,8 @@ def render(wf: Workflow) -> dict[str, JSONValue]:
         "metadata": wf.metadata,
         "git": json.loads(wf.git) if wf.git else None,
         "pipeline": pipeline.to_dict(),
-        "history": [{"seq": m.seq, "type": m.type, "at": iso(m.at)} for m in wf.marks],
+        "history": [{"seq": m.seq, "type": m.type, "at": iso(m.at), "session_id": m.session_id}
+                    for m in wf.marks],
         "audit": [{"seq": e.seq, "at": iso(e.at), "action": e.action, "detail": e.detail}
                   for e in wf.audit],
     }
@@ -96,6 +100,28 @@ def write(root: Path, wf: Workflow) -> Path:
     safefs.ensure_dir(folder)
     safefs.replace_in(folder, CHECKPOINT_FILE, encode(wf))
     return folder / CHECKPOINT_FILE
+
+
+_HEAD = re.compile(rb'"workflow_uid": "([0-9A-Za-z_-]*)",\s*"seq": (\d+),')
+HEAD_BYTES = 4096
+
+
+def newer_on_disk(folder: Path, wf: Workflow) -> bool:
+    """Whether `folder/checkpoint.json` already shows a later checkpoint of `wf` (another
+    writer committed after us and projected first). Reads only the head of the file, where
+    `render` puts the uid and the seq; anything unreadable counts as not newer."""
+    try:
+        fd = safefs.open_in(folder, CHECKPOINT_FILE)
+    except (OSError, ConfinementError):
+        return False
+    try:
+        head = os.read(fd, HEAD_BYTES)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    m = _HEAD.search(head)
+    return m is not None and m.group(1).decode() == wf.uid and int(m.group(2)) > wf.seq
 
 
 def read_raw(folder: Path) -> dict[str, JSONValue]:

@@ -36,7 +36,7 @@ def _attempt(row: Sequence[object], artifacts: tuple[ArtifactRecord, ...] = ()) 
     (aid, stage, number, started, outcome, ended, error, agent_id, session_id, sseq, eseq, iseq,
      usage, git) = row
     return Attempt(int(str(aid)), str(stage), int(str(number)), parse_iso(str(started)),
-                   None if outcome is None else str(outcome), _ts(ended and str(ended)),
+                   None if outcome is None else str(outcome), _ts(None if ended is None else str(ended)),
                    None if error is None else str(error), None if agent_id is None else str(agent_id),
                    None if session_id is None else str(session_id), int(str(sseq)),
                    None if eseq is None else int(str(eseq)), None if iseq is None else int(str(iseq)),
@@ -142,6 +142,11 @@ class RowReader:
     def counts(self) -> dict[Status, int]:
         return {Status(s): n for s, n in self.db.execute(
             "SELECT status, count(*) FROM workflows GROUP BY status")}
+
+    def any_with(self, statuses: Iterable[Status]) -> bool:
+        """Whether some workflow has one of `statuses` (one index probe each)."""
+        return any(self.db.execute("SELECT 1 FROM workflows WHERE status = ? LIMIT 1", (s.value,)).fetchone()
+                   for s in statuses)
 
     def finished_since(self, since: datetime) -> list[tuple[str, Status, datetime, datetime]]:
         """(id, status, created, finished) of workflows finished since `since`."""

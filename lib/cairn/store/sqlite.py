@@ -13,7 +13,7 @@ import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -188,8 +188,13 @@ def _create_private(path: Path) -> None:
 class SqliteStore:
     """`cairn.store.Store` on a SQLite file (normally `.claude/artifacts/cairn.db`)."""
 
-    def __init__(self, path: Path, *, create: bool = True) -> None:
+    def __init__(self, path: Path, *, create: bool = True,
+                 init: Callable[[SqliteTx], None] | None = None) -> None:
+        """`init` runs once in the life of the database, inside the transaction that creates
+        its tables (the import of older formats): a process killed half way leaves a
+        database that is initialised again by the next open, never a half-initialised one."""
         self.path = Path(path)
+        self._init = init
         if os.path.islink(self.path):
             raise StoreError(f"{self.path} is a symbolic link; Cairn never follows links there",
                              hint="remove the link (it may come from a cloned repository)")
@@ -226,12 +231,15 @@ class SqliteStore:
             self.db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT "
                             "NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))")
             done = {r[0] for r in self.db.execute("SELECT name FROM migrations")}
+            new = not done  # re-read under the write lock: another process may have just done it
             for name, sql in MIGRATIONS:
                 if name not in done:
                     for statement in sql.split(";"):
                         if statement.strip():
                             self.db.execute(statement)
                     self.db.execute("INSERT INTO migrations(name) VALUES (?)", (name,))
+            if new and self._init is not None:
+                self._init(SqliteTx(self.db, str(self.path)))
             self.db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
             self.db.execute("COMMIT")
         except BaseException:
