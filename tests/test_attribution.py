@@ -230,6 +230,9 @@ def test_a_rerun_that_writes_nothing_is_not_done(project: Path, mgr: CheckpointM
     wid = mgr.create("rerun", session_id="S11").workflow_id
     s = Session(project, "S11")
     run_stage(s, mgr, wid, "orchestrator", "agent-1")
+    manifest = mgr.workflow_dir(wid) / "manifest.json"
+    old = manifest.stat().st_mtime - 3600  # written an hour before the re-run
+    os.utime(manifest, (old, old))
     op = Operation(rerun_from="orchestrator")
     mgr.apply(wid, op.change, op.name(), session_id="S11")
     s.dispatch("orchestrator", f"cairn-workflow: {wid}")
