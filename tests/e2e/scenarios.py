@@ -143,6 +143,13 @@ def make_workflow(project: Path, done: Sequence[str] = (), *, wid: str = WID, re
     return m.load(wid)
 
 
+def resume_in_session(project: Path, session_id: str, wid: str = WID) -> Workflow:
+    """What ``cairn resume ID`` run inside the session does to the database (the library
+    call, from this process): the workflow runs again, bound to ``session_id`` — the
+    evidence SessionEnd and PreCompact act on. Pair it with ``--session-id``."""
+    return manager(project).apply(wid, lambda tx, wf, seq, now: None, "resume", session_id=session_id)
+
+
 def log_lines(project: Path) -> list[str]:
     """The hooks' error log (``.claude/artifacts/.logs/cairn.log``): one line per error."""
     log = artifacts_root(project) / ".logs" / "cairn.log"

@@ -2,12 +2,16 @@
 
 The model side is scripted (``fake_api``); everything else — hook dispatch, payloads,
 context injection, Stop-hook blocking, signals — is the real client, pinned in
-``.ci/install-claude.sh``. See ``scenarios.py`` for the project set-up helpers.
+``.ci/install-claude.sh``. See ``scenarios.py`` for the project set-up helpers. The
+outcome is read with the library from ``.claude/artifacts/cairn.db``; ``checkpoint.json``
+is a projection of it.
 
 What these runs showed about Claude Code 2.1.328 (beyond ../shared/claude-code-hooks):
 
-* Every ``claude -p`` run ends with SessionEnd (reason "other"), so a workflow a
-  ``-p`` session worked on is ``paused`` afterwards, not ``running``.
+* Every ``claude -p`` run ends with SessionEnd (reason "other"). Cairn pauses the
+  workflow bound to that session (``cairn start``/``cairn resume`` in it); a workflow
+  the session only dispatched stages of is not bound (see
+  ``test_clean_session_end_leaves_nothing_running``).
 * A SessionStart ``systemMessage`` is not sent to the model. In stream-json it shows
   only inside the ``hook_response`` event at startup; after compaction the client also
   emits an ``informational`` event "SessionStart:compact says: <message>".
@@ -27,6 +31,8 @@ What these runs showed about Claude Code 2.1.328 (beyond ../shared/claude-code-h
 * The client loads a plugin once even when ``--plugin-dir`` names it twice or through
   a symlink; SessionStart runs twice for one session only when the same command is
   also a project settings hook (then both run in parallel).
+* stream-json goes to stdout event by event while the client runs, so a responder can
+  wait for a hook event (``wait_for_event``).
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ import json
 import signal
 import subprocess
 import threading
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +55,6 @@ from harness import (
     kill_claude,
     parse_stream_json,
     run_claude,
-    wait_for_file,
 )
 from scenarios import (
     PLUGIN_DIR,
@@ -55,14 +62,18 @@ from scenarios import (
     agent_call,
     artifact_path,
     artifacts_root,
+    attempts,
     completions,
-    listed,
+    load,
     log_lines,
     make_workflow,
     pipeline_responder,
     plugin_ready,
-    show,
+    projection,
+    resume_in_session,
 )
+
+from cairn.store.projection import render
 
 
 @pytest.fixture
@@ -85,6 +96,16 @@ def session_start_output(events: list[dict[str, Any]]) -> dict[str, Any]:
     assert len(outs) == 1, outs
     data: dict[str, Any] = json.loads(str(outs[0]["output"]))
     return data
+
+
+def wait_for_event(path: Path, predicate: Any, timeout: float = 20) -> bool:
+    """Poll a running client's stream-json stdout file until an event satisfies ``predicate``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and any(predicate(e) for e in parse_stream_json(path.read_text())):
+            return True
+        time.sleep(0.05)
+    return False
 
 
 # ------------------------------------------------------------------ 1. validate
@@ -123,17 +144,20 @@ def test_resume_context_reaches_first_request(env: ClaudeEnv, fake_api: FakeAnth
     first = fake_api.main_requests()[0]
     context = first.system_messages_text()
     assert "SessionStart hook additional context" in context
-    assert f'workflow="{WID}"' in context and "# Cairn workflow " + WID in context
-    assert "test-master" in context.split("## Next", 1)[1]
-    assert 'subagent_type "cairn:test-master"' in context
+    assert f'<cairn-resume-context workflow="{WID}">' in context and "# Cairn workflow " + WID in context
+    nxt = context.split("## Next", 1)[1]
+    assert nxt.startswith("\n- test-master: ")
+    assert f'subagent_type "cairn:test-master" and put the line "cairn-workflow: {WID}"' in nxt
+    assert f"not yet bound to this session: run /cairn:resume {WID}" in context
     # The systemMessage is for the person: the client shows the hook's output (in
     # stream-json, a hook_response event) but the model does not get it.
     hook = session_start_output(events)
     assert hook["systemMessage"] == (f"Cairn: workflow {WID} is 3/8 done, next: test-master"
-                                     " \u2014 /cairn:resume")
+                                     f" \u2014 /cairn:resume {WID}")
     assert hook["hookSpecificOutput"]["hookEventName"] == "SessionStart"
     assert hook["systemMessage"] not in first.all_text()
     assert len(fake_api.main_requests()) == 1
+    assert log_lines(env.project) == []
 
 
 # ------------------------------------------------------------------ 3. a subagent records its stage
@@ -155,14 +179,34 @@ def test_researcher_subagent_is_briefed_and_recorded(env: ClaudeEnv, fake_api: F
     assert "<cairn-resume-context" not in brief  # SessionStart context is the main agent's
     assert target.exists()
 
-    cp = show(env.project)
-    assert cp["completed_agents"] == ["orchestrator", "researcher"]
-    [attempt] = cp["agents"]["researcher"]["attempts"]
-    assert attempt["outcome"] == "completed" and attempt["agent_id"] == subs[0].agent_id
-    assert cp["artifacts"]["research.json"]["agent"] == "researcher"
-    row = listed(env.project)
-    assert row["completed_agents"] == 2 and row["next_agent"] == "planner", row
-    assert row["status"] == "paused"  # the `-p` session ended: SessionEnd paused it
+    wf = load(env.project)
+    assert wf.completed_agents == ["orchestrator", "researcher"]
+    assert attempts(wf, "researcher") == [(1, "completed", subs[0].agent_id)]
+    assert wf.artifacts["research.json"].agent == "researcher"
+    assert wf.next_agents == ["planner"]
+    cp = projection(env.project)
+    assert cp["seq"] == wf.seq and cp["completed_agents"] == ["orchestrator", "researcher"]
+    assert cp["progress"] == {"completed": 2, "total": 8} and cp["next_agents"] == ["planner"]
+    # PostToolUse (after SubagentStop for a foreground agent) kept what the client
+    # reported about the run on the attempt.
+    usage = json.loads(wf.effective("researcher").usage or "null")  # type: ignore[union-attr]
+    assert usage and usage["totalToolUseCount"] == 1 and usage["totalTokens"] > 0, usage
+    assert log_lines(env.project) == []
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "lib bug: Workflows.agent_launched (PostToolUse) writes the attempt's usage outside "
+    "commit(), so checkpoint.json is not rewritten: the projection at the same seq lacks "
+    "'usage' and, its seq being current, is never repaired"))
+def test_projection_shows_what_the_database_has_after_a_stage(env: ClaudeEnv,
+                                                             fake_api: FakeAnthropic) -> None:
+    make_workflow(env.project, ["orchestrator"])
+    fake_api.set_responder(pipeline_responder(env.project, "researcher"))
+    run(env, "run the next stage")
+    wf = load(env.project)
+    cp = projection(env.project)
+    assert cp["seq"] == wf.seq
+    assert cp["agents"] == render(wf)["agents"]
 
 
 # ------------------------------------------------------------------ 4. blocked once, then recorded
@@ -181,15 +225,15 @@ def test_subagent_without_artifact_is_blocked_once(env: ClaudeEnv, fake_api: Fak
     feedback = subs[1].messages_text()
     assert "Stop hook feedback" in feedback
     assert f"the planner stage of workflow {WID} is not done" in feedback
-    assert f"{target} does not exist" in feedback
-    cp = show(env.project)
-    assert cp["completed_agents"] == ["orchestrator", "researcher", "planner"]
+    assert f"{target.name} does not exist" in feedback
+    wf = load(env.project)
+    assert wf.completed_agents == ["orchestrator", "researcher", "planner"]
     # What really happens: the block does not end the attempt. One SubagentStart, one
     # attempt, completed by the second SubagentStop (stop_hook_active true, file valid).
-    [attempt] = cp["agents"]["planner"]["attempts"]
-    assert attempt["outcome"] == "completed" and attempt["error"] is None
-    assert attempt["agent_id"] == subs[0].agent_id
-    assert "agent_failure" not in [h["checkpoint_type"] for h in cp["history"]]
+    assert attempts(wf, "planner") == [(1, "completed", subs[0].agent_id)]
+    assert wf.effective("planner").error is None  # type: ignore[union-attr]
+    assert "agent_failure" not in [m.type for m in wf.marks]
+    assert log_lines(env.project) == []
 
 
 def test_subagent_still_without_artifact_fails(env: ClaudeEnv, fake_api: FakeAnthropic) -> None:
@@ -206,23 +250,31 @@ def test_subagent_still_without_artifact_fails(env: ClaudeEnv, fake_api: FakeAnt
     subs = fake_api.subagent_requests()
     assert len(subs) == 2, fake_api.dump()  # blocked once, then let go
     assert "Stop hook feedback" in subs[1].messages_text()
-    cp = show(env.project)
-    assert cp["status"] == "failed" and "planner" not in cp["completed_agents"]
-    [attempt] = cp["agents"]["planner"]["attempts"]
-    assert attempt["outcome"] == "failed"
-    assert "architecture.json does not exist" in attempt["error"]
+    wf = load(env.project)
+    assert wf.status.value == "failed" and "planner" not in wf.completed_agents
+    assert attempts(wf, "planner") == [(1, "failed", subs[0].agent_id)]
+    [attempt] = [a for a in wf.attempts if a.stage == "planner"]
+    assert "architecture.json does not exist" in str(attempt.error)
+    assert projection(env.project)["status"] == "failed"
 
 
 # ------------------------------------------------------------------ 5. killed or ended mid-stage
 
 
-@pytest.mark.parametrize(("sig", "cont"), [(signal.SIGKILL, False), (signal.SIGTERM, False),
-                                           (signal.SIGKILL, True)],
-                         ids=["sigkill", "sigterm", "sigkill-then-continue"])
+@pytest.mark.parametrize(("sig", "bound", "cont"), [(signal.SIGKILL, False, False),
+                                                    (signal.SIGTERM, True, False),
+                                                    (signal.SIGKILL, False, True)],
+                         ids=["sigkill", "sigterm-bound", "sigkill-then-continue"])
 def test_session_lost_mid_stage_resumes_without_duplicates(
-    env: ClaudeEnv, fake_api: FakeAnthropic, sig: int, cont: bool
+    env: ClaudeEnv, fake_api: FakeAnthropic, sig: int, bound: bool, cont: bool
 ) -> None:
+    """SIGKILL runs no hook: the attempt stays open. SIGTERM runs SessionEnd, which closes
+    the attempt and pauses the workflow bound to the session (``cairn resume`` in it).
+    The next session re-runs the stage once; nothing is recorded twice."""
     make_workflow(env.project, ["orchestrator", "researcher", "planner"])
+    sid = str(uuid.uuid4())
+    if bound:
+        resume_in_session(env.project, sid)
     release = threading.Event()
 
     def hang(req: Request) -> ResponderResult:
@@ -232,7 +284,7 @@ def test_session_lost_mid_stage_resumes_without_duplicates(
         return None if req.all_tool_uses() else agent_call("test-master")
 
     fake_api.set_responder(hang)
-    proc = env.start("run the pipeline", plugin_dirs=[PLUGIN_DIR])
+    proc = env.start("run the pipeline", plugin_dirs=[PLUGIN_DIR], extra_args=["--session-id", sid])
     try:
         assert fake_api.wait_for(lambda r: r.is_subagent, timeout=30), fake_api.dump()
         code = kill_claude(proc, sig)
@@ -241,14 +293,15 @@ def test_session_lost_mid_stage_resumes_without_duplicates(
         release.set()
         if proc.poll() is None:
             kill_claude(proc, signal.SIGKILL)
-    before = show(env.project)
-    [open_attempt] = before["agents"]["test-master"]["attempts"]
+    before = load(env.project)
+    [open_attempt] = [a for a in before.attempts if a.stage == "test-master"]
     if sig == signal.SIGKILL:  # no hook ran: still running, the attempt still open
-        assert before["status"] == "running" and open_attempt["outcome"] == "running"
+        assert before.status.value == "running" and open_attempt.outcome == "running"
     else:  # SessionEnd ran: paused as interrupted, the attempt closed
-        assert before["status"] == "paused", before["status_reason"]
-        assert "interrupted" in before["status_reason"]
-        assert open_attempt["outcome"] == "interrupted"
+        assert before.status.value == "paused", before.status_reason
+        assert "interrupted" in str(before.status_reason)
+        assert open_attempt.outcome == "interrupted"
+    assert open_attempt.session_id == sid
 
     seen = len(fake_api.requests)
     fake_api.set_responder(pipeline_responder(env.project, "test-master"))
@@ -268,23 +321,50 @@ def test_session_lost_mid_stage_resumes_without_duplicates(
     assert "The last attempt of test-master" in context and "did not finish" in context
     if sig == signal.SIGKILL:
         assert "ended without a clean stop" in context
-    cp = show(env.project)
-    assert cp["completed_agents"] == ["orchestrator", "researcher", "planner", "test-master"]
-    assert len(set(cp["completed_agents"])) == len(cp["completed_agents"])
-    assert len(completions(cp, "test-master")) == 1
+    wf = load(env.project)
+    assert wf.completed_agents == ["orchestrator", "researcher", "planner", "test-master"]
+    assert completions(wf, "test-master") == 1
     if cont:  # `-p --continue` keeps the session id: one session did it all
-        assert len(cp["sessions"]) == 1
-    outcomes = [a["outcome"] for a in cp["agents"]["test-master"]["attempts"]]
-    assert outcomes == ["interrupted", "completed"]
+        assert [s.session_id for s in wf.sessions] == [sid]
+    assert [a[1] for a in attempts(wf, "test-master")] == ["interrupted", "completed"]
     for stage in ("orchestrator", "researcher", "planner"):
-        assert len(completions(cp, stage)) == 1
-    # The second `claude -p` session ended too (SessionEnd, reason "other"): paused again.
-    assert cp["status"] == "paused" and "session ended" in cp["status_reason"]
-    row = listed(env.project)
-    assert row["next_agent"] == "implementer" and row["completed_agents"] == 4
+        assert completions(wf, stage) == 1
+    assert wf.next_agents == ["implementer"]
+    assert projection(env.project)["seq"] == wf.seq
+    assert log_lines(env.project) == []
 
 
-# ------------------------------------------------------------------ 6. compaction
+# ------------------------------------------------------------------ 6. session end
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "lib bug: SessionEnd only pauses a workflow bound to the session (cairn start/resume); "
+    "a workflow whose stage the session dispatched by its cairn-workflow line stays "
+    "'running' after a clean exit, and the next SessionStart says its session 'ended "
+    "without a clean stop'"))
+def test_clean_session_end_leaves_nothing_running(env: ClaudeEnv, fake_api: FakeAnthropic) -> None:
+    """A session that follows the SessionStart context (dispatch with the
+    ``cairn-workflow`` line, no ``/cairn:resume``) records the stage, then ends cleanly.
+    The workflow must not stay "running" with nobody on it, and the next session must
+    not be told that the previous one was killed."""
+    make_workflow(env.project, ["orchestrator"], pause=True)
+    sid = str(uuid.uuid4())
+    fake_api.set_responder(pipeline_responder(env.project, "researcher"))
+    run(env, "run the next stage", extra_args=["--session-id", sid])
+    wf = load(env.project)
+    assert wf.completed_agents == ["orchestrator", "researcher"]
+    assert sid in [s.session_id for s in wf.sessions]  # the database knows who worked on it
+
+    seen = len(fake_api.requests)
+    fake_api.set_responder(lambda req: None)
+    run(env, "hello")
+    context = [r for r in fake_api.requests[seen:] if r.is_main][0].system_messages_text()
+    assert "ended without a clean stop" not in context, context
+    wf = load(env.project)
+    assert wf.status.value != "running" and not (artifacts_root(env.project) / ".running").exists()
+
+
+# ------------------------------------------------------------------ 7. compaction
 
 
 def user_line(text: str) -> str:
@@ -293,6 +373,8 @@ def user_line(text: str) -> str:
 
 def test_compaction_checkpoints_and_reinjects(env: ClaudeEnv, fake_api: FakeAnthropic) -> None:
     make_workflow(env.project, ["orchestrator"])
+    sid = str(uuid.uuid4())
+    resume_in_session(env.project, sid)  # PreCompact and SessionEnd act on the bound workflow
 
     def respond(req: Request) -> ResponderResult:
         if "FIRST-PROMPT" in req.last_user_text and not req.is_subagent:
@@ -303,8 +385,8 @@ def test_compaction_checkpoints_and_reinjects(env: ClaudeEnv, fake_api: FakeAnth
 
     fake_api.set_responder(respond)
     args = ["-p", *claude_args("", plugin_dirs=[PLUGIN_DIR],
-                                extra=["--input-format", "stream-json",
-                                       "--include-hook-events"])[2:]]
+                                extra=["--input-format", "stream-json", "--include-hook-events",
+                                       "--session-id", sid])[2:]]
     proc = run_claude(args, cwd=env.project, home=env.home, api=fake_api,
                       env_extra=env.env_extra, timeout=60,
                       input=user_line("FIRST-PROMPT") + user_line("/compact") + user_line("AFTER-COMPACT"))
@@ -312,12 +394,15 @@ def test_compaction_checkpoints_and_reinjects(env: ClaudeEnv, fake_api: FakeAnth
     events = parse_stream_json(proc.stdout)
     boundary = [e for e in events if e.get("subtype") == "compact_boundary"]
     assert boundary and boundary[0]["compact_metadata"]["trigger"] == "manual"
+    assert boundary[0]["session_id"] == sid
 
-    cp = show(env.project)
-    kinds = [h["checkpoint_type"] for h in cp["history"]]
-    assert kinds == ["created", "agent_completion", "precompact", "pause"], kinds
-    session = str(boundary[0]["session_id"])
-    assert [s["session_id"] for s in cp["sessions"]] == [session]
+    wf = load(env.project)
+    kinds = [m.type for m in wf.marks]
+    assert kinds == ["created", "agent_completion", "resume", "precompact", "pause"], kinds
+    assert [m.session_id for m in wf.marks][-2] == sid
+    assert wf.status.value == "paused" and "session ended" in str(wf.status_reason)
+    assert [s.session_id for s in wf.sessions] == [sid]
+    assert [h["type"] for h in projection(env.project)["history"]] == kinds
 
     after = [r for r in fake_api.main_requests() if "AFTER-COMPACT" in r.last_user_text]
     assert len(after) == 1, fake_api.dump()
@@ -325,6 +410,7 @@ def test_compaction_checkpoints_and_reinjects(env: ClaudeEnv, fake_api: FakeAnth
     assert "FAKE-COMPACT-SUMMARY" in after[0].messages_text()  # the history is the summary now
     assert context.count(f'<cairn-resume-context workflow="{WID}">') == 1
     assert 'subagent_type "cairn:researcher"' in context
+    assert "not yet bound" not in context  # the session's own workflow
     # Compaction's own SubagentStop (agent_type "") was ignored without an error.
     assert log_lines(env.project) == []
     answered = [(e["hook_name"], e["output"]) for e in events if e.get("subtype") == "hook_response"]
@@ -335,29 +421,35 @@ def test_compaction_checkpoints_and_reinjects(env: ClaudeEnv, fake_api: FakeAnth
         "SessionStart:startup", "SessionStart:compact"]
 
 
-# ------------------------------------------------------------------ 7. background subagent
+# ------------------------------------------------------------------ 8. background subagent
 
 
 def test_background_subagent_recorded_after_main_stop(env: ClaudeEnv, fake_api: FakeAnthropic) -> None:
     make_workflow(env.project, ["orchestrator"])
-    activity = artifacts_root(env.project) / WID / ".activity"  # touched by the Stop hook
     inner = pipeline_responder(env.project, "researcher", background=True)
     order: list[str] = []
+
+    def stop_ran(e: dict[str, Any]) -> bool:
+        return e.get("subtype") == "hook_response" and e.get("hook_name") == "Stop"
 
     def respond(req: Request) -> ResponderResult:
         if req.is_subagent and not req.all_tool_uses():
             # Keep the agent working until the main agent's turn has ended (Stop ran).
-            order.append("stop-seen" if wait_for_file(activity, timeout=20) else "no-stop")
+            order.append("stop-seen" if wait_for_event(env.stdout_path, stop_ran) else "no-stop")
         if not req.is_subagent and "<task-notification>" in req.last_user_text:
             order.append("notified")
             return text_turn("MAIN-NOTIFIED")
         return inner(req)
 
     fake_api.set_responder(respond)
-    proc = env.run("run the next stage in the background", plugin_dirs=[PLUGIN_DIR],
-                   extra_args=["--include-hook-events"], timeout=60)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    events = parse_stream_json(proc.stdout)
+    proc = env.start("run the next stage in the background", plugin_dirs=[PLUGIN_DIR],
+                     extra_args=["--include-hook-events"])
+    try:
+        assert proc.wait(timeout=60) == 0, env.stderr_path.read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            kill_claude(proc, signal.SIGKILL)
+    events = parse_stream_json(env.stdout_path.read_text())
     hooks = [str(e["hook_name"]) for e in events if e.get("subtype") == "hook_started"]
     assert hooks.index("Stop") < hooks.index("SubagentStop"), hooks
     assert order == ["stop-seen", "notified"], order
@@ -365,18 +457,19 @@ def test_background_subagent_recorded_after_main_stop(env: ClaudeEnv, fake_api: 
                 and e.get("hook_event") == "SubagentStop"]
     assert [e["exit_code"] for e in stop_out] == [0] and stop_out[0]["output"] == ""
 
-    cp = show(env.project)
-    assert cp["completed_agents"] == ["orchestrator", "researcher"]
-    [attempt] = cp["agents"]["researcher"]["attempts"]
-    assert attempt["outcome"] == "completed"
-    assert attempt["agent_id"] == fake_api.agent_ids()[0]
-    assert listed(env.project)["next_agent"] == "planner"
+    wf = load(env.project)
+    assert wf.completed_agents == ["orchestrator", "researcher"]
+    assert attempts(wf, "researcher") == [(1, "completed", fake_api.agent_ids()[0])]
+    assert wf.next_agents == ["planner"]
     assert log_lines(env.project) == []
 
 
-# ------------------------------------------------------------------ 8. SessionStart twice
+# ------------------------------------------------------------------ 9. SessionStart twice
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "lib regression in core v2: both SessionStart hooks of one session inject the resume "
+    "context (the model gets it twice); the v1 hook let only one of them inject"))
 def test_session_start_fired_twice_injects_once(env: ClaudeEnv, fake_api: FakeAnthropic,
                                                 tmp_path: Path) -> None:
     """The client loads a plugin once even when given twice (``--plugin-dir`` the same
@@ -396,7 +489,7 @@ def test_session_start_fired_twice_injects_once(env: ClaudeEnv, fake_api: FakeAn
     outputs = [str(e["output"]) for e in events if e.get("subtype") == "hook_response"
                and e.get("hook_event") == "SessionStart"]
     assert len(outputs) == 2, outputs  # plugin (once, despite three dirs) + settings
-    assert sorted(bool(o.strip()) for o in outputs) == [False, True], outputs
     context = fake_api.main_requests()[0].system_messages_text()
     assert context.count(f'<cairn-resume-context workflow="{WID}">') == 1
+    assert sorted(bool(o.strip()) for o in outputs) == [False, True], outputs
     assert log_lines(env.project) == []
