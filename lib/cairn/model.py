@@ -199,18 +199,26 @@ class Workflow:
             out.setdefault(a.stage, AgentState()).attempts.append(a)
         return out
 
-    def effective(self, stage: str) -> Attempt | None:
-        """The attempt that makes `stage` done (completed or skipped), if any."""
-        best: Attempt | None = None
+    def _effective(self) -> dict[str, Attempt]:
+        """stage -> the attempt that makes it done (its last completed or skipped one that
+        was not undone). One pass: views are computed on every read and every commit."""
+        best: dict[str, Attempt] = {}
         for a in self.attempts:
-            if a.stage == stage and a.outcome in ("completed", "skipped"):
-                best = a
+            if a.outcome in ("completed", "skipped"):
+                best[a.stage] = a
         return best
 
+    def effective(self, stage: str) -> Attempt | None:
+        """The attempt that makes `stage` done (completed or skipped), if any."""
+        return self._effective().get(stage)
+
     def _done_by(self, outcome: str) -> list[str]:
-        done = [(a.ended_seq or 0, a.number, a.stage) for a in self.attempts
-                if a.outcome == outcome and self.effective(a.stage) is a]
-        return [stage for _, _, stage in sorted(done)]
+        """In the order they were done; stages done by one checkpoint (a rollback restoring
+        several) in pipeline order."""
+        order = {name: i for i, name in enumerate(self.pipeline.names)}
+        done = [(a.ended_seq or 0, order.get(a.stage, len(order)), a.id, a.stage)
+                for a in self._effective().values() if a.outcome == outcome]
+        return [stage for *_, stage in sorted(done)]
 
     @property
     def completed_agents(self) -> list[str]:
@@ -237,9 +245,9 @@ class Workflow:
     @property
     def artifacts(self) -> dict[str, ArtifactRecord]:
         out: dict[str, ArtifactRecord] = {}
+        effective = self._effective()
         for stage in self.completed_agents:
-            eff = self.effective(stage)
-            for rec in eff.artifacts if eff else ():
+            for rec in effective[stage].artifacts:
                 out[rec.path] = rec
         return out
 
