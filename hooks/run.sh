@@ -23,6 +23,7 @@ py=python3
 if [ -n "$CLAUDE_PLUGIN_DATA" ] && [ -x "$CLAUDE_PLUGIN_DATA/venv/bin/python" ] \
    && [ -e "$CLAUDE_PLUGIN_DATA/$DEPS_STAMP.ok" ]; then
   py="$CLAUDE_PLUGIN_DATA/venv/bin/python"
+  export CAIRN_SITE=1  # its site-packages may be added for a project's own schema
 fi
 # -S: no `site` at start-up (hooks import nothing outside the standard library; a
 # project's own schema is checked with jsonschema only when site-packages has it).

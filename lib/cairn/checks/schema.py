@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import sys
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -222,15 +223,32 @@ def _path_from_name(name: str) -> str:
 # ---------------------------------------------------------------- project schemas
 
 
+def _has_jsonschema() -> bool:
+    """Whether jsonschema can be imported. Hooks start Python with -S (no site-packages,
+    to stay fast); on the plugin's own environment hooks/run.sh sets CAIRN_SITE=1, and
+    site-packages (with jsonschema) are added only when a project schema needs them."""
+    try:
+        import jsonschema  # noqa: F401  (only to learn whether it is there)
+    except ImportError:
+        if not sys.flags.no_site or os.environ.get("CAIRN_SITE") != "1":
+            return False
+        import site
+
+        site.main()
+        try:
+            import jsonschema  # noqa: F401
+        except ImportError:
+            return False
+    return True
+
+
 def check_with_jsonschema(schema_file: Path, data: object, *, limit: int = 5) -> list[str] | None:
     """Problems of `data` against the schema in `schema_file`, checked with the
     `jsonschema` package (the draft the schema declares, 2020-12 when it declares none,
     date-time enforced); an empty list when valid. None when `jsonschema` cannot be
     imported: the caller records the check as pending. A schema file that cannot be
     read or is not a valid schema yields one problem that says so."""
-    try:
-        import jsonschema  # noqa: F401  (only to learn whether it is there)
-    except ImportError:
+    if not _has_jsonschema():
         return None
     try:
         st = os.stat(schema_file)
