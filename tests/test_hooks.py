@@ -320,3 +320,23 @@ def test_hooks_json_names_a_handler_for_every_event() -> None:
             for h in entry["hooks"]:
                 arg = h["command"].rsplit(" ", 1)[-1]
                 assert arg in HANDLERS and EVENT_NAMES[arg] == event
+
+
+def test_a_project_schema_without_a_validator_is_pending_then_checked(running: Hooks) -> None:
+    """On a bare interpreter a project's own schema cannot be checked: the stage is still
+    recorded, as "check pending", and the next command with jsonschema settles it."""
+    schemas = running.project / ".claude" / "schemas"
+    schemas.mkdir()
+    (schemas / "research.schema.json").write_text((REPO / "lib" / "cairn" / "data" / "schemas" /
+                                                   "research.schema.json").read_text())
+    running.fire("PreToolUse-Agent", tool_input={"prompt": f"cairn-workflow: {WID}",
+                                                 "subagent_type": "cairn:researcher"})
+    write_artifact(running.mgr, WID, "researcher")
+    answer = running.fire("SubagentStop", agent_type="cairn:researcher")
+    assert answer is not None and "pending" in answer["systemMessage"]
+    wf = running.mgr.load(WID)
+    assert wf.completed_agents == ["orchestrator", "researcher"]
+    assert wf.artifacts["research.json"].check == "pending"
+    assert running.mgr.recheck_pending(WID) == []  # this process has jsonschema
+    wf = running.mgr.load(WID)
+    assert wf.artifacts["research.json"].check == "ok" and wf.audit[-1].action == "schema_check"

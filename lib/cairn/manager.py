@@ -170,6 +170,31 @@ class CheckpointManager:
 
         return normalize_artifact(folder, path)
 
+    def recheck_pending(self, workflow_id: str) -> list[str]:
+        """Check the artifacts whose schema check was pending (recorded where no validator
+        was available); record the outcome. Returns the problems found (empty: all ok or
+        still no validator)."""
+        from cairn.checks.artifacts import inspect
+
+        wf = self.load(workflow_id)
+        folder = self.workflow_dir(workflow_id)
+        results: list[tuple[int, str, str, str]] = []
+        problems: list[str] = []
+        for a in wf.attempts:
+            if not wf.pipeline.has(a.stage):
+                continue
+            for r in a.artifacts:
+                if r.check != "pending":
+                    continue
+                found = inspect(folder, r.path, wf.pipeline.stage(a.stage), workflow_id, self.project_dir)
+                if found.record is None or found.record.check == "pending":
+                    continue
+                results.append((a.id, r.path, found.record.check, "; ".join(found.problems)))
+                problems += list(found.problems)
+        if results:
+            self.workflows.settle_checks(workflow_id, results)
+        return problems
+
     def record_failure(self, workflow_id: str, agent: str, error: str, *, agent_id: str | None = None,
                        session_id: str | None = None) -> Workflow:
         return self.workflows.fail_stage(workflow_id, agent, error, agent_id=agent_id, session_id=session_id)

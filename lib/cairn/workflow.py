@@ -265,6 +265,15 @@ class Workflows:
             return None
         return self.commit(workflow_id, kind, change, session_id=session_id)
 
+    def settle_checks(self, workflow_id: str, results: Sequence[tuple[int, str, str, str]]) -> Workflow:
+        """Record schema checks that were pending: (attempt id, path, "ok"|"failed", detail)."""
+        def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
+            for attempt_id, path, check, detail in results:
+                tx.set_artifact_check(attempt_id, path, check)
+                tx.add_audit(workflow_id, seq, now, "schema_check", f"{path}: {check}{': ' if detail else ''}"
+                             f"{detail}"[:2000])
+        return self.commit(workflow_id, "schema_check", change)
+
     def delete(self, workflow_id: str) -> None:
         with self.store.write() as tx:
             tx.delete_workflow(workflow_id)
