@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from cairn.manager import CheckpointManager
-from test_cli_support import run, run_json
+from test_cli_support import no_claude_session, run, run_json
+
+__all__ = ["no_claude_session"]  # autouse: every test here runs as in a terminal
 
 ARTIFACTS = Path(__file__).parents[1] / "lib" / "cairn" / "data" / "examples"
 Sub = Callable[..., "subprocess.CompletedProcess[str]"]
@@ -49,7 +51,7 @@ def test_start_checkpoint_list_resume(capsys: pytest.CaptureFixture[str], root: 
     for key in ("workflow_id", "status", "completed_agents", "next_agent", "progress", "updated_at"):
         assert key in row
     assert row["workflow_id"] == "wf-cli" and row["status"] == "running"
-    assert row["next_agent"] == "researcher"
+    assert row["next_agent"] == "researcher" and row["completed_agents"] == ["orchestrator"]
     assert row["progress"] == {"completed": 1, "total": 8, "percent": 12}
 
     code, out = run_json(capsys, *d, "validate", "wf-cli", "--json")
@@ -77,7 +79,10 @@ def test_plain_output(capsys: pytest.CaptureFixture[str], root: Path, d: list[st
     assert code == 0 and out.rstrip().endswith("</cairn-resume-context>")
     assert CheckpointManager(root).load(wid).status.value == "pending"
     code, out, _ = run(capsys, *d, "show", wid, "--json")
-    assert code == 0 and json.loads(out)["history"][0]["seq"] == 1
+    shown = json.loads(out)
+    assert code == 0 and shown["history"][0] == {"seq": 1, "type": "created", "at": shown["created_at"],
+                                                        "session_id": None}
+    assert shown == json.loads((root / wid / "checkpoint.json").read_text())  # the projection itself
     code, out, _ = run(capsys, *d, "cancel", wid)
     assert code == 0 and "cancelled" in out
     code, out, _ = run(capsys, *d, "list")
@@ -114,7 +119,7 @@ def test_checkpoint_with_invalid_artifact_exits_1(capsys: pytest.CaptureFixture[
 
 @pytest.mark.parametrize("argv", [
     ["--bogus"], ["start"], ["checkpoint", "wf-x"], ["list", "--nope"], ["frobnicate"], [],
-    ["start", "x", "--id"],
+    ["start", "x", "--id"], ["list", "--status", "finished"], ["list", "--status", ","],
 ])
 def test_bad_usage_exits_2(capsys: pytest.CaptureFixture[str], d: list[str], argv: list[str]) -> None:
     code, _out, err = run(capsys, *d, *argv)
@@ -125,6 +130,26 @@ def test_bad_usage_exits_2(capsys: pytest.CaptureFixture[str], d: list[str], arg
 def test_bad_flag_message_has_a_fix(capsys: pytest.CaptureFixture[str], d: list[str]) -> None:
     code, _, err = run(capsys, *d, "list", "--nope")
     assert code == 2 and "--nope" in err and "fix:" in err
+
+
+def test_list_status_is_checked_and_listed(capsys: pytest.CaptureFixture[str], d: list[str]) -> None:
+    code, out, err = run(capsys, *d, "list", "--status", "running,done")
+    assert code == 2 and out == ""
+    assert "unknown status done" in err
+    assert "fix: choose from pending, running, paused, completed, failed, cancelled, stale" in err
+
+
+def test_list_has_a_header_row(capsys: pytest.CaptureFixture[str], root: Path, d: list[str]) -> None:
+    run(capsys, *d, "start", "first", "--id", "wf-1")
+    run(capsys, *d, "start", "second", "--id", "wf-2")
+    code, out, _ = run(capsys, *d, "list")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 3
+    assert lines[0].split() == ["WORKFLOW", "STATUS", "PROGRESS", "AGENT", "LAST", "ACTIVITY", "REQUEST"]
+    for line in lines[1:]:  # the columns line up under the header
+        assert line.index("pending") == lines[0].index("STATUS")
+        assert line.index("orchestrator") == lines[0].index("AGENT")
+    assert {lines[1].split()[0], lines[2].split()[0]} == {"wf-1", "wf-2"}
 
 
 @pytest.mark.parametrize("cmd", [["resume", "wf-ghost"], ["validate", "wf-ghost"], ["show", "wf-ghost"],

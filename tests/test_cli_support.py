@@ -1,13 +1,16 @@
 """Shared helpers of the `test_cli_*` suites: a scripted set of workflows built at
-frozen times (so dashboards and logs are byte-for-byte reproducible) and golden-file
-comparison (`CAIRN_UPDATE_GOLDEN=1 pytest` rewrites the golden files)."""
+frozen times (so dashboards and logs are byte-for-byte reproducible), the CLI run
+in-process and as a real process, and golden-file comparison
+(`CAIRN_UPDATE_GOLDEN=1 pytest` rewrites the golden files)."""
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,19 +24,30 @@ from cairn.status import Status
 
 TESTS = Path(__file__).resolve().parent
 GOLDEN = TESTS / "golden"
-LIB = TESTS.parent / "lib"
-ARTIFACTS = TESTS.parent / "lib" / "cairn" / "data" / "examples"
+REPO = TESTS.parent
+LIB = REPO / "lib"
+ARTIFACTS = LIB / "cairn" / "data" / "examples"
 T0 = datetime(2025, 3, 1, 9, 0, 0)
 NOW = datetime(2025, 3, 3, 12, 0, 0)
+SESSION_VARS = ("CLAUDE_CODE_SESSION_ID", "CLAUDE_PID", "CAIRN_LEASE_PID")
+
+
+@pytest.fixture(autouse=True)
+def no_claude_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests run as in a terminal unless they say otherwise (a suite run inside Claude
+    Code must not bind or lease anything). Autouse in every module that imports it."""
+    for name in SESSION_VARS:
+        monkeypatch.delenv(name, raising=False)
 
 
 # The helpers below mirror conftest's: `from conftest import` is ambiguous when the
 # e2e suite's conftest is collected in the same run.
-def write_artifact(mgr: CheckpointManager, wid: str, stage: str) -> Path:
-    cp = mgr.load(wid)
-    rel = mgr.pipeline_of(cp).stage(stage).artifacts[0].path
+def write_artifact(mgr: CheckpointManager, wid: str, stage: str, **overrides: object) -> Path:
+    wf = mgr.load(wid)
+    rel = wf.pipeline.stage(stage).artifacts[0].path
     data = json.loads((ARTIFACTS / Path(rel).name).read_text(encoding="utf-8"))
     data["workflow_id"] = wid
+    data.update(overrides)
     dest = mgr.workflow_dir(wid) / rel
     dest.write_text(json.dumps(data, indent=2), encoding="utf-8")
     return dest
@@ -45,10 +59,19 @@ def complete_stage(mgr: CheckpointManager, wid: str, stage: str) -> Path:
     return path
 
 
-def run_cairn(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(LIB) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.run([sys.executable, "-m", "cairn", *args], capture_output=True, text=True,
-                          env=env, timeout=timeout, check=False)
+def cli_env(extra: Mapping[str, str] | None = None, *, session: bool = False) -> dict[str, str]:
+    """The environment of a `cairn` process: the isolated test environment, the library on
+    the path, and no Claude Code session unless `extra` gives one."""
+    env = {k: v for k, v in os.environ.items() if session or k not in SESSION_VARS}
+    env["PYTHONPATH"] = str(LIB) + os.pathsep + os.environ.get("PYTHONPATH", "")
+    env.update(extra or {})
+    return env
+
+
+def run_cairn(*args: str, timeout: float = 60, env: Mapping[str, str] | None = None,
+              python: tuple[str, ...] = (sys.executable,)) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*python, "-m", "cairn", *args], capture_output=True, text=True,
+                          env=cli_env(env), timeout=timeout, check=False)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -70,6 +93,15 @@ def golden(name: str, text: str) -> None:
         path.write_text(text, encoding="utf-8")
     assert path.is_file(), f"missing golden file {path}; run with CAIRN_UPDATE_GOLDEN=1"
     assert text == path.read_text(encoding="utf-8")
+
+
+def db_rows(root: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
+    """Rows of the project's real database, read with a separate connection."""
+    db = sqlite3.connect(root / "cairn.db")
+    try:
+        return db.execute(sql, params).fetchall()
+    finally:
+        db.close()
 
 
 class Clock:
@@ -122,7 +154,7 @@ def build_fleet(mgr: CheckpointManager) -> dict[str, str]:
         stages_done(mgr, clock, "wf-stale", names[:2])
         mgr.record_start("wf-stale", names[2])
         clock.tick(minutes=3)
-        mgr.set_status("wf-stale", Status.STALE, "no activity for 2 hours")
+        mgr.workflows.set_status("wf-stale", Status.STALE, "no activity for 2 hours", "stale")
         clock.tick(hours=10)
         mgr.create("Speed up the test suite by running it in parallel workers "
                    "and caching fixtures between sessions", workflow_id="wf-paused")

@@ -1,18 +1,36 @@
 """The `cairn` command line: `main(argv) -> int`, the one boundary where Cairn's
 exception tree becomes exit codes (0 ok, 1 problem / not resumable, 2 usage,
-3 internal error with a pointer to the log)."""
+3 internal error with a pointer to the log).
+
+Every command runs on the standard library alone when the project has no
+`.claude/cairn.yaml`; a package that a command does need and that is missing (PyYAML
+for cairn.yaml) is reported in one line with what to do, never as a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cairn import __version__
-from cairn.errors import EXIT_INTERNAL, EXIT_USAGE, CairnError
+from cairn.errors import EXIT_INTERNAL, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, CairnError
 
 Handler = Callable[[argparse.Namespace], int]
+
+# Packages a command may need beyond the standard library: import name -> (pip name, why).
+OPTIONAL = {
+    "yaml": ("pyyaml", "to read .claude/cairn.yaml"),
+    "jsonschema": ("jsonschema", "to check a project's own JSON Schemas"),
+    "pydantic": ("pydantic", "for the checkpoint models"),
+}
+# What an unexpected bug raises: reported as an internal error (exit 3) with a log line.
+BUGS: tuple[type[BaseException], ...] = (
+    ArithmeticError, AssertionError, AttributeError, LookupError, NameError, OSError,
+    RuntimeError, TypeError, ValueError, ImportError)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,11 +43,11 @@ class _ArgError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cairn.cmd import cleanup, core, demo, history, log, resume_modes, status, watch
+    from cairn.cmd import cleanup, core, demo, doctor, history, log, resume_modes, status, watch
 
     parser = _Parser(prog="cairn", description="Resumable multi-agent pipelines for Claude Code.",
                      epilog="Exit codes: 0 ok, 1 problem found or not resumable, 2 usage error, "
-                     "3 internal error (see the log it names).")
+                     "3 internal error (see the log it names) or a missing package.")
     parser.add_argument("--version", action="version", version=f"cairn {__version__}")
     parser.add_argument("--exit-zero", action="store_true",
                         help="exit 0 even when a problem is found (for slash commands, whose "
@@ -38,18 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="artifacts folder (default: $CLAUDE_PROJECT_DIR/.claude/artifacts, "
                         "else ./.claude/artifacts)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    core.register(sub)
-    for module in (status, resume_modes, log, history, cleanup, watch):
+    for module in (core, status, resume_modes, log, history, cleanup, watch, doctor, demo):
         module.register(sub)
-    demo.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args_list = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = parser.parse_args(args_list)
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except _ArgError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE
@@ -59,36 +74,79 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    from cairn.cmd import common
+
+    common.start_run()
     try:
         code = _run(handler, args)
     except CairnError as exc:
         # With --exit-zero (slash commands) the message must reach the model: stdout.
         print(f"cairn: {exc}", file=sys.stdout if args.exit_zero else sys.stderr)
         code = exc.exit_code
-    return 0 if args.exit_zero and code in (1, 2) else code
+    for note in common.end_run():
+        print(f"cairn: note: {note}", file=sys.stderr)
+    return 0 if args.exit_zero and code in (EXIT_PROBLEM, EXIT_USAGE) else code
 
 
 def _run(handler: Handler, args: argparse.Namespace) -> int:
-    """Run a command; Cairn's own errors pass through, anything else is a bug."""
+    """Run a command; Cairn's own errors pass through, anything else is reported."""
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()
+        return code
     except CairnError:
         raise
+    except BrokenPipeError:
+        _silence_stdout()  # the reader went away (`| head -1`): stop quietly
+        return EXIT_OK
     except KeyboardInterrupt:
         print("cairn: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # the boundary: an unexpected bug becomes exit 3 + a log line
-        from cairn.cmd.core import artifacts_root
-        from cairn.errlog import log_error
+    except ModuleNotFoundError as exc:
+        if exc.name in OPTIONAL:
+            print(missing_package(exc.name or ""), file=sys.stderr)
+            return EXIT_INTERNAL
+        return _internal(args, exc)
+    except sqlite3.DatabaseError as exc:
+        print(f"cairn: the database under {_root(args)} cannot be read: {exc}\n"
+              "  fix: run `cairn doctor`, which rebuilds it from the checkpoint.json files", file=sys.stderr)
+        return EXIT_PROBLEM
+    except BUGS as exc:  # the boundary: an unexpected bug becomes exit 3 + a log line
+        return _internal(args, exc)
 
-        try:
-            where = log_error(artifacts_root(args), f"cli {args.command}", exc)
-            pointer = f"details in {where}"
-        except OSError:
-            pointer = "the log could not be written"
-        print(f"cairn: internal error: {type(exc).__name__}: {exc}\n  {pointer}; "
-              "please report it", file=sys.stderr)
-        return EXIT_INTERNAL
+
+def missing_package(name: str) -> str:
+    pip, why = OPTIONAL.get(name, (name, "for this command"))
+    return (f"cairn: this command needs the Python package {pip} ({why}), which {sys.executable} does not "
+            f"have; fix: `{sys.executable} -m pip install {pip}`, or run cairn through the plugin's bin/cairn "
+            "once its setup has installed it")
+
+
+def _root(args: argparse.Namespace) -> Path:
+    from cairn.cmd.common import artifacts_root
+
+    return artifacts_root(args)
+
+
+def _internal(args: argparse.Namespace, exc: BaseException) -> int:
+    from cairn.errlog import log_error
+
+    try:
+        pointer = f"details in {log_error(_root(args), f'cli {args.command}', exc)}"
+    except (OSError, CairnError):
+        pointer = "the log could not be written"
+    print(f"cairn: internal error: {type(exc).__name__}: {exc}\n  {pointer}; please report it", file=sys.stderr)
+    return EXIT_INTERNAL
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # not a real file (a test's capture): nothing to silence
+        pass
 
 
 def main_entry() -> None:

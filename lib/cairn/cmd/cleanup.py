@@ -1,6 +1,6 @@
-"""`cairn cleanup`: remove finished workflows older than a cutoff. A running workflow
-is never touched, whatever the options say. The history database is synced first, so
-analytics keep what is removed."""
+"""`cairn cleanup`: remove finished workflows older than a cutoff: their rows in the
+database (so `cairn history` no longer counts them) and their folders. A running
+workflow is never touched, whatever the options say."""
 
 from __future__ import annotations
 
@@ -10,17 +10,28 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
-from cairn.cmd.core import emit_json, manager
-from cairn.dashboard import iso, parse_ts
-from cairn.errors import EXIT_OK, CairnError, UsageError
-from cairn.models import utcnow
+from cairn.cmd.common import Subparsers, emit_json, manager
+from cairn.dashboard import iso
+from cairn.errors import EXIT_OK, EXIT_PROBLEM, CairnError, UsageError
+from cairn.model import utcnow
 from cairn.status import Status
 
 _AGE_RE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 NEVER = frozenset({Status.RUNNING.value})
+
+
+class RemovedJSON(TypedDict):
+    workflow_id: str
+    status: str
+    last_activity: str | None
+    bytes: int
+
+
+class FailedJSON(RemovedJSON):
+    error: str
 
 
 def parse_age(text: str) -> timedelta:
@@ -63,41 +74,29 @@ def human_bytes(n: int) -> str:
 
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
-    m = manager(args)
     age = parse_age(args.older_than)
     statuses = parse_statuses(args.status)
+    m = manager(args)
     cutoff = utcnow() - age
-    picked = []
-    for wid, s in m.list_workflows(include_finished=True):
-        if s.get("status") not in statuses or s.get("status") in NEVER:
-            continue
-        last = parse_ts(s.get("last_activity"))
-        if last is None or last > cutoff:
-            continue
-        picked.append((wid, s, last))
-    if picked and not args.dry_run:
-        try:
-            from cairn.history_db import sync
-
-            sync(m.root)
-        except Exception:  # analytics must never block retention
-            pass
-    removed, failed = [], []
-    for wid, s, last in picked:
-        size = folder_size(m.workflow_dir(wid))
-        entry = {"workflow_id": wid, "status": s.get("status"), "last_activity": iso(last),
-                 "bytes": size}
+    picked = [s for s in m.list_workflows(include_finished=True)
+              if s.status.value in statuses and s.status.value not in NEVER and s.last_activity <= cutoff]
+    removed: list[RemovedJSON] = []
+    failed: list[FailedJSON] = []
+    for s in picked:
+        wid = s.workflow_id
+        entry: RemovedJSON = {"workflow_id": wid, "status": s.status.value,
+                              "last_activity": iso(s.last_activity), "bytes": folder_size(m.workflow_dir(wid))}
         if not args.dry_run:
             try:
                 current = m.load(wid).status.value
                 if current in NEVER or current not in statuses:
-                    continue  # changed since the index was read
+                    continue  # it changed since the listing was read
                 m.delete(wid)
-            except CairnError as exc:
-                failed.append({**entry, "error": exc.message})
+            except (CairnError, OSError) as exc:
+                failed.append({**entry, "error": str(exc).splitlines()[0][:300]})
                 continue
         removed.append(entry)
-    freed = sum(int(e["bytes"]) for e in removed)
+    freed = sum(e["bytes"] for e in removed)
     if args.json:
         emit_json({"dry_run": bool(args.dry_run), "older_than": args.older_than,
                    "statuses": statuses, "removed": removed, "failed": failed,
@@ -113,15 +112,15 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
           f"{human_bytes(freed)} {'would be freed' if args.dry_run else 'freed'}"
           + ("" if removed else f" (none is {' or '.join(statuses)} with no activity for "
              f"{args.older_than})"))
-    return EXIT_OK if not failed else 1
+    return EXIT_OK if not failed else EXIT_PROBLEM
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "cleanup", help="remove finished workflows older than a cutoff",
-        description="Remove finished workflows (their folders, checkpoints and artifacts) whose "
-        "last activity is older than --older-than. Running workflows are never removed. The "
-        "history database keeps their analytics.",
+        description="Remove finished workflows (their rows in the database, their folders and "
+        "artifacts) whose last activity is older than --older-than. Running workflows are never "
+        "removed. `cairn history` no longer counts what was removed.",
         epilog="Exit codes: 0 ok, 1 some workflow could not be removed, 2 usage error.")
     p.add_argument("--older-than", default="7d", metavar="AGE",
                    help="minimum age since last activity: 30m, 12h, 7d, 2w (default 7d)")

@@ -13,15 +13,15 @@ import re
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
-from cairn.atomic import atomic_write
-from cairn.cmd.core import emit_json, manager
-from cairn.dashboard import iso, stage_state
+from cairn.cmd.common import Subparsers, emit_json, manager
+from cairn.dashboard import iso, ready, stage_state
 from cairn.errors import EXIT_OK, NotResumable, UsageError
 from cairn.humanize import duration
 from cairn.manager import CheckpointManager
-from cairn.models import utcnow
+from cairn.model import utcnow
+from cairn.status import FINISHED, Status
 
 HEADING = "## Execution Log"
 CELL = 60
@@ -38,37 +38,56 @@ def cell(text: object, limit: int = CELL) -> str:
     return s.replace("\\", "\\\\").replace("|", "\\|") or "-"
 
 
-def log_data(m: CheckpointManager, wid: str) -> dict[str, Any]:
-    cp = m.load(wid)
-    pipeline = m.pipeline_of(cp)
-    ready = pipeline.ready(cp.done)
+class LogStageJSON(TypedDict):
+    stage: str
+    status: str
+    attempts: int
+    started_at: str | None
+    duration_seconds: float | None
+    artifacts: list[str]
+
+
+class LogJSON(TypedDict):
+    workflow_id: str
+    request: str
+    started_at: str | None
+    duration_seconds: float
+    status: str
+    status_reason: str | None
+    stages: list[LogStageJSON]
+
+
+def log_data(m: CheckpointManager, wid: str) -> LogJSON:
+    wf = m.load(wid)
+    pipeline = wf.pipeline
+    next_up = ready(wf)
     now = utcnow()
     order: list[tuple[int, datetime | None, int, str]] = []
     for i, name in enumerate(pipeline.names):
-        state = cp.agents.get(name)
+        state = wf.agents.get(name)
         first = state.attempts[0].started_at if state and state.attempts else None
         order.append((0 if first else 1, first, i, name))
     order.sort(key=lambda t: (t[0], t[1] or now, t[2]))
-    stages = []
+    stages: list[LogStageJSON] = []
     for _, first, _, name in order:
-        state = cp.agents.get(name)
+        state = wf.agents.get(name)
         attempts = state.attempts if state else []
         total = sum(((a.ended_at or now) - a.started_at).total_seconds() for a in attempts)
         stages.append({
-            "stage": name, "status": stage_state(cp, name, ready), "attempts": len(attempts),
+            "stage": name, "status": stage_state(wf, name, next_up), "attempts": len(attempts),
             "started_at": iso(first), "duration_seconds": round(total, 1) if attempts else None,
-            "artifacts": sorted(rel for rel, rec in cp.artifacts.items() if rec.agent == name),
+            "artifacts": sorted(rel for rel, rec in wf.artifacts.items() if rec.agent == name),
         })
-    end = cp.updated_at if cp.status.value in ("completed", "cancelled", "failed") else now
+    end = wf.updated_at if wf.status in FINISHED or wf.status == Status.FAILED else now
     return {
-        "workflow_id": cp.workflow_id, "request": cp.request, "started_at": iso(cp.created_at),
-        "duration_seconds": round((end - cp.created_at).total_seconds(), 1),
-        "status": cp.status.value, "status_reason": cp.status_reason, "stages": stages,
+        "workflow_id": wf.workflow_id, "request": wf.request, "started_at": iso(wf.created_at),
+        "duration_seconds": round((end - wf.created_at).total_seconds(), 1),
+        "status": wf.status.value, "status_reason": wf.status_reason, "stages": stages,
     }
 
 
-def render(data: dict[str, Any]) -> str:
-    reason = f" ({cell(data['status_reason'], 80)})" if data.get("status_reason") else ""
+def render(data: LogJSON) -> str:
+    reason = f" ({cell(data['status_reason'], 80)})" if data["status_reason"] else ""
     started = (data["started_at"] or "-").replace("T", " ").replace("Z", " UTC")
     lines = [
         HEADING, "",
@@ -120,7 +139,12 @@ def splice(original: str, section: str) -> tuple[str, bool]:
 
 
 def append_to(path: Path, section: str) -> bool:
-    """Write `section` into `path`; returns True when an existing section was replaced."""
+    """Write `section` into `path` (a temp file beside it, then a rename); returns True when
+    an existing section was replaced. A symbolic link is refused, not written through."""
+    from cairn import safefs
+
+    if path.is_symlink():
+        raise UsageError(f"{path} is a symbolic link", hint="give the file it points to")
     mode: int | None = None
     try:
         raw = path.read_bytes()
@@ -134,8 +158,8 @@ def append_to(path: Path, section: str) -> bool:
     except UnicodeDecodeError:
         raise UsageError(f"{path} is not UTF-8 text", hint="give a markdown file") from None
     updated, replaced = splice(text, section)
-    atomic_write(path, updated.encode("utf-8"))
-    os.chmod(path, mode if mode is not None else 0o644)  # atomic_write creates it private
+    safefs.replace_in(path.parent, path.name, updated.encode("utf-8"), durable=True)
+    os.chmod(path, mode if mode is not None else 0o644)  # replace_in creates it private
     return replaced
 
 
@@ -147,7 +171,7 @@ def cmd_log(args: argparse.Namespace) -> int:
         if not rows:
             raise NotResumable(f"there is no workflow under {m.root}",
                                hint='start one with `cairn start "REQUEST"`')
-        wid = str(rows[0][0])
+        wid = rows[0].workflow_id
     data = log_data(m, wid)
     text = render(data)
     if args.append_to:
@@ -161,7 +185,7 @@ def cmd_log(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "log", help="a markdown execution log of a workflow",
         description="A markdown execution log: run id, request, started, duration, status, and "

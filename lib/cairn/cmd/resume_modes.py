@@ -1,204 +1,246 @@
 """`cairn resume` with its modes (--fast, --safe, --rollback N, --from AGENT, --retry,
---skip AGENT, --set KEY=VALUE), the interactive pick, and `cairn pause` / `cairn cancel`."""
+--skip AGENT, --set KEY=VALUE, --dry-run), the interactive pick, and `cairn pause` /
+`cairn cancel`.
+
+Run inside Claude Code (its Bash tool sets CLAUDE_CODE_SESSION_ID), `cairn resume` binds
+the workflow to that session and takes its lease for the session's process
+(CLAUDE_PID). Typed in a terminal it takes no lease and binds nothing: a person looking
+at a workflow must not lock Claude out of it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
-from typing import Any
+from collections.abc import Callable
 
-from cairn.cmd.core import emit_json, manager, print_problems
-from cairn.dashboard import bar, parse_ts, row, short
-from cairn.errors import EXIT_OK, EXIT_PROBLEM, NotResumable, UsageError
+from cairn.cmd.common import (
+    ClaudeSession,
+    Subparsers,
+    claude_session,
+    emit_json,
+    manager,
+    print_problems,
+    settle_pending,
+    warn,
+)
+from cairn.dashboard import RowJSON, bar, parse_ts, row, short
+from cairn.errors import EXIT_OK, EXIT_PROBLEM, NotResumable, UsageError, WorkflowNotFound
 from cairn.humanize import ago
 from cairn.manager import CheckpointManager
-from cairn.models import Checkpoint, utcnow
-from cairn.operations import Operation, apply, commit, parse_params
-from cairn.resumer import Problem, WorkflowResumer
+from cairn.model import Problem, Workflow, utcnow
+from cairn.operations import Operation, parse_params
+from cairn.resumer import WorkflowResumer
+from cairn.status import FINISHED, Status
 
 
 def _interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def _choices(m: CheckpointManager) -> list[dict[str, Any]]:
-    return [row(m, w, s) for w, s in m.resumable()]
+def choices(m: CheckpointManager) -> list[RowJSON]:
+    from cairn.dashboard import load_rows
+
+    summaries = m.resumable()
+    if not summaries:
+        return []
+    with m.store.read() as r:
+        return [row(wf) for wf in load_rows(r, summaries)]
 
 
-def _describe(i: int, r: dict[str, Any]) -> list[str]:
-    now = utcnow()
+def describe(i: int, r: RowJSON) -> list[str]:
     p = r["progress"]
     agent = f"{r['agent_role']} {r['agent']}" if r["agent"] else "not started"
     lines = [f"{i:>3}) {r['workflow_id']}  {r['status']}  {bar(p['percent'], 10)} {p['percent']}%  "
              f"{short(agent, 30)}",
              f"     {short(r['request'], 70)}",
-             f"     last activity {ago(parse_ts(r['last_activity']), now)}"]
+             f"     last activity {ago(parse_ts(r['last_activity']), utcnow())}"]
     if r["last_error"]:
         lines.append(f"     last error: {short(r['last_error'], 70)}")
     return lines
 
 
 def pick(m: CheckpointManager) -> str:
-    """The workflow to resume when no id was given: the only one, a choice on a TTY,
-    or an error listing them."""
-    rows = _choices(m)
+    """The workflow to resume when no id was given: the only one, a choice on a
+    terminal, or an error listing them."""
+    rows = choices(m)
     if not rows:
         raise NotResumable(f"there is no workflow to resume under {m.root}",
                            hint='start one with `cairn start "REQUEST"`')
     if len(rows) == 1:
-        return str(rows[0]["workflow_id"])
-    listing = "\n".join(line for i, r in enumerate(rows, 1) for line in _describe(i, r))
+        return rows[0]["workflow_id"]
+    listing = "\n".join(line for i, r in enumerate(rows, 1) for line in describe(i, r))
     if not _interactive():
         raise UsageError(f"{len(rows)} workflows can be resumed; say which:\n{listing}",
                          hint="run `cairn resume ID` (or `cairn resume latest` for the most recent)")
     print(f"Resumable workflows in {m.root}:\n{listing}", flush=True)
+    ids = [r["workflow_id"] for r in rows]
     while True:
         try:
-            answer = input(f"Resume which? [1-{len(rows)}, q to quit] ").strip().lower()
+            answer = input(f"Resume which? [1-{len(rows)}, q to quit] ").strip()
         except EOFError:
             answer = "q"
-        if answer in ("q", "quit", ""):
+        if answer.lower() in ("q", "quit", ""):
             raise UsageError("nothing picked", hint="run `cairn resume ID`")
         if answer.isdigit() and 1 <= int(answer) <= len(rows):
-            return str(rows[int(answer) - 1]["workflow_id"])
-        ids = [str(r["workflow_id"]) for r in rows]
+            return ids[int(answer) - 1]
         if answer in ids:
             return answer
         print(f"  please type a number from 1 to {len(rows)}", flush=True)
 
 
-def git_problems(m: CheckpointManager, cp: Checkpoint) -> list[Problem]:
-    """Git state that makes a resume unsafe: an operation in progress, unmerged files,
-    or HEAD moved away from the commit the workflow recorded (metadata.git_head)."""
+def git_problems(m: CheckpointManager) -> list[Problem]:
+    """Git state that makes a resume unsafe now: an operation in progress, or unmerged
+    files. (HEAD moved, branch or worktree gone: `cairn.checks.stale`.)"""
+    from cairn.checks.gitstate import run_git
+
     project = m.project_dir
     if project is None:
         return []
-
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(["git", "-C", str(project), *args], capture_output=True, text=True,
-                                 timeout=10, check=False)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
-
-    gitdir = git("rev-parse", "--absolute-git-dir")
+    gitdir = run_git(project, "rev-parse", "--absolute-git-dir")
     if not gitdir:
         return []
     problems: list[Problem] = []
-    for name, what in (("MERGE_HEAD", "a merge"), ("rebase-merge", "a rebase"),
-                       ("rebase-apply", "a rebase"), ("CHERRY_PICK_HEAD", "a cherry-pick"),
-                       ("REVERT_HEAD", "a revert")):
-        if os.path.exists(os.path.join(gitdir, name)):
-            problems.append(Problem("git_in_progress", str(project),
-                                    f"{what} is in progress in {project}"))
+    for name, what in (("MERGE_HEAD", "a merge"), ("rebase-merge", "a rebase"), ("rebase-apply", "a rebase"),
+                       ("CHERRY_PICK_HEAD", "a cherry-pick"), ("REVERT_HEAD", "a revert")):
+        if os.path.exists(os.path.join(gitdir[0], name)):
+            problems.append(Problem("git_in_progress", str(project), f"{what} is in progress in {project}"))
             break
-    status = git("status", "--porcelain") or ""
-    unmerged = [ln[3:] for ln in status.splitlines() if ln[:2] in ("UU", "AA", "DD", "AU", "UA")]
+    status = run_git(project, "status", "--porcelain") or []
+    unmerged = [ln[3:] for ln in status if ln[:2] in ("UU", "AA", "DD", "AU", "UA", "DU", "UD")]
     if unmerged:
         problems.append(Problem("git_conflicts", str(project),
                                 f"{len(unmerged)} file(s) have merge conflicts: {', '.join(unmerged[:5])}"))
-    recorded = cp.metadata.get("git_head")
-    head = git("rev-parse", "HEAD")
-    if isinstance(recorded, str) and head and recorded != head:
-        problems.append(Problem("git_head_moved", str(project),
-                                f"HEAD is {head[:12]}, the workflow recorded {recorded[:12]}"))
     return problems
 
 
-def recovery_options(wid: str, problems: list[Problem]) -> list[str]:
-    stages = list(dict.fromkeys(p.stage for p in problems if p.stage))
-    opts = [f"cairn resume {wid} --from {s}   # re-run {s} and every stage after it" for s in stages[:3]]
-    opts += [f"cairn resume {wid} --rollback N   # go back to checkpoint N (`cairn status {wid}` lists them)",
-             f"cairn resume {wid}   # default mode: re-runs the stages whose artifacts are broken",
-             f"cairn validate {wid}   # every problem in detail"]
-    if any(p.code.startswith("git_") for p in problems):
-        opts.insert(0, "finish or abort the git operation / resolve conflicts, then resume again")
-    return opts
+class _Discard(Exception):
+    """Ends a preview's transaction: what it wrote is rolled back."""
 
 
-def _operation(args: argparse.Namespace) -> Operation:
+def preview(m: CheckpointManager, wid: str, op: Operation) -> tuple[Workflow, str | None]:
+    """The workflow as `op` and the move back to running would leave it, and the
+    operation's note, computed by the real operation inside a transaction that is then
+    rolled back: nothing is written. A bad --rollback/--from/--skip raises here."""
+    from cairn.workflow import transition
+
+    found: list[tuple[Workflow, str | None]] = []
+    now = utcnow()
+    try:
+        with m.store.write() as tx:
+            wf = tx.workflow(wid, audit=False)
+            if wf is None:
+                raise WorkflowNotFound(wid, str(m.root))
+            seq = wf.seq + 1
+            note = op.change(tx, wf, seq, now)
+            if wf.status not in FINISHED and wf.status != Status.RUNNING:
+                transition(tx, wf, Status.RUNNING, "resumed (preview)", seq, now)
+            tx.add_mark(wid, op.name(), now, None, seq)
+            after = tx.workflow(wid)
+            assert after is not None
+            found.append((after, note))
+            raise _Discard
+    except _Discard:
+        pass
+    return found[0]
+
+
+def operation(args: argparse.Namespace) -> Operation:
     return Operation(rollback=args.rollback, rerun_from=args.from_agent, retry=args.retry,
-                     skip=list(args.skip or []), params=parse_params(list(args.set or [])),
-                     reason=args.reason)
+                     skip=list(args.skip or []), params=parse_params(list(args.set or [])), reason=args.reason)
+
+
+def take_lease(m: CheckpointManager, wid: str, session: ClaudeSession | None) -> None:
+    """In a Claude session: the lease (refused while another live session holds it).
+    In a terminal: none, with a warning when a live session holds it."""
+    if session is not None:
+        m.workflows.acquire(wid, session.session_id, session.pid)
+        return
+    from cairn import lease
+
+    with m.store.read() as r:
+        held = r.lease(wid)
+    if held is not None and lease.alive(held, utcnow()):
+        warn(f"{wid} is held by {held.describe()}; resuming it here as well")
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     m = manager(args)
-    op = _operation(args)
-    if args.workflow_id is None:
-        wid = pick(m)
-    elif args.workflow_id == "latest":
-        wid = m.latest_id()
-    else:
-        wid = args.workflow_id
-    loaded = m.load_with_warnings(wid)
-    for w in loaded.warnings:
-        print(f"cairn: warning: {w}", file=sys.stderr)
+    op = operation(args)
+    wid = pick(m) if args.workflow_id is None else m.latest_id() if args.workflow_id == "latest" \
+        else args.workflow_id
+    wf, warnings = m.load_with_warnings(wid)
+    for w in warnings:
+        warn(w)
+    settle_pending(m, wf)
     resumer = WorkflowResumer(m)
-    preview = loaded.value.model_copy(deep=True)
-    note = apply(m, preview, op)  # raises on a bad --rollback/--from/--skip before anything is written
+    after, note = preview(m, wid, op)
     mode = "fast" if args.fast else "safe" if args.safe else "default"
-    report = resumer.validate(wid, cp=preview, hashes=not args.fast, schemas=not args.fast)
+    report = resumer.validate(wid, cp=after, hashes=not args.fast, schemas=not args.fast)
     if args.safe:
-        report.problems[:0] = [Problem("checkpoint_recovered", str(loaded.source), w)
-                               for w in loaded.warnings]
-        report.problems += git_problems(m, preview)
-    plan = resumer.plan(wid, report=report, cp=preview)
-    base = {**plan.to_dict(), "mode": mode, "operation": op.name(), "note": note,
-            "dry_run": bool(args.dry_run)}
+        report.problems[:0] = [Problem("checkpoint_recovered", str(m.workflow_dir(wid)), w) for w in warnings]
+        report.problems += git_problems(m)
+    plan = resumer.plan(wid, report=report, cp=after)
+    base = {**plan.to_dict(), "mode": mode, "operation": op.name(), "note": note, "dry_run": bool(args.dry_run)}
     if args.safe and report.problems:
-        options = recovery_options(wid, report.problems)
-        if args.json:
-            emit_json({**base, "can_resume": False, "refused": True, "recovery": options,
-                       "seq": loaded.value.seq, "context": None})
-        else:
-            print_problems(f"cairn: refusing to resume {wid} in --safe mode: "
-                           f"{len(report.problems)} problem(s)", report.problems, options)
-        return EXIT_PROBLEM
-    cp = preview
-    if plan.can_resume and not args.dry_run:
-        from cairn import lease
+        from cairn.checks.stale import recovery
 
-        lease.acquire_for_cli(m, wid)  # refused while another live session holds it
-        cp = commit(m, wid, op)
-        plan = resumer.plan(wid, report=report, cp=cp)
-    context = resumer.render_context(plan, cp, note=note)
+        options = [*recovery(wid, report.problems, after.pipeline),
+                   f"go back to an earlier checkpoint: cairn resume {wid} --rollback N (`cairn status {wid}` "
+                   "lists them)"]
+        if any(p.code in ("git_in_progress", "git_conflicts") for p in report.problems):
+            options.insert(0, "finish or abort the git operation / resolve the conflicts, then resume again")
+        if args.json:
+            emit_json({**base, "can_resume": False, "refused": True, "recovery": options, "seq": after.seq - 1,
+                       "context": None})
+        else:
+            print_problems(f"cairn: refusing to resume {wid} in --safe mode: {len(report.problems)} problem(s)",
+                           report.problems, options)
+        return EXIT_PROBLEM
+    wf, seq = after, after.seq - 1  # the preview's extra checkpoint was never written
+    if plan.can_resume and not args.dry_run:
+        session = claude_session()
+        take_lease(m, wid, session)
+        wf = m.apply(wid, op.change, op.name(), session_id=session.session_id if session else None, running=True)
+        seq = wf.seq
+        plan = resumer.plan(wid, report=report, cp=wf)
+    context = resumer.render_context(plan, wf, note=note)
     if args.json:
-        emit_json({**base, **plan.to_dict(), "status": cp.status.value, "seq": cp.seq,
-                   "refused": False, "recovery": [], "context": context})
+        emit_json({**base, **plan.to_dict(), "status": wf.status.value, "seq": seq, "refused": False,
+                   "recovery": [], "context": context})
     else:
         print(context)
     return EXIT_OK if plan.can_resume else EXIT_PROBLEM
 
 
-def _simple(verb: str) -> Any:
+def _stop(verb: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         m = manager(args)
-        cp = m.pause(args.workflow_id, args.reason) if verb == "pause" else \
-            m.cancel(args.workflow_id, args.reason)
+        wf = m.pause(args.workflow_id, args.reason) if verb == "pause" else m.cancel(args.workflow_id, args.reason)
         if args.json:
-            emit_json({"workflow_id": cp.workflow_id, "status": cp.status.value, "seq": cp.seq})
+            emit_json({"workflow_id": wf.workflow_id, "status": wf.status.value, "seq": wf.seq})
         else:
-            print(f"{cp.workflow_id}: {cp.status.value}")
+            print(f"{wf.workflow_id}: {wf.status.value}")
         return EXIT_OK
     return run
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "resume", help="print the resume context and mark the workflow running",
-        description="Resume a workflow: validate it, optionally change it (rollback, re-run, "
-        "retry, skip, parameters; all recorded in its audit trail), print the resume context "
-        "a session would get, and mark it running. Without ID: the only resumable workflow, "
-        "or a choice on a terminal.",
-        epilog="Exit codes: 0 resumed, 1 not resumable or refused (--safe), 2 usage error.")
+        description="Resume a workflow: validate it, optionally change it (rollback, re-run, retry, skip, "
+        "parameters; all recorded in its audit trail), print the resume context a session would get, "
+        "and mark it running. Without ID: the only resumable workflow, or a choice on a terminal. "
+        "Inside Claude Code (CLAUDE_CODE_SESSION_ID set) it binds the workflow to the session and "
+        "takes its lease; in a terminal it takes none.",
+        epilog="Exit codes: 0 resumed, 1 not resumable, refused (--safe) or held by another live "
+        "session, 2 usage error.")
     p.add_argument("workflow_id", metavar="ID|latest", nargs="?", default=None)
     speed = p.add_mutually_exclusive_group()
     speed.add_argument("--fast", action="store_true",
-                       help="trust the checkpoint: skip artifact hashing and schema checks")
+                       help="trust the checkpoint: artifacts with the recorded size and mtime are not "
+                       "hashed, no schema checks")
     speed.add_argument("--safe", action="store_true",
                        help="full validation (hashes, schemas, git state); refuse on any problem")
     what = p.add_mutually_exclusive_group()
@@ -219,9 +261,10 @@ def register(sub: Any) -> None:
 
     for verb in ("pause", "cancel"):
         p = sub.add_parser(verb, help=f"{verb} a workflow",
-                           description=f"{verb.capitalize()} a workflow; its open attempt is "
-                           "marked interrupted.")
+                           description=f"{verb.capitalize()} a workflow; its open attempt is marked interrupted.",
+                           epilog="Exit codes: 0 ok, 1 unknown workflow or not allowed from its state, "
+                           "2 usage error.")
         p.add_argument("workflow_id", metavar="ID")
         p.add_argument("--reason", default=f"{verb}{'d' if verb == 'pause' else 'led'} by user")
         p.add_argument("--json", action="store_true", help="machine-readable output (docs/cli.md)")
-        p.set_defaults(handler=_simple(verb))
+        p.set_defaults(handler=_stop(verb))

@@ -1,105 +1,133 @@
-"""`cairn watch [ID]`: the dashboard, redrawn whenever a file under the artifacts
-folder changes (watchdog), until Ctrl+C. On a terminal the screen is cleared before
-each frame; into a pipe, frames are separated by a header line."""
+"""`cairn watch [ID]`: the dashboard, redrawn when the database changes, until Ctrl+C.
+
+No file watcher: a connection held open on `.claude/artifacts/cairn.db` asks SQLite
+`PRAGMA data_version` a few times a second, which changes only when another connection
+commits (a hook, another command). A change redraws one frame, and only if the dashboard
+reads differently (a burst of commits within --debounce is one frame). `--interval`
+redraws anyway now and then so that "5 minutes ago" stays true. On a terminal the screen
+is cleared before each frame; into a pipe, frames follow each other, each under a header
+line. Standard library only.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sqlite3
 import sys
-import threading
 import time
 from pathlib import Path
-from typing import Any
+from urllib.parse import quote
 
-from cairn.atomic import ensure_dir
-from cairn.cmd.core import artifacts_root
+from cairn.cmd.common import Subparsers, artifacts_root
 from cairn.cmd.status import render_status
 from cairn.errors import EXIT_OK, CairnError
 from cairn.humanize import clock
-from cairn.models import utcnow
+from cairn.model import utcnow
 
-IGNORED = ("history.db", ".lock", ".index.lock", ".logs", ".tmp")
 CLEAR = "\x1b[H\x1b[2J"
+DB_FILE = "cairn.db"
 
 
-def relevant(path: str, root: Path) -> bool:
+class Poller:
+    """What changed in the database since the last look, cheaply: (inode, data_version)
+    of a connection held open, None while there is no database. A database replaced by
+    `cairn doctor` (a new inode) is reopened."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db: sqlite3.Connection | None = None
+        self.inode: int | None = None
+
+    def token(self) -> tuple[int, int] | None:
+        try:
+            st = os.lstat(self.path)
+        except FileNotFoundError:
+            self.close()
+            return None
+        if self.db is None or st.st_ino != self.inode:
+            self.close()
+            try:
+                self.db = sqlite3.connect(f"file:{quote(str(self.path))}?mode=ro&nofollow=1", uri=True,
+                                          timeout=5, isolation_level=None, check_same_thread=False)
+            except sqlite3.Error:
+                return None
+            self.inode = st.st_ino
+        try:
+            version = int(self.db.execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.Error:
+            self.close()
+            return None
+        return st.st_ino, version
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+        self.db, self.inode = None, None
+
+
+def body(args: argparse.Namespace) -> str:
     try:
-        rel = Path(path).relative_to(root)
-    except ValueError:
-        return False
-    return not any(part.startswith(IGNORED) or part.endswith(".lock") for part in rel.parts)
-
-
-class _Trigger:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.event = threading.Event()
-
-    def dispatch(self, event: Any) -> None:
-        for attr in ("src_path", "dest_path"):
-            path = getattr(event, attr, "")
-            if isinstance(path, bytes):
-                path = path.decode(errors="replace")
-            if path and relevant(path, self.root):
-                self.event.set()
-                return
-
-
-def frame(args: argparse.Namespace, n: int, tty: bool) -> str:
-    try:
-        _, text = render_status(args)
+        return render_status(args)[1]
     except CairnError as exc:
-        text = f"cairn: {exc}\n"
+        return f"cairn: {exc}\n"
+
+
+def frame(text: str, n: int, tty: bool) -> str:
     header = f"cairn watch: frame {n} at {clock(utcnow())} UTC (Ctrl+C to stop)\n"
     return (CLEAR if tty else "\n") + header + text
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from watchdog.events import FileSystemEventHandler
-    from watchdog.observers import Observer
-
-    root = artifacts_root(args)
-    ensure_dir(root)
-    root = root.resolve()
-    trigger = _Trigger(root)
-
-    class Handler(FileSystemEventHandler):
-        def on_any_event(self, event: Any) -> None:
-            trigger.dispatch(event)
-
-    observer = Observer()
-    observer.schedule(Handler(), str(root), recursive=True)
-    observer.start()
+    poller = Poller(artifacts_root(args) / DB_FILE)
     tty = sys.stdout.isatty() and not args.no_color
     n = 0
+    seen = poller.token()
+    shown = body(args)
+    last_draw = time.monotonic()
     try:
         while True:
             n += 1
-            sys.stdout.write(frame(args, n, tty))
+            sys.stdout.write(frame(shown, n, tty))
             sys.stdout.flush()
             if args.max_frames and n >= args.max_frames:
                 break
-            trigger.event.wait(args.interval)
-            time.sleep(args.debounce)  # let a burst of writes settle into one redraw
-            trigger.event.clear()
+            while True:
+                time.sleep(args.poll)
+                current = poller.token()
+                due = args.interval > 0 and time.monotonic() - last_draw >= args.interval
+                if current == seen and not due:
+                    continue
+                if current != seen:  # let a burst of commits settle into one frame
+                    time.sleep(args.debounce)
+                    current = poller.token()
+                seen = current
+                text = body(args)
+                if due:
+                    last_draw = time.monotonic()
+                if text != shown:
+                    shown = text
+                    last_draw = time.monotonic()
+                    break
     except KeyboardInterrupt:
         pass
     finally:
-        observer.stop()
-        observer.join(timeout=5)
+        poller.close()
     return EXIT_OK
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "watch", help="the dashboard, redrawn on every change, until Ctrl+C",
-        description="Show `cairn status [ID]` and redraw it whenever a file under the artifacts "
-        "folder changes (and every --interval seconds, to keep relative times fresh).",
+        description="Show `cairn status [ID]` and redraw it when the project's database changes (and "
+        "every --interval seconds, to keep relative times fresh); a frame is drawn only when the "
+        "dashboard reads differently.",
         epilog="Exit codes: 0 stopped with Ctrl+C, 2 usage error.")
     p.add_argument("workflow_id", metavar="ID", nargs="?")
     p.add_argument("--interval", type=float, default=30.0, metavar="SECONDS",
-                   help="redraw at least this often (default 30)")
-    p.add_argument("--debounce", type=float, default=0.2, help=argparse.SUPPRESS)
+                   help="look again at least this often, for relative times (default 30; 0: only on changes)")
+    p.add_argument("--poll", type=float, default=0.25, help=argparse.SUPPRESS)
+    p.add_argument("--debounce", type=float, default=0.1, help=argparse.SUPPRESS)
     p.add_argument("--max-frames", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--no-color", action="store_true", help="plain ASCII, no screen clearing")
     p.set_defaults(handler=cmd_watch, json=False)
