@@ -358,7 +358,7 @@ def test_clean_session_end_leaves_nothing_running(env: ClaudeEnv, fake_api: Fake
     seen = len(fake_api.requests)
     fake_api.set_responder(lambda req: None)
     run(env, "hello")
-    context = [r for r in fake_api.requests[seen:] if r.is_main][0].system_messages_text()
+    context = next(r for r in fake_api.requests[seen:] if r.is_main).system_messages_text()
     assert "ended without a clean stop" not in context, context
     wf = load(env.project)
     assert wf.status.value != "running" and not (artifacts_root(env.project) / ".running").exists()

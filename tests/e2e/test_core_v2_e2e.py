@@ -145,19 +145,26 @@ LIB_START = (
 )
 
 
-def test_new_workflow_in_a_session_offered_an_old_one(claude_env: ClaudeEnv, fake_api: FakeAnthropic) -> None:
+@pytest.mark.parametrize("via", ["cli", "library"])
+def test_new_workflow_in_a_session_offered_an_old_one(claude_env: ClaudeEnv, fake_api: FakeAnthropic,
+                                                      via: str) -> None:
     """The reported bug: a session offered an old paused workflow creates a new one and
-    dispatches its orchestrator; the stage must land on the new workflow only."""
+    dispatches its orchestrator; the stage must land on the new workflow only. The new
+    workflow is made by the session's Bash tool: ``cairn start --json`` (the plugin's
+    ``bin/`` is on the Bash tool's PATH), or the library bound to
+    ``$CLAUDE_CODE_SESSION_ID`` — what ``cairn start`` must do."""
     env, project = claude_env, claude_env.project
+    via_cli = via == "cli"
+    if via_cli and not cli_start_works():
+        pytest.skip("`cairn start --json` does not create a workflow yet (the CLI is being ported)")
     plugin_ready(env)
     old = make_workflow(project, ["orchestrator"], pause=True)
     before = fingerprint(old)
     sid = str(uuid.uuid4())
-    via_cli = cli_start_works()
-    if not via_cli:  # the library, in the session (the Bash tool's python3 is this one)
+    if not via_cli:  # the Bash tool's python3 is this interpreter (plugin_ready)
         env.env_extra["PYTHONPATH"] = str(PLUGIN_DIR / "lib")
     command = f"cairn start --json '{NEW_REQUEST}'" if via_cli else LIB_START
-    created: dict[str, str] = {}
+    created: dict[str, str] = {}  # the new workflow's id and the output that named it
 
     def respond(req: Request) -> ResponderResult:
         if req.is_side_request:
@@ -170,7 +177,9 @@ def test_new_workflow_in_a_session_offered_an_old_one(claude_env: ClaudeEnv, fak
             return write_call(artifact_path(project, "orchestrator", new), artifact_text("orchestrator", new))
         bash = req.last_tool_result("Bash")
         if bash is not None:
-            created["id"] = json.loads(tool_result_text(bash).strip().splitlines()[-1])["workflow_id"]
+            out = tool_result_text(bash)
+            created["out"] = out
+            created["id"] = json.JSONDecoder().raw_decode(out[out.index("{"):])[0]["workflow_id"]
             return agent_call("orchestrator", created["id"])
         if req.last_tool_result("Agent") is not None:
             return text_turn("MAIN-DONE")
@@ -179,7 +188,7 @@ def test_new_workflow_in_a_session_offered_an_old_one(claude_env: ClaudeEnv, fak
     fake_api.set_responder(respond)
     events = run(env, "start a new workflow", extra_args=["--session-id", sid])
 
-    assert not fake_api.errors, fake_api.errors
+    assert not fake_api.errors, (fake_api.errors, created)
     new = created.get("id")
     assert new and new != WID, fake_api.dump()
     # SessionStart offered the old workflow (to this very session id).
@@ -190,7 +199,9 @@ def test_new_workflow_in_a_session_offered_an_old_one(claude_env: ClaudeEnv, fak
     start = [e for e in hook_responses(events, "SessionStart")]
     assert start and start[0]["session_id"] == sid, start
     # The new workflow is the session's, and got the orchestrator.
-    assert binding(project, sid) == new, f"created {'by the CLI' if via_cli else 'by the library'}"
+    assert binding(project, sid) == new, f"created by the {via}: {created}"
+    if via_cli:
+        assert '"session_bound": true' in created["out"], created["out"]
     wf = load(project, new)
     subs = fake_api.subagent_requests()
     assert wf.request == NEW_REQUEST
