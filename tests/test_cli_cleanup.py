@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from freezegun import freeze_time
 
-from cairn import history_db
 from cairn.cmd.cleanup import folder_size, parse_age
 from cairn.manager import CheckpointManager
-from test_cli_support import NOW, build_fleet, run, run_json
+from test_cli_support import NOW, build_fleet, db_rows, no_claude_session, run, run_json
+
+__all__ = ["no_claude_session"]  # autouse: every test here runs as in a terminal
 
 
 @pytest.fixture
@@ -28,6 +29,7 @@ def test_dry_run_removes_nothing(capsys: pytest.CaptureFixture[str], root: Path,
     assert {e["workflow_id"] for e in data["removed"]} == {"wf-done", "wf-cancelled"}
     assert data["bytes_freed"] == size > 0
     assert (root / "wf-done").is_dir() and (root / "wf-cancelled").is_dir()
+    assert len(db_rows(root, "SELECT id FROM workflows")) == 6
 
 
 def test_removes_old_finished_and_reports_space(capsys: pytest.CaptureFixture[str], root: Path,
@@ -42,8 +44,11 @@ def test_removes_old_finished_and_reports_space(capsys: pytest.CaptureFixture[st
     assert not (root / "wf-done").exists() and (root / "wf-cancelled").is_dir()
     code, rows = run_json(capsys, "--dir", str(root), "list", "--all", "--json")
     assert "wf-done" not in {r["workflow_id"] for r in rows}
-    dump = history_db.dump(history_db.db_path(root))  # analytics kept the removed workflow
-    assert "wf-done" in {r[0] for r in dump["workflows"]}
+    # its facts are gone from the database, every table (foreign keys cascade)
+    assert db_rows(root, "SELECT count(*) FROM workflows WHERE id = 'wf-done'") == [(0,)]
+    assert db_rows(root, "SELECT count(*) FROM marks WHERE workflow_id = 'wf-done'") == [(0,)]
+    assert db_rows(root, "SELECT count(*) FROM attempts WHERE workflow_id = 'wf-done'") == [(0,)]
+    assert not any(p.name.startswith(".deleting-") for p in root.iterdir())
 
 
 def test_never_touches_running(capsys: pytest.CaptureFixture[str], root: Path,
@@ -57,6 +62,7 @@ def test_never_touches_running(capsys: pytest.CaptureFixture[str], root: Path,
     assert {e["workflow_id"] for e in data["removed"]} == {
         "wf-done", "wf-cancelled", "wf-failed", "wf-paused", "wf-stale"}
     assert (root / "wf-running" / "checkpoint.json").is_file()
+    assert [r[0] for r in db_rows(root, "SELECT id FROM workflows")] == ["wf-running"]
 
 
 @pytest.mark.parametrize("bad", ["7", "d", "7y", "-1d", ""])

@@ -10,7 +10,9 @@ from freezegun import freeze_time
 
 from cairn.cmd.log import cell, splice
 from cairn.manager import CheckpointManager
-from test_cli_support import NOW, build_fleet, golden, run, run_json
+from test_cli_support import NOW, build_fleet, golden, no_claude_session, run, run_json
+
+__all__ = ["no_claude_session"]  # autouse: every test here runs as in a terminal
 
 
 @pytest.fixture

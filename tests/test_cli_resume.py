@@ -15,7 +15,9 @@ import pytest
 
 from cairn.manager import CheckpointManager
 from cairn.status import Status
-from test_cli_support import LIB, complete_stage, run, run_json
+from test_cli_support import LIB, complete_stage, db_rows, no_claude_session, run, run_json
+
+__all__ = ["no_claude_session"]  # autouse: every test here runs as in a terminal
 
 STAGES = ["orchestrator", "researcher", "planner", "test-master"]
 
@@ -45,12 +47,15 @@ def test_rollback_keeps_later_completions_in_the_audit_trail(
     assert cp.status == Status.RUNNING and "planner.json" not in cp.artifacts
     for stage in ("planner", "test-master"):
         last = cp.agents[stage].last
-        assert last is not None and last.outcome == "invalidated"
-        assert "rolled back to checkpoint 3" in (last.error or "")
+        assert last is not None and last.outcome == "invalidated" and last.invalidated_seq == 7
     invalidated = [a.detail for a in cp.audit if a.action == "invalidated"]
     assert len(invalidated) == 2 and all("planner misread the request" in d for d in invalidated)
+    assert all("rolled back to checkpoint 3" in d for d in invalidated)
     assert any("architecture.json sha256:" in d for d in invalidated)
-    assert [h.seq for h in mgr.store.history("wf-r")] == list(range(1, 8))  # nothing deleted
+    assert [m.seq for m in cp.marks] == list(range(1, 8)) and cp.marks[-1].type == "rollback"
+    # nothing deleted: the undone attempts and their artifact records are still in the database
+    assert db_rows(root, "SELECT count(*) FROM attempts WHERE workflow_id = 'wf-r'") == [(4,)]
+    assert db_rows(root, "SELECT count(*) FROM artifacts") == [(4,)]
 
 
 def test_rollback_to_a_missing_checkpoint_is_a_usage_error(
@@ -80,7 +85,7 @@ def test_retry_the_failed_stage(capsys: pytest.CaptureFixture[str], root: Path,
     code, out = run_json(capsys, "--dir", str(root), "resume", "wf-r", "--retry", "--json")
     assert code == 0 and out["next_agent"] == "implementer" and out["status"] == "running"
     assert "retrying implementer" in out["context"]
-    assert any(a.action == "retry" and "attempt 2" in a.detail for a in mgr.load("wf-r").audit)
+    assert any(a.action == "retry" and a.detail == "implementer" for a in mgr.load("wf-r").audit)
 
 
 def test_retry_without_a_failure_exits_1(capsys: pytest.CaptureFixture[str], root: Path,
@@ -119,7 +124,8 @@ def test_set_parameters_and_refuse_secrets(capsys: pytest.CaptureFixture[str], r
         assert code == 2, bad
         assert "hunter2" not in err and "sk-abcdef" not in err
     cp = mgr.load("wf-r")
-    assert cp.seq == seq and "hunter2" not in cp.to_json_bytes().decode()
+    assert cp.seq == seq and "hunter2" not in (root / "wf-r" / "checkpoint.json").read_text()
+    assert b"hunter2" not in (root / "cairn.db").read_bytes()
 
 
 def test_safe_refuses_on_a_modified_artifact(capsys: pytest.CaptureFixture[str], root: Path,
@@ -150,7 +156,7 @@ def test_fast_never_hashes(capsys: pytest.CaptureFixture[str], root: Path, mgr: 
     def boom(*_a: object) -> None:
         raise AssertionError("hashed in --fast mode")
 
-    monkeypatch.setattr("cairn.resumer.hash_file", boom)
+    monkeypatch.setattr("cairn.resumer.rehash", boom)
     code, data = run_json(capsys, "--dir", str(root), "resume", "wf-r", "--fast", "--json")
     assert code == 0 and data["mode"] == "fast" and data["next_agent"] == "implementer"
 
@@ -220,7 +226,7 @@ def test_interactive_pick_in_a_real_terminal(root: Path, mgr: CheckpointManager)
         mgr.create(f"request of {wid}", workflow_id=wid)
         complete_stage(mgr, wid, "orchestrator")
         mgr.pause(wid)
-    order = [w for w, _ in mgr.resumable()]
+    order = [s.workflow_id for s in mgr.resumable()]
     sock = f"cairn-test-{os.getpid()}"
     script = f"env PYTHONPATH={LIB} {sys.executable} -m cairn --dir {root} resume; echo EXIT=$?; sleep 60"
     subprocess.run(["tmux", "-L", sock, "new-session", "-d", "-s", "pick", "-x", "160", "-y", "60",

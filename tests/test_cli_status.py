@@ -12,7 +12,9 @@ import pytest
 from freezegun import freeze_time
 
 from cairn.manager import CheckpointManager
-from test_cli_support import NOW, build_fleet, golden, run, run_json
+from test_cli_support import NOW, build_fleet, golden, no_claude_session, run, run_json
+
+__all__ = ["no_claude_session"]  # autouse: every test here runs as in a terminal
 
 Sub = Callable[..., "subprocess.CompletedProcess[str]"]
 ROW_KEYS = {"workflow_id", "status", "request", "progress", "agent", "agent_role", "next_agents",
@@ -60,7 +62,7 @@ def test_status_json_shape(capsys: pytest.CaptureFixture[str], root: Path, fleet
     assert running["progress"] == {"completed": 4, "total": 8, "percent": 50}
     failed = data["sections"]["failed"][0]
     assert failed["agent_role"] == "last" and "rate limit" in failed["last_error"]
-    assert data["success_rate"] == round(1 / 3, 4)  # completed / (completed+failed+cancelled)
+    assert data["success_rate"] == 0.5  # completed / (completed + failed): cancelled is no failure
     assert data["average_completion_seconds"] == 8 * (5 * 60 + 30) - 30  # created -> last completion
 
 
@@ -77,6 +79,9 @@ def test_status_detail_json(capsys: pytest.CaptureFixture[str], root: Path, flee
                                  "last_error": None}
     assert [h["seq"] for h in data["history"]] == list(range(1, data["history_total"] + 1))
     assert data["history"][-1]["checkpoint_type"] == "pause"
+    assert [h["status"] for h in data["history"][:3]] == ["pending", "running", "running"]
+    assert data["history"][-1]["status"] == "paused"
+    assert data["history_total"] == 1 + 2 * 3 + 1 + 1  # created, 3 stages, a start, the pause
 
 
 def test_empty_dashboard(capsys: pytest.CaptureFixture[str], root: Path) -> None:
@@ -89,7 +94,8 @@ def test_unknown_workflow_exits_1(capsys: pytest.CaptureFixture[str], root: Path
     assert code == 1 and "fix:" in err
 
 
-def test_list_filters(capsys: pytest.CaptureFixture[str], root: Path, fleet: dict[str, str]) -> None:
+def test_list_filters(capsys: pytest.CaptureFixture[str], root: Path, fleet: dict[str, str],
+                      mgr: CheckpointManager) -> None:
     d = ["--dir", str(root)]
     _, rows = run_json(capsys, *d, "list", "--json")
     assert {r["workflow_id"] for r in rows} == {"wf-running", "wf-paused", "wf-stale", "wf-failed"}
@@ -98,15 +104,32 @@ def test_list_filters(capsys: pytest.CaptureFixture[str], root: Path, fleet: dic
     _, rows = run_json(capsys, *d, "list", "--status", "completed,failed", "--json")
     assert {r["workflow_id"] for r in rows} == {"wf-done", "wf-failed"}
     code, out, _ = run(capsys, *d, "list", "--all")
-    assert code == 0 and len(out.splitlines()) == 6 and "wf-done" in out and "100%" in out
+    assert code == 0 and len(out.splitlines()) == 7 and "wf-done" in out and "100%" in out
+    assert out.startswith("WORKFLOW ")
+    _, rows = run_json(capsys, *d, "list", "--all", "--json")
+    done = next(r for r in rows if r["workflow_id"] == "wf-done")
+    assert done["completed_agents"] == mgr.project_pipeline().names and done["skipped_agents"] == []
+    assert rows[0]["workflow_id"] == "wf-running"  # most recently active first
 
 
 def test_show_json_when_piped_and_text_on_request(capsys: pytest.CaptureFixture[str], root: Path,
                                                   fleet: dict[str, str]) -> None:
     code, data = run_json(capsys, "--dir", str(root), "show", "wf-paused")
-    assert code == 0 and data["workflow_id"] == "wf-paused"
-    assert data["history"][0] == {"seq": 1, "checkpoint_type": "created", "file": "00000001-created.json"}
+    assert code == 0 and data["workflow_id"] == "wf-paused" and data["version"] == "3.1"
+    assert data["history"][0] == {"seq": 1, "type": "created", "at": "2025-03-02T21:08:30.000000Z",
+                                  "session_id": None}
     assert any(a["action"] == "status:running->paused" for a in data["audit"])
+    assert data == json.loads((root / "wf-paused" / "checkpoint.json").read_text())
+
+
+def test_show_repairs_a_projection_that_is_behind(capsys: pytest.CaptureFixture[str], root: Path,
+                                                  fleet: dict[str, str]) -> None:
+    path = root / "wf-paused" / "checkpoint.json"
+    path.write_text("{ damaged")
+    code, out, err = run(capsys, "--dir", str(root), "show", "wf-paused", "--json")
+    assert code == 0 and json.loads(out)["seq"] == 9
+    assert "cairn: warning:" in err and "rewritten from the database" in err
+    assert json.loads(path.read_text())["seq"] == 9
 
 
 def test_subprocess_status_is_plain_ascii(cairn_sub: Sub, root: Path, fleet: dict[str, str]) -> None:

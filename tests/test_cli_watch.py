@@ -1,9 +1,11 @@
-"""`cairn watch`: a real watcher process redraws after another process writes a
-checkpoint, and stops cleanly on Ctrl+C (SIGINT)."""
+"""`cairn watch`: a real watcher process redraws once after another process commits, not
+after reads, and stops cleanly on Ctrl+C (SIGINT); its poller sees commits of other
+connections through `PRAGMA data_version`."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,9 +13,11 @@ import threading
 import time
 from pathlib import Path
 
-from cairn.cmd.watch import relevant
+from cairn.cmd.watch import Poller
 from cairn.manager import CheckpointManager
-from test_cli_support import LIB, run_cairn, write_artifact
+from test_cli_support import cli_env, no_claude_session, run_cairn, write_artifact
+
+__all__ = ["no_claude_session"]  # autouse: every test here runs as in a terminal
 
 
 class Reader:
@@ -31,32 +35,63 @@ class Reader:
             with self._lock:
                 self.text += line
 
+    def now(self) -> str:
+        with self._lock:
+            return self.text
+
     def wait_for(self, needle: str, timeout: float = 30) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with self._lock:
-                if needle in self.text:
-                    return self.text
+            if needle in self.now():
+                return self.now()
             time.sleep(0.05)
-        raise AssertionError(f"{needle!r} did not appear within {timeout}s; output:\n{self.text}")
+        raise AssertionError(f"{needle!r} did not appear within {timeout}s; output:\n{self.now()}")
 
 
-def test_watch_redraws_after_another_process_writes(root: Path, mgr: CheckpointManager) -> None:
+def frames(text: str) -> int:
+    return text.count("cairn watch: frame ")
+
+
+def test_watch_redraws_once_per_change(root: Path, mgr: CheckpointManager) -> None:
     mgr.create("watch me", workflow_id="wf-w")
-    env = {**os.environ, "PYTHONPATH": str(LIB) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.Popen([sys.executable, "-m", "cairn", "--dir", str(root), "watch", "wf-w",
                              "--interval", "600"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+                            text=True, env=cli_env())
     try:
         out = Reader(proc)
         first = out.wait_for("Checkpoint history (1)")
-        assert "cairn watch: frame 1" in first and "frame 2" not in first
-        time.sleep(0.5)  # let the observer settle before the write
+        assert "cairn watch: frame 1 " in first and frames(first) == 1
+        # reads by other processes change nothing: no frame
+        assert run_cairn("--dir", str(root), "status", "wf-w").returncode == 0
+        assert run_cairn("--dir", str(root), "list", "--json").returncode == 0
+        time.sleep(1.5)
+        assert frames(out.now()) == 1
         write_artifact(mgr, "wf-w", "orchestrator")
         done = run_cairn("--dir", str(root), "checkpoint", "wf-w", "--agent", "orchestrator")
         assert done.returncode == 0, done.stderr
         text = out.wait_for("Checkpoint history (2)")
-        assert "cairn watch: frame 2" in text
+        assert "cairn watch: frame 2 " in text
+        time.sleep(1.5)  # one change, one frame
+        assert frames(out.now()) == 2
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 0
+        assert proc.stderr is not None and proc.stderr.read() == ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def test_watch_starts_before_the_database_exists(root: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "cairn", "--dir", str(root), "watch", "--interval", "600"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+    try:
+        out = Reader(proc)
+        out.wait_for("0 total: none")
+        assert not (root / "cairn.db").exists()  # watching creates nothing
+        assert run_cairn("--dir", str(root), "start", "late", "--id", "wf-late").returncode == 0
+        text = out.wait_for("wf-late")
+        assert "cairn watch: frame 2 " in text
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=15) == 0
     finally:
@@ -65,9 +100,25 @@ def test_watch_redraws_after_another_process_writes(root: Path, mgr: CheckpointM
             proc.wait(timeout=10)
 
 
-def test_irrelevant_files_do_not_redraw(tmp_path: Path) -> None:
-    assert relevant(str(tmp_path / "wf" / "checkpoint.json"), tmp_path)
-    assert not relevant(str(tmp_path / "history.db-wal"), tmp_path)
-    assert not relevant(str(tmp_path / "wf" / ".lock"), tmp_path)
-    assert not relevant(str(tmp_path / ".logs" / "cairn.log"), tmp_path)
-    assert not relevant("/elsewhere/file", tmp_path)
+def test_poller_sees_commits_of_others_only(root: Path, mgr: CheckpointManager) -> None:
+    poller = Poller(root / "cairn.db")
+    try:
+        assert poller.token() is None  # no database yet
+        mgr.create("x", workflow_id="wf-p")
+        first = poller.token()
+        assert first is not None and poller.token() == first
+        mgr.load("wf-p")
+        mgr.list_workflows()
+        assert poller.token() == first  # reads are no change
+        mgr.pause("wf-p")
+        second = poller.token()
+        assert second is not None and second != first
+        assert poller.token() == second
+        # a database replaced (cairn doctor) is a new file: reopened, a change
+        mgr.store.close()
+        shutil.copy(root / "cairn.db", root / "copy.db")
+        os.replace(root / "copy.db", root / "cairn.db")
+        third = poller.token()
+        assert third is not None and third[0] != second[0]
+    finally:
+        poller.close()
