@@ -7,7 +7,7 @@ the model side, and read the outcome back with the library: the database
 ``.claude/artifacts/cairn.db`` first, the ``checkpoint.json`` projection second.
 
 The plugin's hooks run ``python3`` from PATH (``hooks/run.sh``, with ``-I -S``: standard
-library only). ``plugin_ready`` puts this interpreter's folder first on the client's
+library only). ``plugin_ready`` puts a wrapper of this interpreter first on the client's
 PATH and pre-creates the dependency stamp in ``CLAUDE_PLUGIN_DATA``
 (``~/.claude/plugins/data/cairn-inline`` for a ``--plugin-dir`` plugin), so no test but
 the bare-interpreter one starts the background ``pip install``. ``bare_python`` makes
@@ -198,12 +198,23 @@ def plugin_data(env: ClaudeEnv) -> Path:
     return env.home / ".claude" / "plugins" / "data" / "cairn-inline"
 
 
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
 def plugin_ready(env: ClaudeEnv) -> None:
-    """Hooks find this interpreter as ``python3`` first on PATH (its site-packages are
-    not used: run.sh starts it with ``-I -S``), and the dependency stamp exists, so no
-    background ``pip install`` starts. There is no plugin venv, so run.sh keeps python3."""
-    path = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")
-    env.env_extra["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{path}"
+    """The client's PATH is ``<home>/pybin`` (only ``python3``/``python``: wrappers that
+    exec this interpreter) then the system folders, so hooks and the Bash tool run this
+    interpreter as ``python3`` and the Bash tool's ``cairn`` is the plugin's ``bin/cairn``
+    (appended to PATH by the client), never a ``cairn`` installed in the caller's PATH.
+    The dependency stamp exists, so no background ``pip install`` starts; there is no
+    plugin venv, so run.sh keeps python3 (with ``-I -S``: no site-packages)."""
+    pybin = env.home / "pybin"
+    pybin.mkdir(exist_ok=True)
+    for name in ("python3", "python"):
+        wrapper = pybin / name
+        wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+        wrapper.chmod(0o755)
+    env.env_extra["PATH"] = f"{pybin}{os.pathsep}{SYSTEM_PATH}"
     data = plugin_data(env)
     data.mkdir(parents=True, exist_ok=True)
     (data / f"{deps_stamp()}.ok").touch()

@@ -20,6 +20,7 @@ from fake_api import FakeAnthropic, Request, ResponderResult, Turn, text_turn
 from harness import ClaudeEnv, parse_stream_json, wait_for_file
 from scenarios import (
     PLUGIN_DIR,
+    SYSTEM_PATH,
     WID,
     agent_call,
     artifact_path,
@@ -88,7 +89,7 @@ def test_stage_completes_on_a_bare_python_offline(claude_env: ClaudeEnv, fake_ap
     data = plugin_data(env)
     data.mkdir(parents=True)  # an empty CLAUDE_PLUGIN_DATA: nothing bootstrapped yet
     env.env_extra.update(offline_pip_env())
-    env.env_extra["PATH"] = f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin"
+    env.env_extra["PATH"] = f"{venv / 'bin'}:{SYSTEM_PATH}"
 
     make_workflow(project, [])
     target = artifact_path(project, "orchestrator")
@@ -120,7 +121,8 @@ def test_stage_completes_on_a_bare_python_offline(claude_env: ClaudeEnv, fake_ap
     # The hooks ran on the bare venv: its python3 started every Cairn hook, with -I -S.
     hook_calls = [line for line in calls.read_text().splitlines() if "cairn_hook.py" in line]
     started = {line.rsplit(" ", 1)[-1] for line in hook_calls}
-    assert {"session-start", "pre-tool-use", "subagent-start", "subagent-stop"} <= started, hook_calls
+    assert {"session-start", "pre-tool-use", "subagent-start", "subagent-stop", "post-tool-use"} <= started, \
+        hook_calls
     assert all(line.startswith("-I -S ") for line in hook_calls), hook_calls
     assert list(site[0].iterdir()) == []  # and nothing was installed into it
     # The bootstrap started (from the bare python3), failed offline, and never took over.
@@ -145,14 +147,17 @@ LIB_START = (
 )
 
 
-@pytest.mark.parametrize("via", ["cli", "library"])
+@pytest.mark.parametrize(("via", "named"), [("cli", True), ("library", True), ("cli", False), ("library", False)],
+                         ids=["cli-marker", "library-marker", "cli-unnamed", "library-unnamed"])
 def test_new_workflow_in_a_session_offered_an_old_one(claude_env: ClaudeEnv, fake_api: FakeAnthropic,
-                                                      via: str) -> None:
+                                                      via: str, named: bool) -> None:
     """The reported bug: a session offered an old paused workflow creates a new one and
     dispatches its orchestrator; the stage must land on the new workflow only. The new
     workflow is made by the session's Bash tool: ``cairn start --json`` (the plugin's
     ``bin/`` is on the Bash tool's PATH), or the library bound to
-    ``$CLAUDE_CODE_SESSION_ID`` — what ``cairn start`` must do."""
+    ``$CLAUDE_CODE_SESSION_ID`` — what ``cairn start`` must do. The dispatch names the new
+    workflow with its ``cairn-workflow:`` line, or names none (``unnamed``: then the
+    session's binding is the evidence)."""
     env, project = claude_env, claude_env.project
     via_cli = via == "cli"
     if via_cli and not cli_start_works():
@@ -161,9 +166,9 @@ def test_new_workflow_in_a_session_offered_an_old_one(claude_env: ClaudeEnv, fak
     old = make_workflow(project, ["orchestrator"], pause=True)
     before = fingerprint(old)
     sid = str(uuid.uuid4())
-    if not via_cli:  # the Bash tool's python3 is this interpreter (plugin_ready)
+    if not via_cli:  # the Bash tool's python3 runs this interpreter (plugin_ready)
         env.env_extra["PYTHONPATH"] = str(PLUGIN_DIR / "lib")
-    command = f"cairn start --json '{NEW_REQUEST}'" if via_cli else LIB_START
+    command = f"command -v cairn && cairn start --json '{NEW_REQUEST}'" if via_cli else LIB_START
     created: dict[str, str] = {}  # the new workflow's id and the output that named it
 
     def respond(req: Request) -> ResponderResult:
@@ -180,7 +185,7 @@ def test_new_workflow_in_a_session_offered_an_old_one(claude_env: ClaudeEnv, fak
             out = tool_result_text(bash)
             created["out"] = out
             created["id"] = json.JSONDecoder().raw_decode(out[out.index("{"):])[0]["workflow_id"]
-            return agent_call("orchestrator", created["id"])
+            return agent_call("orchestrator", created["id"] if named else None)
         if req.last_tool_result("Agent") is not None:
             return text_turn("MAIN-DONE")
         return bash_call(command)
@@ -200,7 +205,8 @@ def test_new_workflow_in_a_session_offered_an_old_one(claude_env: ClaudeEnv, fak
     assert start and start[0]["session_id"] == sid, start
     # The new workflow is the session's, and got the orchestrator.
     assert binding(project, sid) == new, f"created by the {via}: {created}"
-    if via_cli:
+    if via_cli:  # the plugin's bin/cairn (the client appends it to the Bash tool's PATH)
+        assert created["out"].startswith(f"{PLUGIN_DIR / 'bin' / 'cairn'}\n"), created["out"]
         assert '"session_bound": true' in created["out"], created["out"]
     wf = load(project, new)
     subs = fake_api.subagent_requests()
