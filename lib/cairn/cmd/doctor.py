@@ -206,6 +206,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         out["temp_files_removed"] = sweep(root, ids)
     elif root.is_dir():
         out["temp_files_removed"] = sweep(root, [])
+    else:
+        out["database"] = "none"
     out["unrecovered"] += out["not_imported"]
     out["unrecovered"] += [f"{p['workflow_id']}/{p['path']}: schema check {p['result']}"
                            + (f": {p['problems'][0]}" if p["problems"] else "")
