@@ -284,3 +284,50 @@ def test_dispatch_out_of_order_is_denied(claude_env: ClaudeEnv, fake_api: FakeAn
     assert fingerprint(load(project)) == before
     assert dispatches(project, sid, "planner") == []
     assert projection(project)["seq"] == before[0]
+
+
+# ------------------------------------------------------------------ 5. one stage, two workflows, one turn
+
+
+def test_parallel_dispatches_of_one_stage_for_two_workflows(claude_env: ClaudeEnv,
+                                                            fake_api: FakeAnthropic) -> None:
+    """One assistant message dispatches ``cairn:orchestrator`` twice, each prompt naming
+    its own workflow. SubagentStart's payload has no ``agent_transcript_path`` and no
+    ``tool_use_id`` (the subagent's transcript does not exist yet), so two pending
+    dispatches of one stage cannot be told apart there; SubagentStop has the transcript.
+    Each stage must still be recorded on the workflow its prompt names, once."""
+    env, project = claude_env, claude_env.project
+    plugin_ready(env)
+    for wid in ("wf-a", "wf-b"):
+        make_workflow(project, [], wid=wid)
+
+    def respond(req: Request) -> ResponderResult:
+        if req.is_side_request:
+            return None
+        if req.is_subagent:
+            if any(u.get("name") == "Write" for u in req.all_tool_uses()):
+                return text_turn("ORCHESTRATOR-DONE")
+            wid = "wf-a" if "cairn-workflow: wf-a" in req.messages_text() else "wf-b"
+            return write_call(artifact_path(project, "orchestrator", wid), artifact_text("orchestrator", wid))
+        if req.last_tool_result("Agent") is None:
+            return Turn(blocks=[b for wid in ("wf-a", "wf-b")
+                                for b in agent_call("orchestrator", wid).blocks])
+        return text_turn("MAIN-DONE")
+
+    fake_api.set_responder(respond)
+    events = run(env, "open both workflows")
+
+    subs = {r.agent_id: r for r in fake_api.subagent_requests() if len(r.messages) <= 2}
+    assert len(subs) == 2, fake_api.dump()
+    for wid in ("wf-a", "wf-b"):
+        [agent] = [a for a, r in subs.items() if f"cairn-workflow: {wid}" in r.messages_text()]
+        wf = load(project, wid)
+        assert wf.completed_agents == ["orchestrator"]
+        assert attempts(wf, "orchestrator") == [(1, "completed", agent)], wid
+        assert projection(project, wid)["completed_agents"] == ["orchestrator"]
+    assert log_lines(project) == []
+    starts = [str(e.get("output")) for e in hook_responses(events, "SubagentStart")]
+    briefed = [r for r in subs.values() if "<cairn-stage workflow=" in r.messages_text()]
+    if len(briefed) < 2:  # what the client allows today; not strict, it may stay so
+        pytest.xfail(f"lib/client limitation: {2 - len(briefed)} of the 2 parallel subagents got no "
+                     f"stage brief at SubagentStart; Cairn said: {starts[0][:200]}")
