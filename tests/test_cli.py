@@ -39,6 +39,8 @@ def test_start_checkpoint_list_resume(capsys: pytest.CaptureFixture[str], root: 
     code, out = run_json(capsys, *d, "start", "add a dry-run flag", "--id", "wf-cli", "--json")
     assert code == 0 and out["workflow_id"] == "wf-cli" and out["status"] == "pending"
     assert out["stages"][0] == "orchestrator" and len(out["stages"]) == 8
+    assert out["agents"]["orchestrator"] == "cairn:orchestrator" and list(out["agents"]) == out["stages"]
+    assert out["folder"] == str(root / "wf-cli")
     place(root, "wf-cli", "manifest.json")
     code, out = run_json(capsys, *d, "checkpoint", "wf-cli", "--agent", "orchestrator", "--json")
     assert code == 0 and out["completed_agents"] == ["orchestrator"]

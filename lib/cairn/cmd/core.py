@@ -36,7 +36,8 @@ def cmd_start(args: argparse.Namespace) -> int:
                               session_id=session.session_id if session else None)
     if args.json:
         emit_json({"workflow_id": wf.workflow_id, "status": wf.status.value,
-                   "stages": wf.pipeline.names, "folder": str(artifacts_root(args) / wf.workflow_id),
+                   "stages": wf.pipeline.names, "agents": {s.name: s.agent for s in wf.pipeline.stages},
+                   "folder": str(artifacts_root(args) / wf.workflow_id),
                    "session_bound": session is not None})
     else:
         print(wf.workflow_id)
