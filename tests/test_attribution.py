@@ -262,3 +262,26 @@ def test_post_tool_use_ties_the_agent_and_records_usage(project: Path, mgr: Chec
     (attempt,) = mgr.load(wid).attempts
     assert attempt.agent_id == "agent-bg" and attempt.outcome == "completed"
     assert attempt.usage is not None and json.loads(attempt.usage)["totalTokens"] == 835
+
+
+def test_one_stage_dispatched_for_two_workflows_at_once(project: Path, mgr: CheckpointManager,
+                                                        tmp_path: Path) -> None:
+    """Two Agent calls in one turn: both SubagentStarts come before either agent runs and
+    nothing in them says which dispatch started which agent (the client's behaviour).
+    Each gets both briefs; each SubagentStop decides from its agent's transcript."""
+    wa, wb = mgr.create("A").workflow_id, mgr.create("B").workflow_id
+    s = Session(project, "S13")
+    for wid in (wa, wb):
+        assert s.dispatch("orchestrator", f"cairn-workflow: {wid}")[1] is None
+    for agent in ("agent-p", "agent-q"):
+        out = s.start("orchestrator", agent)
+        assert out is not None
+        brief = str(out["hookSpecificOutput"]["additionalContext"])  # type: ignore[index]
+        assert wa in brief and wb in brief and "cairn-workflow:" in brief
+    for agent, wid in (("agent-q", wb), ("agent-p", wa)):
+        transcript = tmp_path / f"{agent}.jsonl"
+        transcript.write_text(json.dumps({"type": "user", "message": {"content": f"cairn-workflow: {wid}"}}))
+        write(mgr, wid, "orchestrator")
+        assert s.stop("orchestrator", agent, transcript=transcript) is None
+    assert attempts(mgr.load(wa)) == [("orchestrator", "completed", "agent-p")]
+    assert attempts(mgr.load(wb)) == [("orchestrator", "completed", "agent-q")]

@@ -144,6 +144,8 @@ def test_marks_number_themselves_and_keep_order(store: Store) -> None:
                                                    (9, "imported"), (10, "next")]
     assert wf.marks[1].session_id == "sess" and wf.marks[1].at == t(10)
     assert wf.seq == 10 and wf.checkpoint_type == "next" and wf.updated_at == t(50)
+    with store.read() as r:
+        assert (r.seq("wf-a"), r.seq("wf-b"), r.seq("wf-none")) == (10, 2, None)
 
 
 def test_a_mark_seq_is_never_reused(store: Store) -> None:

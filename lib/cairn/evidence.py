@@ -32,6 +32,9 @@ class Attributed:
 @dataclass(frozen=True)
 class Unattributed:
     reason: str  # one line for the session; "" when the event is simply not Cairn's
+    # workflow id -> stage when several dispatches could have started this agent (parallel
+    # Agent calls in one turn): its SubagentStop decides from its transcript
+    candidates: tuple[tuple[str, str], ...] = ()
 
 
 def stage_of(pipeline: Pipeline, agent_type: str) -> str | None:
@@ -150,7 +153,8 @@ def for_subagent(r: Reader, open_rows: list[Summary], session_id: str, agent_id:
         return Attributed(wid, pending[wid], "dispatch")
     if len(pending) > 1:
         return Unattributed(f"{agent_type} was dispatched for several workflows ({', '.join(sorted(pending))})"
-                            " and this agent's prompt names none; nothing recorded")
+                            " and this agent's prompt names none; nothing recorded",
+                            tuple(sorted(pending.items())))
     bound = r.binding(session_id) if session_id else None
     if bound in cands:
         return Attributed(bound, cands[bound], "session binding")

@@ -249,8 +249,9 @@ def post_tool_use(hook: Hook) -> Output:
 # ------------------------------------------------------------------ SubagentStart / SubagentStop
 
 
-def _attribute(hook: Hook, m: CheckpointManager) -> tuple[str, str] | None | str:
-    """(workflow, stage), None (not Cairn's), or the one-line reason nothing is recorded."""
+def _attribute(hook: Hook, m: CheckpointManager) -> tuple[str, str] | None | str | list[tuple[str, str]]:
+    """(workflow, stage); None (not Cairn's); the one-line reason nothing is recorded; or, at
+    SubagentStart of parallel dispatches, the candidate (workflow, stage) pairs."""
     from cairn.evidence import Unattributed, for_subagent
 
     rows = _open_rows(m)
@@ -258,6 +259,8 @@ def _attribute(hook: Hook, m: CheckpointManager) -> tuple[str, str] | None | str
         found = for_subagent(r, rows, hook.text("session_id"), hook.text("agent_id"), hook.text("agent_type"),
                              hook.text("agent_transcript_path") or None)
     if isinstance(found, Unattributed):
+        if found.candidates and hook.event == "subagent-start":
+            return list(found.candidates)
         return found.reason or None
     if not any(s.workflow_id == found.workflow_id for s in rows):
         return f"workflow {found.workflow_id} is no longer open; {found.stage} was not recorded"
@@ -275,6 +278,13 @@ def subagent_start(hook: Hook) -> Output:
 
     m = hook.manager()
     target = _attribute(hook, m)
+    if isinstance(target, list):  # parallel dispatches: brief each; the stop decides from the transcript
+        resumer = WorkflowResumer(m)
+        briefs = [resumer.stage_brief(m.load(wid), stage) for wid, stage in target]
+        head = ("Several workflows dispatched this stage at once; your prompt's 'cairn-workflow:' line says "
+                "which one is yours. Follow only that workflow's brief:")
+        return {"hookSpecificOutput": {"hookEventName": "SubagentStart",
+                                       "additionalContext": "\n".join([head, *briefs])}}
     if not isinstance(target, tuple):
         return _say(target or "")
     wid, stage = target
@@ -296,7 +306,7 @@ def subagent_stop(hook: Hook) -> Output:
     m = hook.manager()
     target = _attribute(hook, m)
     if not isinstance(target, tuple):
-        return _say(target or "")
+        return _say(target if isinstance(target, str) else "")
     wid, stage = target
     wf = m.load(wid)
     agent_id, sid = hook.text("agent_id") or None, hook.text("session_id") or None

@@ -102,6 +102,17 @@ class CheckpointManager:
             warnings.append(f"{self.root / workflow_id}/checkpoint.json was {why}; rewritten from the database")
         return wf, warnings
 
+    def _pipeline(self, workflow_id: str) -> Pipeline:
+        """A workflow's pipeline, read through its summary (not its whole history)."""
+        check_workflow_id(workflow_id)
+        if not self.exists():
+            raise WorkflowNotFound(workflow_id, str(self.root))
+        with self.store.read() as r:
+            rows = r.summaries(ids=[workflow_id])
+        if not rows:
+            raise WorkflowNotFound(workflow_id, str(self.root))
+        return rows[0].pipeline
+
     def load(self, workflow_id: str) -> Workflow:
         return self.load_with_warnings(workflow_id)[0]
 
@@ -149,8 +160,7 @@ class CheckpointManager:
     def record_completion(self, workflow_id: str, agent: str, *, artifacts: list[str] | None = None,
                           agent_id: str | None = None, session_id: str | None = None,
                           check_schemas: bool = True) -> Workflow:
-        wf = self.load(workflow_id)
-        stage = wf.pipeline.stage(agent)
+        stage = self._pipeline(workflow_id).stage(agent)
         folder = self.workflow_dir(workflow_id)
         rels = None if artifacts is None else [self._relative(folder, p) for p in artifacts]
         found = inspect_stage(folder, stage, workflow_id, self.project_dir, rels, check_schema=check_schemas)

@@ -25,12 +25,23 @@ def _marker(m: re.Match[str]) -> str:
     return f"[REDACTED:{(m.lastgroup or 'secret').replace('_', '-')}]"
 
 
+# Every pattern above begins with one of these literals. Looking for them first is a
+# plain substring scan; the alternation itself costs ~20 ms per 100 KB (checkpoint.json is
+# redacted on every commit).
+_PREFIXES = ("sk-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "AKIA", "ASIA", "xox", "glpat-",
+             "-----BEGIN ")
+
+
+def _suspect(text: str) -> bool:
+    return any(p in text for p in _PREFIXES)
+
+
 def redact(text: str) -> str:
     """`text` with every credential-looking token replaced by `[REDACTED:<kind>]`."""
-    return _RE.sub(_marker, text) if text else text
+    return _RE.sub(_marker, text) if text and _suspect(text) else text
 
 
 def redact_json(encoded: str) -> str:
     """The same over JSON text (markers contain no quote or backslash, so the JSON stays
     valid; a PEM block is matched within one string)."""
-    return _RE.sub(_marker, encoded)
+    return _RE.sub(_marker, encoded) if _suspect(encoded) else encoded

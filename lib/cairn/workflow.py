@@ -91,19 +91,28 @@ class Workflows:
     def project(self, wf: Workflow, *, force: bool = False) -> None:
         """Write the projection and the markers. The commit already happened: a failure
         here is a warning (the next reader rewrites the projection), never an error that
-        would make a caller record twice. A projection of a later checkpoint, written by a
-        writer that committed after this one, is left alone (unless `force`): projections
-        never go backwards."""
+        would make a caller record twice. Projections never go backwards: when another
+        writer committed a later checkpoint, that writer writes the file (unless `force`);
+        were it killed first, the next load finds the file behind and rewrites it."""
         if self.root is None:
             return
         try:
             point("before_projection")
-            if force or not projection.newer_on_disk(self.root / wf.workflow_id, wf):
+            if force or not self._superseded(wf):
                 projection.write(self.root, wf)
             point("after_projection")
             self.update_marks()
         except (OSError, CairnError) as exc:
             self.warnings.append(f"{self.root / wf.workflow_id}: checkpoint.json not refreshed ({exc})")
+
+    def _superseded(self, wf: Workflow) -> bool:
+        with self.store.read() as r:
+            latest = r.seq(wf.workflow_id)
+        return (latest is not None and latest > wf.seq) or projection.newer_on_disk(self.root_of(wf), wf)
+
+    def root_of(self, wf: Workflow) -> Path:
+        assert self.root is not None
+        return self.root / wf.workflow_id
 
     def update_marks(self) -> None:
         if self.root is None:
@@ -200,9 +209,7 @@ class Workflows:
                 tx.set_attempt_git(aid, git)
             if session_id:
                 tx.touch_session(workflow_id, session_id, now)
-            after = tx.workflow(workflow_id, audit=False)
-            assert after is not None
-            if not after.remaining_agents:
+            if not [s for s in wf.remaining_agents if s != name]:  # this completion was the last one
                 transition(tx, wf, Status.COMPLETED, "every stage completed", seq, now)
         return self.commit(workflow_id, "agent_completion", change, session_id=session_id)
 

@@ -11,14 +11,22 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_SH = REPO / "hooks" / "run.sh"
-EVENTS = {"session-start": "SessionStart", "subagent-start": "SubagentStart",
-          "subagent-stop": "SubagentStop", "stop": "Stop", "pre-compact": "PreCompact",
-          "session-end": "SessionEnd"}
+EVENTS = {"session-start": "SessionStart", "pre-tool-use": "PreToolUse", "post-tool-use": "PostToolUse",
+          "subagent-start": "SubagentStart", "subagent-stop": "SubagentStop", "stop": "Stop",
+          "pre-compact": "PreCompact", "session-end": "SessionEnd"}
+
+
+def deps_stamp() -> str:
+    """The stamp run.sh looks for before it starts the background set-up of the CLI's packages."""
+    for line in RUN_SH.read_text().splitlines():
+        if line.startswith("DEPS_STAMP="):
+            return line.split("=", 1)[1].strip()
+    raise AssertionError("hooks/run.sh names no DEPS_STAMP")
 
 
 def hook_env(project: Path, data: Path, **extra: str) -> dict[str, str]:
     data.mkdir(parents=True, exist_ok=True)
-    (data / "deps-1.ok").touch()  # no background dependency install in tests
+    (data / f"{deps_stamp()}.ok").touch()  # no background dependency install in tests
     env = {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
         "HOME": str(data.parent),
@@ -65,6 +73,10 @@ def check_answer(event: str, stdout: bytes) -> dict[str, Any] | None:
     assert isinstance(answer, dict), text[:500]
     assert set(answer) <= {"systemMessage", "hookSpecificOutput", "decision", "reason"}, answer
     if "hookSpecificOutput" in answer:
-        assert answer["hookSpecificOutput"]["hookEventName"] == EVENTS[event]
-        assert isinstance(answer["hookSpecificOutput"]["additionalContext"], str)
+        out = answer["hookSpecificOutput"]
+        assert out["hookEventName"] == EVENTS[event]
+        if event == "pre-tool-use":
+            assert out["permissionDecision"] == "deny" and isinstance(out["permissionDecisionReason"], str)
+        else:
+            assert isinstance(out["additionalContext"], str)
     return dict(answer)

@@ -51,7 +51,10 @@ def _attempt(a: Attempt) -> dict[str, JSONValue]:
 def render(wf: Workflow) -> dict[str, JSONValue]:
     """The projection as a JSON object (derived fields included: it is for reading)."""
     pipeline = wf.pipeline
-    done = wf.done
+    completed, skipped, running = wf.completed_agents, wf.skipped_agents, wf.running_agents
+    done = [*completed, *skipped]
+    ready = pipeline.ready(done)
+    artifacts = wf.artifacts
     return {
         "version": FORMAT,
         "note": NOTE,
@@ -65,15 +68,15 @@ def render(wf: Workflow) -> dict[str, JSONValue]:
         "status": wf.status.value,
         "status_reason": wf.status_reason,
         "request": wf.request,
-        "completed_agents": wf.completed_agents,
-        "skipped_agents": wf.skipped_agents,
-        "current_agent": wf.current_agent,
-        "next_agents": wf.next_agents,
+        "completed_agents": completed,
+        "skipped_agents": skipped,
+        "current_agent": running[-1] if running else None,
+        "next_agents": [s for s in ready if s not in set(running)] or ready,  # as Workflow.next_agents
         "progress": {"completed": len(done), "total": len(pipeline)},
-        "artifacts_created": wf.artifacts_created,
+        "artifacts_created": list(artifacts),
         "artifacts": {p: {"path": r.path, "agent": r.agent, "sha256": r.sha256, "size": r.size,
                           "mtime": r.mtime, "inode": r.inode, "schema": r.schema, "check": r.check,
-                          "recorded_at": iso(r.recorded_at)} for p, r in wf.artifacts.items()},
+                          "recorded_at": iso(r.recorded_at)} for p, r in artifacts.items()},
         "agents": {stage: {"attempts": [_attempt(a) for a in st.attempts]}
                    for stage, st in wf.agents.items()},
         "sessions": [{"session_id": s.session_id, "first_seen": iso(s.first_seen),
@@ -89,9 +92,25 @@ def render(wf: Workflow) -> dict[str, JSONValue]:
     }
 
 
+def _compact(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
 def encode(wf: Workflow) -> bytes:
-    text = json.dumps(render(wf), indent=2, ensure_ascii=False)
-    return (redact_json(text) + "\n").encode("utf-8")  # no credential reaches the disk
+    """The projection as UTF-8 JSON, redacted (no credential reaches the disk). Two levels
+    are laid out one entry per line, deeper values compact: `json.dumps(indent=...)` runs
+    the pure-Python encoder, ~10x slower, and this file is rewritten on every commit."""
+    parts = []
+    for key, value in render(wf).items():
+        if isinstance(value, dict) and value:
+            inner = ",\n".join(f"    {_compact(k)}: {_compact(v)}" for k, v in value.items())
+            shown = "{\n" + inner + "\n  }"
+        elif isinstance(value, list) and value:
+            shown = "[\n" + ",\n".join(f"    {_compact(v)}" for v in value) + "\n  ]"
+        else:
+            shown = _compact(value)
+        parts.append(f"  {_compact(key)}: {shown}")
+    return (redact_json("{\n" + ",\n".join(parts) + "\n}") + "\n").encode("utf-8")
 
 
 def write(root: Path, wf: Workflow) -> Path:

@@ -6,6 +6,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from cairn.model import (
     ArtifactRecord,
@@ -32,15 +33,14 @@ def _ts(text: str | None) -> datetime | None:
     return parse_iso(text) if text else None
 
 
-def _attempt(row: Sequence[object], artifacts: tuple[ArtifactRecord, ...] = ()) -> Attempt:
+def _attempt(row: Sequence[Any], artifacts: tuple[ArtifactRecord, ...] = ()) -> Attempt:
+    """An attempts row (`_ATTEMPT_COLS`) as a record. The columns come typed from the
+    driver (INTEGER as int, TEXT as str, NULL as None): no conversion but the timestamps,
+    since a workflow's attempts are read inside every write transaction."""
     (aid, stage, number, started, outcome, ended, error, agent_id, session_id, sseq, eseq, iseq,
      usage, git) = row
-    return Attempt(int(str(aid)), str(stage), int(str(number)), parse_iso(str(started)),
-                   None if outcome is None else str(outcome), _ts(None if ended is None else str(ended)),
-                   None if error is None else str(error), None if agent_id is None else str(agent_id),
-                   None if session_id is None else str(session_id), int(str(sseq)),
-                   None if eseq is None else int(str(eseq)), None if iseq is None else int(str(iseq)),
-                   artifacts, None if usage is None else str(usage), None if git is None else str(git))
+    return Attempt(aid, stage, number, parse_iso(started), outcome, parse_iso(ended) if ended else None,
+                   error, agent_id, session_id, sseq, eseq, iseq, artifacts, usage, git)
 
 
 class RowReader:
@@ -88,6 +88,11 @@ class RowReader:
         return Workflow(workflow_id, uid, request, parse_iso(created), self._pipeline(digest),
                         Status(status), reason, json.loads(metadata), git, attempts, marks, events,
                         sessions, params, last_seen)
+
+    def seq(self, workflow_id: str) -> int | None:
+        """The seq of the workflow's newest checkpoint (None when there is no such workflow)."""
+        row = self.db.execute("SELECT max(seq) FROM marks WHERE workflow_id = ?", (workflow_id,)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
 
     def workflow_id_of_uid(self, uid: str) -> str | None:
         row = self.db.execute("SELECT id FROM workflows WHERE uid = ?", (uid,)).fetchone()

@@ -10,9 +10,11 @@ and writes.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -195,6 +197,7 @@ class SqliteStore:
         database that is initialised again by the next open, never a half-initialised one."""
         self.path = Path(path)
         self._init = init
+        self._lock_fd: int | None = None
         if os.path.islink(self.path):
             raise StoreError(f"{self.path} is a symbolic link; Cairn never follows links there",
                              hint="remove the link (it may come from a cloned repository)")
@@ -254,35 +257,70 @@ class SqliteStore:
         finally:
             self.db.execute("COMMIT")
 
+    def _queue(self) -> int:
+        """The writers' queue: `flock` on `<db>.lock`. SQLite's busy handler makes a waiting
+        writer sleep up to 100 ms between tries, so under contention the database sits idle
+        while everyone sleeps; a writer waiting here retries every millisecond. A killed
+        holder's lock is released by the kernel. Writers that do not queue (another tool)
+        are still serialized by `BEGIN IMMEDIATE` and the busy timeout."""
+        if self._lock_fd is None:
+            try:
+                self._lock_fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
+                                        | getattr(os, "O_CLOEXEC", 0), 0o600)
+            except OSError as exc:
+                raise StoreError(f"{self.path}.lock cannot be opened ({exc.strerror}); Cairn never follows "
+                                 "links there", hint="remove it if it is a link; check the folder's "
+                                 "permissions") from None
+        fd = self._lock_fd
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        pause = 0.0002
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StoreError(f"{self.path} is busy: another Cairn process has been writing for "
+                                     f"{BUSY_TIMEOUT_MS // 1000} s", hint="retry; if it persists, look for a "
+                                     "stopped `cairn` or hook process") from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.001)
+
     @contextlib.contextmanager
     def write(self, *, durable: bool = True) -> Iterator[SqliteTx]:
         """A serialized write. `durable=False` (a heartbeat) skips the fsync of the commit:
         losing the last one to a power cut costs nothing."""
-        if not durable:
-            self.db.execute("PRAGMA synchronous = NORMAL")
+        fd = self._queue()
         try:
-            self.db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise StoreError(f"{self.path} is busy or unwritable: {exc}",
-                             hint="another Cairn process holds it; retry, or check the folder's "
-                             "permissions and free space") from None
-        try:
-            yield SqliteTx(self.db, str(self.path))
-            self.db.execute("COMMIT")
-        except sqlite3.Error as exc:  # disk full, I/O error, read-only: nothing was committed
-            with contextlib.suppress(sqlite3.Error):
-                self.db.execute("ROLLBACK")
-            raise disk_error(exc, f"{self.path}: nothing was recorded") from None
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                self.db.execute("ROLLBACK")
-            raise
-        finally:
             if not durable:
+                self.db.execute("PRAGMA synchronous = NORMAL")
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"{self.path} is busy or unwritable: {exc}",
+                                 hint="another Cairn process holds it; retry, or check the folder's "
+                                 "permissions and free space") from None
+            try:
+                yield SqliteTx(self.db, str(self.path))
+                self.db.execute("COMMIT")
+            except sqlite3.Error as exc:  # disk full, I/O error, read-only: nothing was committed
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+                raise disk_error(exc, f"{self.path}: nothing was recorded") from None
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+                raise
+        finally:
+            if not durable:  # also when BEGIN failed: the next write must be durable again
                 self.db.execute("PRAGMA synchronous = FULL")
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
         self.db.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
 
 def disk_error(exc: sqlite3.Error, where: str) -> CairnError:
