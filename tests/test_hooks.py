@@ -67,7 +67,8 @@ class Hooks:
             "CLAUDECODE": "1",
         }
 
-    def run_raw(self, event: str, stdin: bytes, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    def run_raw(self, event: str, stdin: bytes,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(["/bin/sh", str(REPO / "hooks" / "run.sh"), event], input=stdin,
                               capture_output=True, env=env or self.env(), cwd=self.project, timeout=60)
 

@@ -101,7 +101,7 @@ def run(event: str, raw: bytes, env: Mapping[str, str]) -> Output:
         _log(root, event, exc)
         fix = f" (fix: {exc.hint[:200]})" if exc.hint else ""
         return {"systemMessage": f"Cairn: {exc.message[:300]}{fix}"}
-    except Exception as exc:  # noqa: BLE001 - the hook boundary: fail open, a Cairn bug must not break the session
+    except Exception as exc:  # the hook boundary: fail open, a Cairn bug must not break the session
         where = _log(root, event, exc)
         return {"systemMessage": f"Cairn: internal error in the {event} hook (logged to {where})."}
 
@@ -249,7 +249,7 @@ def post_tool_use(hook: Hook) -> Output:
 # ------------------------------------------------------------------ SubagentStart / SubagentStop
 
 
-def _attribute(hook: Hook, m: CheckpointManager) -> tuple[str, str] | None | str | list[tuple[str, str]]:
+def _attribute(hook: Hook, m: CheckpointManager) -> tuple[str, str] | str | list[tuple[str, str]] | None:
     """(workflow, stage); None (not Cairn's); the one-line reason nothing is recorded; or, at
     SubagentStart of parallel dispatches, the candidate (workflow, stage) pairs."""
     from cairn.evidence import Unattributed, for_subagent
