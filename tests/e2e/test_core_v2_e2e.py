@@ -294,8 +294,9 @@ def test_parallel_dispatches_of_one_stage_for_two_workflows(claude_env: ClaudeEn
     """One assistant message dispatches ``cairn:orchestrator`` twice, each prompt naming
     its own workflow. SubagentStart's payload has no ``agent_transcript_path`` and no
     ``tool_use_id`` (the subagent's transcript does not exist yet), so two pending
-    dispatches of one stage cannot be told apart there; SubagentStop has the transcript.
-    Each stage must still be recorded on the workflow its prompt names, once."""
+    dispatches of one stage cannot be told apart there: each agent gets both briefs.
+    SubagentStop has the transcript: each stage is recorded on the workflow its prompt
+    names, once."""
     env, project = claude_env, claude_env.project
     plugin_ready(env)
     for wid in ("wf-a", "wf-b"):
@@ -325,9 +326,10 @@ def test_parallel_dispatches_of_one_stage_for_two_workflows(claude_env: ClaudeEn
         assert wf.completed_agents == ["orchestrator"]
         assert attempts(wf, "orchestrator") == [(1, "completed", agent)], wid
         assert projection(project, wid)["completed_agents"] == ["orchestrator"]
+        # Each was briefed at SubagentStart (nothing there says which dispatch is whose, so
+        # it gets every candidate's brief and its own cairn-workflow line decides).
+        brief = subs[agent].messages_text()
+        for each in ("wf-a", "wf-b"):
+            assert f'<cairn-stage workflow="{each}" stage="orchestrator">' in brief, brief[-3000:]
+    assert all(e.get("exit_code") == 0 for e in hook_responses(events))
     assert log_lines(project) == []
-    starts = [str(e.get("output")) for e in hook_responses(events, "SubagentStart")]
-    briefed = [r for r in subs.values() if "<cairn-stage workflow=" in r.messages_text()]
-    if len(briefed) < 2:  # what the client allows today; not strict, it may stay so
-        pytest.xfail(f"lib/client limitation: {2 - len(briefed)} of the 2 parallel subagents got no "
-                     f"stage brief at SubagentStart; Cairn said: {starts[0][:200]}")
