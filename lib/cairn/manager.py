@@ -8,13 +8,14 @@ the project has a `cairn.yaml` (PyYAML reads it).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 from cairn.checks.artifacts import inspect_stage
-from cairn.errors import ArtifactError, NotResumable, WorkflowNotFound
+from cairn.errors import ArtifactError, CairnError, NotResumable, WorkflowNotFound
 from cairn.model import Summary, Workflow
 from cairn.paths import check_workflow_id, default_artifacts_dir
 from cairn.pipeline import PROJECT_CONFIG, Pipeline, Settings
@@ -100,6 +101,10 @@ class CheckpointManager:
         if why is not None:
             self.workflows.project(wf, force=True)
             warnings.append(f"{self.root / workflow_id}/checkpoint.json was {why}; rewritten from the database")
+        else:
+            # a writer killed after its commit may have left the markers of hooks/run.sh behind
+            with contextlib.suppress(OSError, CairnError):
+                self.workflows.update_marks()
         return wf, warnings
 
     def _pipeline(self, workflow_id: str) -> Pipeline:

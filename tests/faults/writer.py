@@ -1,16 +1,18 @@
-"""A checkpoint writer for the crash tests, killed at random or armed moments.
+"""A writer for the crash tests, killed at random or armed moments.
 
     python writer.py ROOT WID REPORT            write until killed (CAIRN_FAULT applies)
     python writer.py ROOT WID REPORT --zygote   fork a writer per `run SEED FAULT` line
 
-The writer loops over `record_start`, `record_completion` and `touch` on workflow WID
-(stage `work` of the pipeline `crash_pipeline()`), and after each call RETURNS appends
-the committed seq to REPORT (O_APPEND, one line). A seq in REPORT is therefore a
-checkpoint that was committed: the test may demand it survives any kill.
+The writer loops over real changes of workflow WID (stage `work` of `crash_pipeline()`):
+`record_start`, `record_completion` (after rewriting the artifact), `touch`, and a pause
+followed by a resume, each one transaction. After a call RETURNS it appends one line to
+REPORT (O_APPEND): `SEQ OP AGENT_ID`. A line in REPORT is therefore a committed change:
+the test demands that it survives any kill.
 
-The zygote imports Cairn once and forks a fresh writer per round, so a round costs a
-fork, not an interpreter start: that is what makes 100 kills fit in seconds. Its
-protocol on stdin/stdout, one line each: `run SEED FAULT|-` -> `pid N` ... `exit STATUS`.
+The zygote imports Cairn once (without opening the database: a SQLite connection must not
+cross a fork) and forks a fresh writer per round, so a round costs a fork, not an
+interpreter start. Protocol on stdin/stdout, one line each: `run SEED FAULT|-` ->
+`pid N` ... `exit STATUS`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 
 from cairn import faults
 from cairn.manager import CheckpointManager
+from cairn.operations import Operation
 from cairn.pipeline import Pipeline, Settings
 
 
@@ -36,7 +39,7 @@ def crash_pipeline() -> Pipeline:
 
 
 def manager(root: Path) -> CheckpointManager:
-    return CheckpointManager(root, project_dir=None, settings=Settings(lock_timeout=30.0))
+    return CheckpointManager(root, project_dir=None, settings=Settings())
 
 
 def write_loop(root: Path, wid: str, report: Path, seed: int, limit: int | None = None) -> None:
@@ -47,20 +50,29 @@ def write_loop(root: Path, wid: str, report: Path, seed: int, limit: int | None 
     n = 0
     while limit is None or n < limit:
         r = rng.random()
-        if r < 0.35:
-            cp = m.record_start(wid, "work", agent_id=f"a{seed}-{n}", session_id="crash-session")
-        elif r < 0.7:
+        agent = f"{seed}-{n}"
+        if r < 0.3:
+            wf, op = m.record_start(wid, "work", agent_id=f"s{agent}", session_id="crash-session"), "start"
+            agent = f"s{agent}"
+        elif r < 0.65:
             artifact.write_text(json.dumps({"n": n, "pad": "x" * rng.randrange(200)}))
-            cp = m.record_completion(wid, "work", check_schemas=False, session_id="crash-session")
+            wf = m.record_completion(wid, "work", agent_id=f"c{agent}", session_id="crash-session",
+                                     check_schemas=False)
+            op, agent = "complete", f"c{agent}"
+        elif r < 0.9:
+            wf, op, agent = m.touch(wid, session_id=f"s{rng.randrange(3)}"), "touch", "-"
         else:
-            cp = m.touch(wid, session_id=f"s{rng.randrange(3)}")
-        os.write(fd, f"{cp.seq}\n".encode())  # only now is it committed
+            wf, op, agent = m.pause(wid, "crash test pause"), "pause", "-"
+            os.write(fd, f"{wf.seq} {op} {agent}\n".encode())
+            wf, op = m.apply(wid, Operation().change, "resume"), "resume"
+        os.write(fd, f"{wf.seq} {op} {agent}\n".encode())  # only now is it committed
         n += 1
     os.close(fd)
 
 
 def zygote(root: Path, wid: str, report: Path) -> None:
-    manager(root).load(wid)  # warm every import and pydantic's validators before forking
+    # every import a writer needs is warm before forking (cairn.manager above brings them)
+
     for line in sys.stdin:
         parts = line.split()
         if not parts or parts[0] != "run":
