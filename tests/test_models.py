@@ -104,7 +104,7 @@ def dump(cp: Checkpoint) -> JSON:
     return data
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(checkpoints())
 def test_every_model_instance_satisfies_the_shipped_schema_and_round_trips(cp: Checkpoint) -> None:
     data = dump(cp)

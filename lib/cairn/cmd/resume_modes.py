@@ -22,6 +22,7 @@ from cairn.cmd.common import (
     emit_json,
     manager,
     print_problems,
+    resolve_id,
     settle_pending,
     warn,
 )
@@ -168,8 +169,7 @@ def take_lease(m: CheckpointManager, wid: str, session: ClaudeSession | None) ->
 def cmd_resume(args: argparse.Namespace) -> int:
     m = manager(args)
     op = operation(args)
-    wid = pick(m) if args.workflow_id is None else m.latest_id() if args.workflow_id == "latest" \
-        else args.workflow_id
+    wid = pick(m) if args.workflow_id is None else resolve_id(m, args.workflow_id)
     wf, warnings = m.load_with_warnings(wid)
     for w in warnings:
         warn(w)

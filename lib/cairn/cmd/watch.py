@@ -42,7 +42,7 @@ class Poller:
     def token(self) -> tuple[int, int] | None:
         try:
             st = os.lstat(self.path)
-        except FileNotFoundError:
+        except OSError:  # no database yet (or no folder): nothing to watch yet
             self.close()
             return None
         if self.db is None or st.st_ino != self.inode:
