@@ -40,7 +40,18 @@ def open_store(root: Path) -> tuple[SqliteStore, ImportReport | None]:
     def first_open(tx: SqliteTx) -> None:
         reports.append(import_folders(tx, root, default_pipeline()))
     store = SqliteStore(root / DB_FILE, init=first_open)
-    return store, (reports[0] if reports else None)
+    report = reports[0] if reports else None
+    if report is not None and report.imported:
+        from cairn.workflow import Workflows  # the projections of what was imported, in format 3.1
+
+        writer = Workflows(store, root)
+        for wid in report.imported:
+            with store.read() as r:
+                wf = r.workflow(wid)
+            if wf is not None:
+                writer.project(wf, force=True)
+        report.notes += writer.warnings
+    return store, report
 
 
 def rebuild(root: Path) -> ImportReport:
@@ -59,6 +70,10 @@ def rebuild(root: Path) -> ImportReport:
     store, report = open_store(root)
     store.close()
     assert report is not None
+    if report.imported:
+        report.notes.append("not in the projections, so not recovered: which session each workflow was bound "
+                            "to (run /cairn:resume in the session), pending Agent dispatches, leases, and "
+                            "the record of hook deliveries already handled")
     return report
 
 
@@ -68,6 +83,8 @@ def projection_state(root: Path, workflow_id: str, seq: int, uid: str) -> str | 
     found = projection.seen(root / workflow_id)
     if found is None:
         return "missing or unreadable"
+    if found["uid"] is None:
+        return "in an older format, or without its workflow_uid"
     if found["uid"] != uid:
         return "written for another workflow (a copied folder)"
     if found["seq"] != seq:

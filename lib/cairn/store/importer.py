@@ -188,8 +188,16 @@ class _Importer:
         self.updated = _ts(raw.get("updated_at"), self.created)
         pipe = raw.get("pipeline")
         self.pipeline = Pipeline.from_dict(pipe) if isinstance(pipe, dict) and pipe else self.default
-        meta = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in _dict(raw.get("metadata")).items()}
+        metadata = dict(_dict(raw.get("metadata")))
         git = raw.get("git")
+        self.last_git: JSON | None = None
+        if self.version == "3.0" and isinstance(metadata.get("git"), dict):
+            # the file store kept its newest git state in metadata: it becomes the git state
+            # of the attempt it was recorded with (or of the creation), where stale checks look
+            self.last_git = _dict(metadata.pop("git"))
+            if not _s(self.last_git.get("stage")):
+                git = self.last_git
+        meta = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
         tx.create_workflow(wid, uid, str(raw.get("request") or "")[:20_000], self.created, self.pipeline, meta,
                            json.dumps(git, sort_keys=True) if isinstance(git, dict) else None)
         self.snap_seqs = sorted(self.found.snapshots)
@@ -199,12 +207,20 @@ class _Importer:
             tx.set_status(wid, Status(status), _s(raw.get("status_reason")))
         else:
             tx.set_status(wid, Status.PAUSED, f"imported with an unknown status {status[:40]!r}")
+        self._audit()  # the record's own trail first, then what the import adds to it
         self.effective: dict[str, int] = {}  # stage -> attempt id making it done
         self._attempts()
         if version == "3.0":
             self._reconcile()
             self._workflow_artifacts()
-        self._audit()
+            stage = _s((self.last_git or {}).get("stage"))
+            if self.last_git is not None and stage:
+                wf = tx.workflow(wid, audit=False)
+                assert wf is not None
+                recorded = [a for a in wf.attempts if a.stage == stage and a.outcome_end == "completed"]
+                if recorded:  # the completion it was recorded with (perhaps undone since)
+                    git_text = {k: v for k, v in self.last_git.items() if k != "stage"}
+                    tx.set_attempt_git(recorded[-1].id, json.dumps(git_text, sort_keys=True))
         for s in map(_dict, _list(raw.get("sessions"))):
             sid = _s(s.get("session_id"))
             if sid:
@@ -443,7 +459,8 @@ def import_folders(tx: Tx, root: Path, default: Pipeline, *, only: set[str] | No
         report.imported.append(wid)
         report.notes += [f"{wid}: {n}" for n in found.notes]
         try:
-            _archive(folder, found.original)
+            if str(found.raw.get("version")) != "3.1":  # a projection is rendered from the database anyway
+                _archive(folder, found.original)
         except (OSError, CairnError) as exc:
             report.notes.append(f"{wid}: the original checkpoint.json could not be archived ({exc})")
     return report
