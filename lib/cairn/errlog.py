@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import time
 import traceback
 from pathlib import Path
@@ -37,6 +38,9 @@ def log_error(root: Path, where: str, exc: BaseException) -> Path:
         pass
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
     try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:  # a FIFO, or a hard link to a file outside
+            raise OSError(f"{path} is not a regular file of Cairn's; nothing written")
         os.write(fd, line.encode("utf-8", "replace"))
     finally:
         os.close(fd)

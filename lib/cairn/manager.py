@@ -232,7 +232,9 @@ class CheckpointManager:
 
         self.workflows.delete(check_workflow_id(workflow_id))
         folder = self.workflow_dir(workflow_id)
-        if folder.is_dir() and not folder.is_symlink():
+        if folder.is_symlink():  # the link goes, never what it points at
+            folder.unlink()
+        elif folder.is_dir():
             trash = self.root / f".deleting-{workflow_id}-{os.getpid()}"
             os.replace(folder, trash)
             shutil.rmtree(trash)

@@ -45,6 +45,8 @@ class Operation:
 
     def change(self, tx: Tx, wf: Workflow, seq: int, now: datetime) -> str | None:
         """Apply this operation inside `Workflows.apply`'s transaction; a note for the context."""
+        if self.reason:
+            self.reason = redact(self.reason)[:500]  # it is written into the audit trail
         notes: list[str] = []
         if self.rollback is not None:
             rollback(tx, wf, seq, now, self.rollback, self.reason)

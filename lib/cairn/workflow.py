@@ -10,6 +10,7 @@ Standard library only: the hooks call it.
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -17,7 +18,15 @@ from pathlib import Path
 
 from cairn import lease as leases
 from cairn import safefs
-from cairn.errors import CairnError, LeaseHeld, NotResumable, UsageError, WorkflowNotFound
+from cairn.errors import (
+    CairnError,
+    ConfinementError,
+    LeaseHeld,
+    NotResumable,
+    UsageError,
+    WorkflowExists,
+    WorkflowNotFound,
+)
 from cairn.faults import point
 from cairn.model import ArtifactRecord, Attempt, LeaseRecord, Workflow, utcnow
 from cairn.paths import check_workflow_id
@@ -42,6 +51,7 @@ def transition(tx: Tx, wf: Workflow, target: Status, reason: str, seq: int, now:
     if wf.status == target:
         return
     check_transition(wf.status, target, wf.workflow_id)
+    reason = redact(reason)  # reasons come from people and hook payloads
     tx.add_audit(wf.workflow_id, seq, now, f"status:{wf.status.value}->{target.value}", reason[:500])
     tx.set_status(wf.workflow_id, target, None if target == Status.RUNNING else reason[:500])
     wf.status = target
@@ -67,6 +77,7 @@ class Workflows:
     # ------------------------------------------------------------------ machinery
     def commit(self, workflow_id: str, kind: str, change: Change, *,
                session_id: str | None = None) -> Workflow:
+        check_workflow_id(workflow_id)  # an id that could not name a folder is refused, not looked up
         now = utcnow()
         try:
             with self.store.write() as tx:
@@ -135,14 +146,15 @@ class Workflows:
         now = utcnow()
         wid = check_workflow_id(workflow_id) if workflow_id else f"wf-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
         if self.root is not None:
-            existing = projection.seen(self.root / wid)
-            if existing is not None:
-                from cairn.errors import WorkflowExists
-
+            folder = self.root / wid
+            if os.path.lexists(folder) and (os.path.islink(folder) or not os.path.isdir(folder)):
+                raise ConfinementError(f"{folder} exists and is not a folder of Cairn's (a link or a file)",
+                                       hint="remove it, or choose another --id")
+            if projection.seen(folder) is not None:
                 raise WorkflowExists(wid)
         with self.store.write() as tx:
             tx.create_workflow(wid, secrets.token_hex(16), redact(request.strip()), now, pipeline,
-                               dict(metadata or {}), git)
+                               {str(k): redact(str(v)) for k, v in (metadata or {}).items()}, git)
             tx.add_mark(wid, "created", now, session_id, 1)
             tx.add_audit(wid, 1, now, "created",
                          f"pipeline {pipeline.name} ({len(pipeline)} stages, {pipeline.digest})")
@@ -238,6 +250,8 @@ class Workflows:
 
     # ------------------------------------------------------------------ status
     def set_status(self, workflow_id: str, target: Status, reason: str, kind: str) -> Workflow:
+        reason = redact(reason)
+
         def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
             if target != Status.RUNNING:
                 close_running(tx, wf, reason, seq, now)
@@ -282,12 +296,14 @@ class Workflows:
         return self.commit(workflow_id, "schema_check", change)
 
     def delete(self, workflow_id: str) -> None:
+        check_workflow_id(workflow_id)
         with self.store.write() as tx:
             tx.delete_workflow(workflow_id)
         self.update_marks()
 
     # ------------------------------------------------------------------ evidence
     def bind(self, session_id: str, workflow_id: str, how: str) -> None:
+        check_workflow_id(workflow_id)
         now = utcnow()
         with self.store.write() as tx:
             if tx.workflow(workflow_id, audit=False) is None:
@@ -296,6 +312,7 @@ class Workflows:
             tx.touch_session(workflow_id, session_id, now)
 
     def dispatch(self, tool_use_id: str, session_id: str, workflow_id: str, stage: str) -> bool:
+        check_workflow_id(workflow_id)
         with self.store.write() as tx:
             return tx.put_dispatch(tool_use_id, session_id, workflow_id, stage, utcnow())
 
@@ -317,6 +334,7 @@ class Workflows:
     def acquire(self, workflow_id: str, session_id: str, pid: int) -> LeaseRecord | None:
         """Take or refresh the lease; `LeaseHeld` while another live session holds it.
         Returns the dead lease taken over (noted in the audit trail), if any."""
+        check_workflow_id(workflow_id)
         now = utcnow()
         me = leases.new_lease(session_id, pid, now)
         with self.store.write() as tx:

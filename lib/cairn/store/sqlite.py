@@ -14,6 +14,7 @@ import fcntl
 import json
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -178,6 +179,31 @@ class SqliteTx(RowReader):
         return cur.rowcount == 1
 
 
+SIDE_FILES = ("", "-wal", "-shm", "-journal", ".lock")
+
+
+def _refuse_planted(path: Path) -> None:
+    """The database and the files SQLite and Cairn keep beside it must be Cairn's own: a
+    symbolic or hard link (planted in a cloned repository, say) would make a write land in
+    a file outside the folder."""
+    for side in SIDE_FILES:
+        p = Path(f"{path}{side}")
+        try:
+            st = os.lstat(p)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise StoreError(f"{p} cannot be inspected ({exc.strerror})",
+                             hint="check the folder's permissions") from None
+        what = ("a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a regular file"
+                if not stat.S_ISREG(st.st_mode) else f"hard-linked ({st.st_nlink} links)" if st.st_nlink > 1
+                else None)
+        if what is not None:
+            raise StoreError(f"{p} is {what}; Cairn never writes through it",
+                             hint="remove it (it may come from a cloned repository); `cairn doctor` rebuilds the "
+                             "database from the checkpoint.json files")
+
+
 def _create_private(path: Path) -> None:
     """Create the database file 0600 without following a planted symlink."""
     try:
@@ -198,9 +224,7 @@ class SqliteStore:
         self.path = Path(path)
         self._init = init
         self._lock_fd: int | None = None
-        if os.path.islink(self.path):
-            raise StoreError(f"{self.path} is a symbolic link; Cairn never follows links there",
-                             hint="remove the link (it may come from a cloned repository)")
+        _refuse_planted(self.path)
         if create:
             _create_private(self.path)
         elif not self.path.exists():
