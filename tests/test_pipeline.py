@@ -1,28 +1,42 @@
-"""The pipeline as data: the shipped default, project overrides, and config errors
-that name the file, the line and a fix. Also the status state machine."""
+"""The pipeline as data: the shipped default (`lib/cairn/data/pipeline.json`), project
+overrides (`.claude/cairn.yaml`, PyYAML), config errors that name the file, the line and a
+fix, settings read without PyYAML (hooks), and the status state machine."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from importlib import resources
 from pathlib import Path
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cairn.errors import ConfigError, IllegalTransition, UnknownAgent
-from cairn.pipeline import Pipeline, Settings, default_pipeline, load_project_config, schema_path
+from cairn.pipeline import (
+    Pipeline,
+    Settings,
+    _settings_without_yaml,
+    default_pipeline,
+    load_project_config,
+    load_settings,
+    schema_path,
+)
 from cairn.status import RESUMABLE, Status, can_transition, check_transition
 
 EXPECTED_ORDER = ["orchestrator", "researcher", "planner", "test-master", "implementer",
                   "reviewer", "security-auditor", "doc-master"]
 
 
-def _shipped_yaml() -> dict:  # type: ignore[type-arg]
-    text = resources.files("cairn").joinpath("data/pipeline.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+LIB = Path(__file__).resolve().parent.parent / "lib"
+
+
+def _shipped() -> dict:  # type: ignore[type-arg]
+    text = resources.files("cairn").joinpath("data/pipeline.json").read_text(encoding="utf-8")
+    data = json.loads(text)
     assert isinstance(data, dict)
     return data
 
@@ -40,8 +54,8 @@ def test_default_pipeline_has_the_eight_stages_in_order() -> None:
     assert default_pipeline().names == EXPECTED_ORDER
 
 
-def test_default_pipeline_matches_the_shipped_yaml() -> None:
-    raw = _shipped_yaml()["stages"]
+def test_default_pipeline_matches_the_shipped_file() -> None:
+    raw = _shipped()["stages"]
     p = default_pipeline()
     assert [s["name"] for s in raw] == p.names
     for entry, stage in zip(raw, p.stages, strict=True):
@@ -52,7 +66,37 @@ def test_default_pipeline_matches_the_shipped_yaml() -> None:
     assert p.stages[0].depends_on == ()
     for prev, stage in zip(p.stages, p.stages[1:], strict=False):
         assert stage.depends_on == (prev.name,)
+    assert not resources.files("cairn").joinpath("data/pipeline.yaml").is_file()  # one copy only
 
+
+def test_the_default_pipeline_and_settings_need_no_yaml(project: Path) -> None:
+    """What hooks run (`python -I -S`: no site-packages, so no PyYAML)."""
+    _config(project, "# the project's own\nsettings:\n  expiry_days: 3   # short\n  context_bytes: 2048\n"
+                     "pipeline:\n  remove: [doc-master]\n")
+    code = ("import sys; sys.path.insert(0, sys.argv[1])\n"
+            "from pathlib import Path\nfrom cairn.pipeline import default_pipeline\n"
+            "from cairn.manager import CheckpointManager\n"
+            "p = default_pipeline(); m = CheckpointManager(Path(sys.argv[2]) / '.claude' / 'artifacts')\n"
+            "print(len(p), m.settings.expiry_days, m.settings.context_bytes, 'yaml' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(LIB), str(project)], capture_output=True,
+                         text=True, timeout=60, check=True, env={"PATH": os.environ.get("PATH", "")})
+    assert out.stdout.split() == ["8", "3.0", "2048", "False"]
+    assert load_settings(project) == Settings(expiry_days=3.0, context_bytes=2048)  # with PyYAML: the same
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("settings:\n  expiry_days: 3\n  context_bytes: 2048\n  lock_timeout: 0.5\n",
+     Settings(expiry_days=3.0, context_bytes=2048, lock_timeout=0.5)),
+    ("settings: {expiry_days: 5, context_bytes: 1000}  # flow style\n", Settings(expiry_days=5.0, context_bytes=1000)),
+    ("pipeline:\n  remove: [doc-master]\nsettings:\n\n  # a comment\n  expiry_days: 2\nother: 1\n",
+     Settings(expiry_days=2.0)),
+    ("settings:\n  expiry_days: -1\n  context_bytes: lots\n  unknown: 5\n", Settings()),
+    ("pipeline:\n  settings:\n    expiry_days: 1\n", Settings()),  # not the top-level key
+    ("", Settings()),
+    ("settings: [1, 2]\n", Settings()),
+])
+def test_settings_without_yaml(text: str, expected: Settings) -> None:
+    assert _settings_without_yaml(text) == expected
 
 def test_every_default_schema_exists_and_every_fixture_validates() -> None:
     import jsonschema
@@ -261,7 +305,7 @@ def test_loader_accepts_any_dag_in_topological_order(project: Path, names: list[
 # ---------------------------------------------------------------- status machine
 
 LEGAL = [
-    (Status.PENDING, Status.RUNNING), (Status.PENDING, Status.CANCELLED),
+    (Status.PENDING, Status.RUNNING), (Status.PENDING, Status.CANCELLED), (Status.PENDING, Status.PAUSED),
     (Status.RUNNING, Status.PAUSED), (Status.RUNNING, Status.COMPLETED),
     (Status.RUNNING, Status.FAILED), (Status.RUNNING, Status.CANCELLED),
     (Status.RUNNING, Status.STALE), (Status.PAUSED, Status.RUNNING),

@@ -66,9 +66,9 @@ class CheckpointManager:
         if self._settings is None:
             project = self.project_dir
             if project is not None and (project / PROJECT_CONFIG).is_file():
-                from cairn.pipeline import load_project_config
+                from cairn.pipeline import load_settings  # hooks have no PyYAML: a stdlib reader then
 
-                self._settings = load_project_config(project)[1]
+                self._settings = load_settings(project)
             else:
                 self._settings = Settings()
         return self._settings

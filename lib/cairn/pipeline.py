@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -420,6 +421,58 @@ def load_project_config(project_dir: Path) -> tuple[Pipeline, Settings]:
             values[key] = int(val) if key == "context_bytes" else float(val)
         settings = Settings(**values)
     return _apply_project(base_name, base_entries, data, path), settings
+
+
+_SETTINGS_LINE = re.compile(r"settings:\s*(\{[^#]*\})?\s*(#.*)?")
+_SETTING_ITEM = re.compile(r"\s*([A-Za-z_]+)\s*:\s*([-+0-9.eE]+)\s*")
+
+
+def _settings_without_yaml(text: str) -> Settings:
+    """The `settings:` block of cairn.yaml read with the standard library (hooks run
+    without PyYAML): a block or flow mapping of numbers. Whatever this cannot read keeps
+    its default; `cairn validate` (with PyYAML) reports real mistakes."""
+    lines = text.splitlines()
+    items: list[str] = []
+    for i, line in enumerate(lines):
+        m = _SETTINGS_LINE.fullmatch(line.rstrip())
+        if m is None:
+            continue
+        if m.group(1):
+            items = m.group(1)[1:-1].split(",")
+        else:
+            for nxt in lines[i + 1:]:
+                if nxt.strip() and not nxt.lstrip().startswith("#") and not nxt[:1].isspace():
+                    break
+                items.append(nxt.split("#", 1)[0])
+        break
+    values: dict[str, Any] = {}
+    for item in items:
+        m = _SETTING_ITEM.fullmatch(item) if item.strip() else None
+        if m is None or m.group(1) not in _SETTINGS_KEYS:
+            continue
+        try:
+            val = float(m.group(2))
+        except ValueError:
+            continue
+        if 0 < val < 1e9:
+            values[m.group(1)] = int(val) if m.group(1) == "context_bytes" else val
+    return Settings(**values)
+
+
+def load_settings(project_dir: Path) -> Settings:
+    """The project's settings: through the full loader when PyYAML is there, else the
+    standard-library reader of the `settings:` block."""
+    try:
+        import yaml  # noqa: F401
+    except ImportError:
+        cfg = project_dir / PROJECT_CONFIG
+        if not cfg.is_file() or cfg.is_symlink():
+            return Settings()
+        try:
+            return _settings_without_yaml(cfg.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            return Settings()
+    return load_project_config(project_dir)[1]
 
 
 def schema_path(schema: str, project_dir: Path | None) -> Path | None:
