@@ -1,5 +1,6 @@
-"""CheckpointManager: creating workflows, recording starts, completions and failures,
-artifact hashing and schema checks, status changes, attempts, progress."""
+"""CheckpointManager, the library's face: creating workflows, recording starts,
+completions and failures, artifact hashing and schema checks, status changes, attempts,
+progress, listings, and what it says when it repairs or imports."""
 
 from __future__ import annotations
 
@@ -22,12 +23,24 @@ from cairn.errors import (
     WorkflowExists,
     WorkflowNotFound,
 )
-from cairn.manager import MAX_REQUEST, CheckpointManager
+from cairn.manager import CheckpointManager
+from cairn.model import Workflow
+from cairn.operations import Operation
 from cairn.pipeline import Pipeline
 from cairn.resumer import WorkflowResumer
 from cairn.status import Status
+from cairn.workflow import MAX_REQUEST
 
 Write = Callable[..., Path]
+
+
+def resume(m: CheckpointManager, wid: str, session_id: str | None = None) -> Workflow:
+    """What `cairn resume ID` does to the workflow: back to running, in one checkpoint."""
+    return m.apply(wid, Operation().change, "resume", session_id=session_id)
+
+
+def ids(m: CheckpointManager) -> list[str]:
+    return [s.workflow_id for s in m.list_workflows(include_finished=True)]
 
 
 # ---------------------------------------------------------------- create
@@ -41,7 +54,7 @@ def test_create_generates_a_dated_id(mgr: CheckpointManager) -> None:
     assert cp.status == Status.PENDING and cp.seq == 1
     assert cp.created_at == datetime(2026, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
     assert mgr.load(cp.workflow_id) == cp
-    assert mgr.store.exists(cp.workflow_id)
+    assert ids(mgr) == [cp.workflow_id]
 
 
 def test_generated_ids_are_unique(mgr: CheckpointManager) -> None:
@@ -62,7 +75,7 @@ def test_create_with_custom_id_and_duplicate(mgr: CheckpointManager) -> None:
 def test_create_refuses_invalid_ids(mgr: CheckpointManager, root: Path, wid: str) -> None:
     with pytest.raises(ConfinementError):
         mgr.create("x", workflow_id=wid)
-    assert mgr.store.list_ids() == []
+    assert ids(mgr) == []
 
 
 @pytest.mark.parametrize("request_text", ["", "   ", "\n\t"])
@@ -70,7 +83,7 @@ def test_create_refuses_empty_request(mgr: CheckpointManager, request_text: str)
     with pytest.raises(UsageError) as info:
         mgr.create(request_text)
     assert "empty" in info.value.message and info.value.hint
-    assert mgr.store.list_ids() == []
+    assert ids(mgr) == []
 
 
 def test_create_refuses_oversized_request(mgr: CheckpointManager) -> None:
@@ -109,7 +122,7 @@ def test_completion_hashes_artifacts(mgr: CheckpointManager, write: Write) -> No
     data = path.read_bytes()
     assert rec.sha256 == hashlib.sha256(data).hexdigest()
     assert rec.size == len(data) and rec.agent == "orchestrator"
-    assert rec.schema_ref == "manifest.schema.json"
+    assert rec.schema == "manifest.schema.json" and rec.check == "ok"
     assert rec.inode == path.stat().st_ino and rec.mtime == path.stat().st_mtime
     assert cp.completed_agents == ["orchestrator"] and cp.artifacts_created == ["manifest.json"]
     assert cp.status == Status.RUNNING
@@ -130,7 +143,7 @@ def test_completion_with_schema_invalid_artifact(mgr: CheckpointManager, write: 
     with pytest.raises(ArtifactError) as info:
         mgr.record_completion(wid, "orchestrator")
     msg = str(info.value)
-    assert "manifest.json" in msg and "stages" in msg and "not-a-list" in msg
+    assert "manifest.json" in msg and "stages" in msg and "array" in msg
     assert info.value.hint
     cp = mgr.load(wid)
     assert cp.completed_agents == [] and cp.artifacts == {} and cp.seq == 1
@@ -154,7 +167,7 @@ def test_completion_with_missing_artifact(mgr: CheckpointManager) -> None:
     assert "manifest.json" in str(info.value) and "does not exist" in str(info.value)
     with pytest.raises(ArtifactError) as info2:
         mgr.record_completion(wid, "orchestrator", check_schemas=False)
-    assert info2.value.path.endswith("manifest.json")
+    assert info2.value.path == str(mgr.workflow_dir(wid)) and "manifest.json" in info2.value.message
     assert mgr.load(wid).completed_agents == []
 
 
@@ -167,13 +180,13 @@ def test_all_stages_done_completes(mgr: CheckpointManager, complete: Callable[..
     cp = mgr.load(wid)
     assert cp.status == Status.COMPLETED and cp.completed_agents == stages
     assert len(cp.artifacts) == len(stages)
-    assert len(mgr.store.history(wid)) == len(stages) + 1
-    with pytest.raises(IllegalTransition):
-        mgr.resume(wid)
+    assert [m.seq for m in cp.marks] == list(range(1, len(stages) + 2))
+    with pytest.raises((IllegalTransition, NotResumable)):
+        resume(mgr, wid)
     with pytest.raises(NotResumable):
         mgr.record_start(wid, "orchestrator")
     assert mgr.list_workflows() == []
-    assert [w for w, _ in mgr.list_workflows(include_finished=True)] == [wid]
+    assert ids(mgr) == [wid]
 
 
 def test_failure_then_retry_counts_attempts(mgr: CheckpointManager, write: Write) -> None:
@@ -188,7 +201,7 @@ def test_failure_then_retry_counts_attempts(mgr: CheckpointManager, write: Write
     cp = mgr.record_start(wid, "orchestrator")  # a failed workflow resumes on a new start
     assert cp.status == Status.RUNNING
     mgr.record_failure(wid, "orchestrator", "again")
-    mgr.resume(wid)
+    resume(mgr, wid)
     mgr.record_start(wid, "orchestrator")
     write(mgr, wid, "orchestrator")
     cp = mgr.record_completion(wid, "orchestrator")
@@ -214,9 +227,11 @@ def test_pause_interrupts_running_attempt_and_resume(mgr: CheckpointManager) -> 
     assert att is not None and att.outcome == "interrupted" and att.ended_at is not None
     assert att.error == "laptop closed" and cp.current_agent is None
     assert WorkflowResumer(mgr).plan(wid).interrupted == ["orchestrator"]
-    cp = mgr.resume(wid, session_id="s-2", source="cli")
+    cp = resume(mgr, wid, session_id="s-2")
     assert cp.status == Status.RUNNING and cp.status_reason is None
-    assert cp.sessions[-1].session_id == "s-2" and cp.sessions[-1].source == "cli"
+    assert cp.sessions[-1].session_id == "s-2" and cp.sessions[-1].source == "resume"
+    with mgr.store.read() as r:
+        assert r.binding("s-2") == wid  # `cairn resume` in a session binds it
     actions = [a.action for a in cp.audit]
     assert "status:running->paused" in actions and "status:paused->running" in actions
 
@@ -225,20 +240,18 @@ def test_cancel_is_final(mgr: CheckpointManager) -> None:
     wid = mgr.create("go").workflow_id
     cp = mgr.cancel(wid)
     assert cp.status == Status.CANCELLED
-    for action in (mgr.resume, mgr.pause, mgr.cancel):
-        with pytest.raises(IllegalTransition):
+    for action in (lambda w: resume(mgr, w), mgr.pause, mgr.cancel):
+        with pytest.raises((IllegalTransition, NotResumable)):
             action(wid)
     with pytest.raises(NotResumable):
         mgr.record_start(wid, "orchestrator")
     assert mgr.load(wid).seq == 2
 
 
-def test_pause_of_pending_is_illegal(mgr: CheckpointManager) -> None:
+def test_pause_of_pending_is_legal_in_core_v2(mgr: CheckpointManager) -> None:
     wid = mgr.create("go").workflow_id
-    with pytest.raises(IllegalTransition) as info:
-        mgr.pause(wid)
-    assert info.value.current == "pending" and info.value.target == "paused"
-    assert mgr.load(wid).seq == 1
+    assert mgr.pause(wid).status == Status.PAUSED
+    assert [s.workflow_id for s in mgr.resumable()] == [wid]
 
 
 def test_progress_uses_the_workflows_own_pipeline(mgr: CheckpointManager, tiny: Pipeline,
@@ -254,8 +267,8 @@ def test_progress_uses_the_workflows_own_pipeline(mgr: CheckpointManager, tiny: 
     seen.append((plan.progress.completed, plan.progress.total, plan.progress.percent))
     assert seen == [(0, 3, 0), (1, 3, 33), (2, 3, 67), (3, 3, 100)]
     assert mgr.load(wid).status == Status.COMPLETED
-    summary = dict(mgr.list_workflows(include_finished=True))[wid]
-    assert (summary["completed"], summary["total"]) == (3, 3)
+    [summary] = mgr.list_workflows(include_finished=True)
+    assert (summary.completed, summary.total, summary.status) == (3, 3, Status.COMPLETED)
     with pytest.raises(UnknownAgent):
         mgr.record_start(wid, "reviewer")
 
@@ -279,12 +292,16 @@ def test_snapshot_pins_the_pipeline(project: Path, root: Path, complete: Callabl
     assert WorkflowResumer(m2).plan(wid).next_agent == "researcher"
 
 
-def test_delete(mgr: CheckpointManager) -> None:
+def test_delete(mgr: CheckpointManager, root: Path) -> None:
     wid = mgr.create("gone").workflow_id
+    (root / wid / "notes.txt").write_text("an agent's file")
     mgr.delete(wid)
-    assert mgr.store.list_ids() == [] and mgr.list_workflows(include_finished=True) == []
+    assert ids(mgr) == [] and not (root / wid).exists()
+    assert not [p for p in root.iterdir() if p.name.startswith(".deleting-")]
     with pytest.raises(WorkflowNotFound):
         mgr.load(wid)
+    with pytest.raises(WorkflowNotFound):
+        mgr.delete(wid)
 
 
 def test_latest_id_prefers_most_recent_activity(mgr: CheckpointManager) -> None:
@@ -302,3 +319,50 @@ def test_latest_id_prefers_most_recent_activity(mgr: CheckpointManager) -> None:
     assert mgr.latest_id() == a
     mgr.cancel(a)
     assert mgr.latest_id() == b
+
+
+def test_nothing_is_created_by_reading_an_empty_project(tmp_path: Path) -> None:
+    root = tmp_path / "p" / ".claude" / "artifacts"
+    m = CheckpointManager(root)
+    assert not m.exists() and m.list_workflows() == [] and m.resumable() == []
+    with pytest.raises(WorkflowNotFound):
+        m.load("wf-none")
+    assert not root.exists()
+
+
+def test_summaries_agree_with_the_workflows(mgr: CheckpointManager, complete: Callable[..., Path]) -> None:
+    a = mgr.create("a", workflow_id="wf-a").workflow_id
+    complete(mgr, a, "orchestrator")
+    mgr.record_start(a, "researcher")
+    b = mgr.create("b", workflow_id="wf-b").workflow_id
+    complete(mgr, b, "orchestrator")
+    op = Operation(rerun_from="orchestrator")
+    mgr.apply(b, op.change, op.name())
+    for s in mgr.list_workflows(include_finished=True):
+        wf = mgr.load(s.workflow_id)
+        assert (list(s.done), list(s.running), s.seq, s.status) == (wf.done, wf.running_agents, wf.seq, wf.status)
+        assert s.next_agents == wf.pipeline.ready(wf.done) and s.last_activity == wf.last_activity
+
+
+def test_record_completion_checks_only_what_it_records(mgr: CheckpointManager, write: Write) -> None:
+    """`artifacts` names the files to record; a stage's other artifacts are not required."""
+    wid = mgr.create("go").workflow_id
+    (mgr.workflow_dir(wid) / "extra.txt").write_text("notes")
+    wf = mgr.record_completion(wid, "orchestrator", artifacts=["extra.txt"], check_schemas=False)
+    assert list(wf.artifacts) == ["extra.txt"] and wf.artifacts["extra.txt"].check == "none"
+
+
+def test_notes_say_what_was_imported(root: Path) -> None:
+    import json
+
+    from conftest import LEGACY_FIXTURES
+
+    (root / "legacy-20251002-101500").mkdir()
+    (root / "legacy-20251002-101500" / "checkpoint.json").write_bytes(
+        (LEGACY_FIXTURES / "checkpoint-v2.json").read_bytes())
+    (root / "wf-bad").mkdir()
+    (root / "wf-bad" / "checkpoint.json").write_text(json.dumps({"version": "7.0", "workflow_id": "wf-bad"}))
+    m = CheckpointManager(root)
+    assert ids(m) == ["legacy-20251002-101500"]
+    assert m.notes[0].startswith("imported 1 workflow(s)")
+    assert any(n.startswith("not imported") and "wf-bad" in n and "7.0" in n for n in m.notes)

@@ -253,6 +253,10 @@ class Workflows:
         reason = redact(reason)
 
         def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
+            if wf.status in FINISHED:  # nothing moves a finished workflow, not even to where it is
+                check_transition(wf.status, target, workflow_id)
+            if wf.status == target and not wf.running_agents:
+                raise Unchanged  # paused twice: one checkpoint
             if target != Status.RUNNING:
                 close_running(tx, wf, reason, seq, now)
             transition(tx, wf, target, reason, seq, now)
