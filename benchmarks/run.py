@@ -204,7 +204,8 @@ def stamp_of(path: Path, var: str) -> str | None:
 
 
 def cli_stamp() -> str | None:
-    found = re.search(r'"\$data/(deps-[^".]+)\.ok"', (REPO / "bin" / "cairn").read_text())
+    text = (REPO / "bin" / "cairn").read_text()
+    found = re.search(r"DEPS_STAMP=(\S+)", text) or re.search(r'"\$data/(deps-[^".]+)\.ok"', text)
     return found.group(1) if found else None
 
 
@@ -325,6 +326,20 @@ class Project:
         return self.path / ".claude" / "artifacts"
 
 
+def git_project(path: Path) -> str | None:
+    """Make `path` a git repository with one commit, as a real project is (hooks read
+    its state with `git rev-parse`); the state as Cairn records it."""
+    path.mkdir(parents=True, exist_ok=True)
+    git = ["git", "-C", str(path), "-c", "user.name=bench", "-c", "user.email=bench@example.com",
+           "-c", "init.defaultBranch=main"]
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
+        subprocess.run([*git, "init", "-q"], check=True, capture_output=True)
+        subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "init"], check=True, capture_output=True)
+    from cairn.checks.gitstate import git_state
+
+    return git_state(path)
+
+
 def _stage_artifact(wid: str, stage: str, spec_path: str) -> bytes:
     """A small artifact for a stage of the default pipeline: the shipped example."""
     name = spec_path.rsplit(".", 1)[0]
@@ -351,6 +366,7 @@ def populate(project: Path, total: int, open_: int, *, running: bool = True,
 
     pr = Project(project)
     root = pr.root
+    git = git_project(project)
     store, _ = open_store(root)
     pipeline = default_pipeline()
     stages = pipeline.stages
@@ -365,7 +381,7 @@ def populate(project: Path, total: int, open_: int, *, running: bool = True,
                 is_open = i >= total - open_
                 is_running = running and i == total - 1
                 tx.create_workflow(wid, secrets.token_hex(16), f"{REQUEST} (#{i})", parse_iso(_iso(t)),
-                                   pipeline, {}, None)
+                                   pipeline, {}, git)
                 tx.add_mark(wid, "created", parse_iso(_iso(t)), sid, 1)
                 tx.add_audit(wid, 1, parse_iso(_iso(t)), "created", f"pipeline default ({len(stages)} stages)")
                 tx.touch_session(wid, sid, parse_iso(_iso(t)), "create")
@@ -401,6 +417,8 @@ def populate(project: Path, total: int, open_: int, *, running: bool = True,
                         recs.append(ArtifactRecord(spec.path, st.name, sha, size, mtime, inode, spec.schema,
                                                    "ok", te))
                     tx.add_artifacts(aid, recs)
+                    if git:
+                        tx.set_attempt_git(aid, git)
                     tx.add_mark(wid, "agent_completion", te, sid, seq)
                 tend = parse_iso(_iso(t + 60 * (n_done + 1)))
                 if is_running:
@@ -620,6 +638,7 @@ def subagent_project(e: Env, c: Config, name: str) -> tuple[Path, str]:
     from cairn.workflow import Workflows
 
     project = e.tmp / name
+    git = git_project(project)
     schemas = project / ".claude" / "schemas"
     schemas.mkdir(parents=True)
     (schemas / "implementation-bulk.schema.json").write_text(json.dumps(project_schema(), indent=2))
@@ -634,7 +653,7 @@ def subagent_project(e: Env, c: Config, name: str) -> tuple[Path, str]:
     root = project / ".claude" / "artifacts"
     store, _ = open_store(root)
     wid = "wf-subagent"
-    Workflows(store, root).create(REQUEST, pipeline, workflow_id=wid, session_id=SESSION)
+    Workflows(store, root).create(REQUEST, pipeline, workflow_id=wid, session_id=SESSION, git=git)
     store.close()
     for k in range(N_ARTIFACTS):
         (root / wid / arts[k]["path"]).write_bytes(_padded_artifact(wid, c.artifact_bytes, k))
@@ -817,6 +836,7 @@ def concurrent_case(e: Env, c: Config, rows: list[Row]) -> None:
 
     procs, per = c.conc_procs, c.conc_per
     project = e.tmp / "concurrent"
+    git = git_project(project)
     root = project / ".claude" / "artifacts"
     stages: list[dict[str, Any]] = [{"name": f"w{i}", "artifacts": [], "depends_on": []} for i in range(procs)]
     stages.append({"name": "final", "artifacts": [{"path": "final.json"}],
@@ -824,7 +844,7 @@ def concurrent_case(e: Env, c: Config, rows: list[Row]) -> None:
     store, _ = open_store(root)
     wid = "wf-conc"
     Workflows(store, root).create("concurrency", Pipeline.from_dict({"name": "parallel", "stages": stages}),
-                                  workflow_id=wid)
+                                  workflow_id=wid, git=git)
     store.close()
     go = project / "go"
     env = {**e.env, "PYTHONPATH": str(LIB)}
@@ -922,10 +942,11 @@ def profiles(e: Env, c: Config, cache: dict[str, Project]) -> None:
             if m:
                 imports.append((int(m.group(2)), len(m.group(3)) // 2, m.group(4)))
         total_us = sum(us for us, depth, _ in imports if depth == 0)
-        print(f"\n### {title}: imports ({total_us / 1000:.1f} ms in all, top-level and heaviest)\n")
-        print("| module | cumulative |\n|---|---|")
-        for us, depth, name in sorted(imports, reverse=True)[:18]:
-            print(f"| {'  ' * depth}{name} | {us / 1000:.1f} ms |")
+        print(f"\n### {title}: imports ({total_us / 1000:.1f} ms in all; the heaviest, cumulative, "
+              "with the depth at which each was first imported)\n")
+        print("| module | depth | cumulative |\n|---|---|---|")
+        for us, depth, name in sorted(imports, reverse=True)[:20]:
+            print(f"| {name} | {depth} | {us / 1000:.1f} ms |")
         out = e.tmp / f"profile-{event}.prof"
         run([e.venv_py, "-I", "-S", "-m", "cProfile", "-o", str(out), script, event], env, body(), cwd=project)
         import io
@@ -933,11 +954,13 @@ def profiles(e: Env, c: Config, cache: dict[str, Project]) -> None:
 
         buf = io.StringIO()
         st = pstats.Stats(str(out), stream=buf)
-        st.sort_stats("cumulative").print_stats(28)
+        st.sort_stats("cumulative").print_stats(90)
         text = buf.getvalue()
         start = text.find("   ncalls")
-        print(f"\n### {title}: cProfile (cumulative)\n\n```\n{text[:start].strip().splitlines()[0]}\n"
-              f"{text[start:].rstrip()}\n```")
+        lines = [ln for ln in text[start:].rstrip().splitlines()
+                 if "<frozen importlib" not in ln and "builtins.__import__" not in ln][:32]
+        print(f"\n### {title}: cProfile (cumulative; import machinery left out)\n\n```\n"
+              + "\n".join(lines) + "\n```")
 
 
 # ---------------------------------------------------------------------- report
@@ -951,7 +974,12 @@ def machine(e: Env) -> list[str]:
                 cpu = line.split(":", 1)[1].strip()
                 break
     ver = subprocess.run([e.python3, "--version"], capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%h %s"], capture_output=True,
+                          text=True).stdout.strip()[:90]
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "lib", "hooks", "bin"],
+                           capture_output=True, text=True).stdout.strip()
     lines = [f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+             f"- Cairn at {head}" + (" (with uncommitted changes in lib/, hooks/ or bin/)" if dirty else ""),
              f"- nproc: {os.cpu_count()}; CPU: {cpu}; SQLite {sqlite3.sqlite_version}",
              f"- python3: {e.python3} ({ver}); the suite runs on {sys.executable}",
              f"- hooks run on: {e.venv_py} -> {os.path.realpath(e.venv_py)}: {e.venv_label}",
