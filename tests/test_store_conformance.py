@@ -296,21 +296,43 @@ def test_sessions_first_and_last_seen(store: Store) -> None:
     assert wf.last_seen == t(5)
 
 
-def test_heartbeat_refreshes_the_bound_workflow_and_its_lease(store: Store) -> None:
-    made(store, "wf-a", "wf-b")
+def test_heartbeat_refreshes_the_sessions_running_workflows_and_leases(store: Store) -> None:
+    made(store, "wf-a", "wf-b", "wf-c")
     with store.write() as tx:
-        assert tx.heartbeat("s1", t(1)) is None  # not bound: nothing
-        tx.bind("s1", "wf-a", t(2), "cairn start")
+        assert tx.heartbeat("s1", t(1)) == []  # a session that worked on nothing
+        tx.touch_session("wf-a", "s1", t(2))
+        tx.touch_session("wf-b", "s1", t(3))
+        tx.touch_session("wf-c", "s2", t(3))
+        for wid in ("wf-a", "wf-c"):
+            tx.set_status(wid, Status.RUNNING, None)
+        tx.set_status("wf-b", Status.PAUSED, "x")
         tx.put_lease("wf-a", lease("s1"))
-        tx.put_lease("wf-b", lease("s2"))
+        tx.put_lease("wf-c", lease("s2"))
     with store.write(durable=False) as tx:
-        assert tx.heartbeat("s1", t(9)) == "wf-a"
+        assert tx.heartbeat("s1", t(9)) == ["wf-a"]  # running ones only
     with store.read() as r:
-        wf, b = r.workflow("wf-a"), r.workflow("wf-b")
-        la, lb = r.lease("wf-a"), r.lease("wf-b")
-    assert wf is not None and b is not None and la is not None and lb is not None
-    assert wf.last_seen == t(9) and wf.last_activity == t(9) and b.sessions == []
-    assert la.heartbeat_at == t(9) and lb.heartbeat_at == T0
+        a, b, c = r.workflow("wf-a"), r.workflow("wf-b"), r.workflow("wf-c")
+        la, lc = r.lease("wf-a"), r.lease("wf-c")
+    assert a is not None and b is not None and c is not None and la is not None and lc is not None
+    assert a.last_seen == t(9) and a.last_activity == t(9) and b.last_seen == t(3) and c.last_seen == t(3)
+    assert la.heartbeat_at == t(9) and lc.heartbeat_at == T0
+
+
+def test_session_workflows_order_and_any_with(store: Store) -> None:
+    made(store, "wf-a", "wf-b", "wf-c")
+    with store.write() as tx:
+        tx.touch_session("wf-a", "s1", t(5))
+        tx.touch_session("wf-b", "s1", t(7))
+        tx.touch_session("wf-b", "s2", t(6))
+        tx.set_status("wf-c", Status.CANCELLED, "x")
+        tx.touch_session("wf-c", "s1", t(9))
+    with store.read() as r:
+        assert r.session_workflows("s1", [Status.PENDING]) == ["wf-b", "wf-a"]  # most recent first
+        assert r.session_workflows("s1", [Status.PENDING, Status.CANCELLED]) == ["wf-c", "wf-b", "wf-a"]
+        assert r.session_workflows("s3", list(Status)) == []
+        assert r.last_session("wf-b") == ("s1", t(7)) and r.last_session("wf-none") is None
+        assert r.any_with([Status.CANCELLED]) and r.any_with([Status.RUNNING, Status.PENDING])
+        assert not r.any_with([Status.RUNNING, Status.STALE]) and not r.any_with([])
 
 
 def test_parameters_latest_value(store: Store) -> None:
@@ -605,3 +627,21 @@ def test_writers_are_serialized(opener: Opener) -> None:
 
 def test_describe_names_the_backend(store: Store) -> None:
     assert isinstance(store.describe(), str) and store.describe()
+
+
+def test_session_workflows_and_last_session(store: Store) -> None:
+    made(store, "wf-a", "wf-b", "wf-c")
+    with store.write() as tx:
+        tx.set_status("wf-a", Status.RUNNING, None)
+        tx.set_status("wf-b", Status.RUNNING, None)
+        tx.touch_session("wf-a", "s1", t(1))
+        tx.touch_session("wf-b", "s1", t(3))
+        tx.touch_session("wf-b", "s2", t(5))
+        tx.touch_session("wf-c", "s1", t(7))  # pending: not listed for RUNNING
+    with store.read() as r:
+        assert r.session_workflows("s1", [Status.RUNNING]) == ["wf-b", "wf-a"]
+        assert r.session_workflows("s3", [Status.RUNNING]) == []
+        assert r.last_session("wf-b") == ("s2", t(5))
+        assert r.last_session("wf-c") == ("s1", t(7))
+    with store.write(durable=False) as tx:
+        assert tx.heartbeat("s1", t(9)) == ["wf-b", "wf-a"]

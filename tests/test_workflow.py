@@ -448,13 +448,15 @@ def test_markers_follow_statuses(mgr: CheckpointManager, tiny: Pipeline, root: P
     assert marks() == (False, False) and not (root / "wf-b").exists()
 
 
-def test_heartbeat_touches_the_bound_session_only(mgr: CheckpointManager, tiny_wf: str) -> None:
-    assert mgr.workflows.heartbeat("unbound") is None
-    mgr.workflows.bind("sess-1", tiny_wf, "cairn resume")
+def test_heartbeat_touches_the_sessions_running_workflows(mgr: CheckpointManager, tiny_wf: str) -> None:
+    assert mgr.workflows.heartbeat("unknown") == []
+    mgr.record_start(tiny_wf, "orchestrator", session_id="sess-1")
     seq = stored(mgr, tiny_wf).seq
-    assert mgr.workflows.heartbeat("sess-1") == tiny_wf
+    assert mgr.workflows.heartbeat("sess-1") == [tiny_wf]
     wf = stored(mgr, tiny_wf)
     assert wf.seq == seq and wf.last_seen is not None and wf.last_activity == wf.last_seen  # no checkpoint
+    mgr.pause(tiny_wf)
+    assert mgr.workflows.heartbeat("sess-1") == []  # a paused workflow is not kept alive
     with pytest.raises(WorkflowNotFound):
         mgr.workflows.bind("sess-1", "wf-none", "x")
 
@@ -526,10 +528,10 @@ def test_lease_from_another_host_lives_while_its_heartbeat_is_fresh(mgr: Checkpo
 
 def test_heartbeat_keeps_a_remote_lease_alive(mgr: CheckpointManager, tiny_wf: str) -> None:
     old = utcnow() - leases.DEFAULT_TTL - timedelta(minutes=1)
+    mgr.record_start(tiny_wf, "orchestrator", session_id="remote")
     with mgr.store.write() as tx:
         tx.put_lease(tiny_wf, LeaseRecord("remote", 1, None, "another-host.example", old, old))
-        tx.bind("remote", tiny_wf, old, "cairn resume")
-    mgr.workflows.heartbeat("remote")  # the remote session's Stop hook (on a shared folder)
+    assert mgr.workflows.heartbeat("remote") == [tiny_wf]  # its Stop hook (on a shared folder)
     with pytest.raises(LeaseHeld):
         mgr.workflows.acquire(tiny_wf, "local", os.getpid())
 

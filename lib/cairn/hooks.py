@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from cairn.errors import CairnError
+from cairn.status import Status
 
 TYPE_CHECKING = False  # `typing` costs a hook ~2 ms to import; annotations only need it
 if TYPE_CHECKING:
@@ -138,10 +139,17 @@ def session_start(hook: Hook) -> Output:
     sid = hook.text("session_id")
     with m.store.read() as r:
         bound = r.binding(sid) if sid else None
-    # The session's own workflow (it ran `cairn start`/`resume`, e.g. before a compaction),
-    # else the newest resumable one: offered, not bound (binding takes `/cairn:resume`).
-    chosen = next((s for s in rows if s.workflow_id == bound), rows[0])
+        own = r.session_workflows(sid, [s.status for s in rows]) if sid else []
+    # The session's own workflow (it ran `cairn start`/`resume` or dispatched its stages, e.g.
+    # before a compaction), else the newest resumable one: offered, not bound.
+    mine = bound if bound is not None else (own[0] if own else None)
+    chosen = next((s for s in rows if s.workflow_id == mine), rows[0])
     wid = chosen.workflow_id
+    # The same event delivered twice (the hook configured twice): inject once. Keyed by the
+    # transcript's size, so a later compaction of the same session injects again.
+    if sid and not m.workflows.first_delivery(f"session-start:{sid}:{hook.text('source')}:"
+                                              f"{_size(hook.text('transcript_path'))}"):
+        return None
     resumer = WorkflowResumer(m)
     wf = m.load(wid)
     report = resumer.validate(wid, hashes=False, schemas=False, cp=wf)
@@ -152,8 +160,15 @@ def session_start(hook: Hook) -> Output:
     held = _held_elsewhere(m, wid, sid)
     if held:
         notes.append(held)
-    elif wf.status.value == "running" and bound != wid:
-        notes.append("the session that ran it ended without a clean stop (closed or killed)")
+    elif wf.status.value == "running" and mine != wid:
+        with m.store.read() as r:
+            last = r.last_session(wid)
+        if last is not None:
+            from cairn.humanize import ago
+            from cairn.model import utcnow
+
+            notes.append(f"its session {last[0][:12]} was last seen {ago(last[1], utcnow())} and did not "
+                         "end cleanly (closed or killed), unless it still runs elsewhere")
     if bound != wid:
         notes.append(f"not yet bound to this session: run /cairn:resume {wid} to continue it")
     others = [f"{s.workflow_id}: {s.status.value}, {s.completed}/{s.total} done, next "
@@ -164,6 +179,13 @@ def session_start(hook: Hook) -> Output:
                          f"next: {plan.next_agent or '-'} — " + (held[:200] if held else f"/cairn:resume {wid}"),
         "hookSpecificOutput": {"hookEventName": "SessionStart", "additionalContext": context},
     }
+
+
+def _size(path: str) -> int:
+    try:
+        return os.lstat(path).st_size if path else 0
+    except OSError:
+        return 0
 
 
 def _held_elsewhere(m: CheckpointManager, wid: str, session_id: str) -> str | None:
@@ -349,8 +371,8 @@ def pre_compact(hook: Hook) -> Output:
         return None
     m = hook.manager()
     with m.store.read() as r:
-        wid = r.binding(sid)
-    if wid is not None:
+        wids = r.session_workflows(sid, [Status.RUNNING])
+    for wid in wids:
         m.touch(wid, session_id=sid, checkpoint_type="precompact")
     return None
 
@@ -361,14 +383,12 @@ def session_end(hook: Hook) -> Output:
         return None
     m = hook.manager()
     with m.store.read() as r:
-        wid = r.binding(sid)
-    if wid is None:
-        return None
-    m.workflows.release(wid, sid)
-    wf = m.load(wid)
-    if wf.status.value != "running":
-        return None
-    m.pause(wid, f"interrupted: the Claude session ended (reason: {hook.text('reason')[:40] or 'other'})")
+        wids = [(w, r.last_session(w)) for w in r.session_workflows(sid, [Status.RUNNING])]
+    why = f"interrupted: the Claude session ended (reason: {hook.text('reason')[:40] or 'other'})"
+    for wid, last in wids:
+        m.workflows.release(wid, sid)
+        if last is not None and last[0] == sid:  # not when another session works on it since
+            m.pause(wid, why)
     return None
 
 

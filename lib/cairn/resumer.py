@@ -9,7 +9,6 @@ pose as instructions; artifact contents are never pasted in.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from cairn.checks import stale as stale_mod
 from cairn.checks.artifacts import inspect, rehash, unchanged_by_stat

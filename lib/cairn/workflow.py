@@ -317,8 +317,10 @@ class Workflows:
 
     def dispatch(self, tool_use_id: str, session_id: str, workflow_id: str, stage: str) -> bool:
         check_workflow_id(workflow_id)
+        now = utcnow()
         with self.store.write() as tx:
-            return tx.put_dispatch(tool_use_id, session_id, workflow_id, stage, utcnow())
+            tx.touch_session(workflow_id, session_id, now)  # the session works on it: SessionEnd pauses it
+            return tx.put_dispatch(tool_use_id, session_id, workflow_id, stage, now)
 
     def agent_launched(self, tool_use_id: str, agent_id: str, usage: str | None) -> None:
         """PostToolUse on the Agent tool: tie the dispatch to the agent id, and keep what the
@@ -326,13 +328,23 @@ class Workflows:
         with self.store.write() as tx:
             tx.claim_dispatch(tool_use_id, agent_id)
             found = tx.attempt_of_agent(agent_id)
-            if found is not None and usage:
-                tx.set_usage(found[1].id, usage)
+        if found is None or not usage or found[1].usage == usage:
+            return
+        attempt_id = found[1].id
 
-    def heartbeat(self, session_id: str) -> str | None:
+        def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
+            tx.set_usage(attempt_id, usage)
+        self.commit(found[0], "agent_usage", change)  # a checkpoint, so the projection shows it
+
+    def heartbeat(self, session_id: str) -> list[str]:
         """Stop: the session is alive. Not durable (a lost heartbeat costs nothing)."""
         with self.store.write(durable=False) as tx:
             return tx.heartbeat(session_id, utcnow())
+
+    def first_delivery(self, key: str) -> bool:
+        """Whether this hook delivery (named by `key`) is seen for the first time."""
+        with self.store.write() as tx:
+            return tx.first_delivery(key, utcnow())
 
     # ------------------------------------------------------------------ leases
     def acquire(self, workflow_id: str, session_id: str, pid: int) -> LeaseRecord | None:

@@ -194,10 +194,6 @@ def test_researcher_subagent_is_briefed_and_recorded(env: ClaudeEnv, fake_api: F
     assert log_lines(env.project) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "lib bug: Workflows.agent_launched (PostToolUse) writes the attempt's usage outside "
-    "commit(), so checkpoint.json is not rewritten: the projection at the same seq lacks "
-    "'usage' and, its seq being current, is never repaired"))
 def test_projection_shows_what_the_database_has_after_a_stage(env: ClaudeEnv,
                                                              fake_api: FakeAnthropic) -> None:
     make_workflow(env.project, ["orchestrator"])
@@ -342,11 +338,6 @@ def test_session_lost_mid_stage_resumes_without_duplicates(
 # ------------------------------------------------------------------ 6. session end
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "lib bug: SessionEnd only pauses a workflow bound to the session (cairn start/resume); "
-    "a workflow whose stage the session dispatched by its cairn-workflow line stays "
-    "'running' after a clean exit, and the next SessionStart says its session 'ended "
-    "without a clean stop'"))
 def test_clean_session_end_leaves_nothing_running(env: ClaudeEnv, fake_api: FakeAnthropic) -> None:
     """A session that follows the SessionStart context (dispatch with the
     ``cairn-workflow`` line, no ``/cairn:resume``) records the stage, then ends cleanly.
@@ -472,9 +463,6 @@ def test_background_subagent_recorded_after_main_stop(env: ClaudeEnv, fake_api: 
 # ------------------------------------------------------------------ 9. SessionStart twice
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "lib regression in core v2: both SessionStart hooks of one session inject the resume "
-    "context (the model gets it twice); the v1 hook let only one of them inject"))
 def test_session_start_fired_twice_injects_once(env: ClaudeEnv, fake_api: FakeAnthropic,
                                                 tmp_path: Path) -> None:
     """The client loads a plugin once even when given twice (``--plugin-dir`` the same

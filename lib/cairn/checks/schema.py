@@ -22,8 +22,8 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import sys
 import re
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -228,7 +228,7 @@ def _has_jsonschema() -> bool:
     to stay fast); on the plugin's own environment hooks/run.sh sets CAIRN_SITE=1, and
     site-packages (with jsonschema) are added only when a project schema needs them."""
     try:
-        import jsonschema  # noqa: F401  (only to learn whether it is there)
+        import jsonschema
     except ImportError:
         if not sys.flags.no_site or os.environ.get("CAIRN_SITE") != "1":
             return False

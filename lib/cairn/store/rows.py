@@ -165,6 +165,20 @@ class RowReader:
         row = self.db.execute("SELECT workflow_id FROM bindings WHERE session_id = ?", (session_id,)).fetchone()
         return None if row is None else str(row[0])
 
+    def session_workflows(self, session_id: str, statuses: Iterable[Status]) -> list[str]:
+        """Workflows with one of `statuses` that the session worked on (bound, dispatched,
+        ran a stage), the one it most recently touched first."""
+        values = [s.value for s in statuses]
+        return [r[0] for r in self.db.execute(
+            "SELECT s.workflow_id FROM sessions s JOIN workflows w ON w.id = s.workflow_id WHERE s.session_id = ? "
+            f"AND w.status IN ({','.join('?' * len(values))}) ORDER BY s.last_seen DESC", (session_id, *values))]
+
+    def last_session(self, workflow_id: str) -> tuple[str, datetime] | None:
+        """The session most recently seen working on the workflow, and when."""
+        row = self.db.execute("SELECT session_id, last_seen FROM sessions WHERE workflow_id = ? "
+                              "ORDER BY last_seen DESC LIMIT 1", (workflow_id,)).fetchone()
+        return None if row is None else (str(row[0]), parse_iso(row[1]))
+
     def attempt_of_agent(self, agent_id: str) -> tuple[str, Attempt] | None:
         row = self.db.execute(f"SELECT workflow_id, {_ATTEMPT_COLS} FROM attempts WHERE agent_id = ?",
                               (agent_id,)).fetchone()

@@ -122,14 +122,16 @@ class SqliteTx(RowReader):
             " source = coalesce(excluded.source, source)",
             (workflow_id, session_id, iso(at), iso(at), source))
 
-    def heartbeat(self, session_id: str, at: datetime) -> str | None:
-        wid = self.binding(session_id)
-        if wid is None:
-            return None
-        self.touch_session(wid, session_id, at)
-        self.db.execute("UPDATE leases SET heartbeat_at = ? WHERE workflow_id = ? AND session_id = ?",
-                        (iso(at), wid, session_id))
-        return wid
+    def heartbeat(self, session_id: str, at: datetime) -> list[str]:
+        wids = self.session_workflows(session_id, [Status.RUNNING])
+        bound = self.binding(session_id)
+        if bound is not None and bound not in wids:
+            wids.insert(0, bound)
+        for wid in wids:
+            self.touch_session(wid, session_id, at)
+            self.db.execute("UPDATE leases SET heartbeat_at = ? WHERE workflow_id = ? AND session_id = ?",
+                            (iso(at), wid, session_id))
+        return wids
 
     def set_parameter(self, workflow_id: str, key: str, value: str, seq: int) -> None:
         self.db.execute("INSERT OR REPLACE INTO parameters(workflow_id, key, value, seq) VALUES (?, ?, ?, ?)",
