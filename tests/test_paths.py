@@ -14,11 +14,11 @@ from cairn.manager import CheckpointManager
 from cairn.paths import check_workflow_id, confine_artifact, default_artifacts_dir, normalize_artifact
 
 BAD_IDS = ["a/b", "../x", "..", "a..b", "x\x00y", ".hidden", "-dash", "", "a" * 129, "sp ace",
-           "back\\slash", "/abs"]
+           "back\\slash", "/abs", "wf\n", "wf-1\n", "\nwf", "wf\r\n", "wf\t"]
 
 
 @pytest.mark.parametrize("wid", BAD_IDS)
-def test_bad_ids_are_refused(wid: str, mgr: CheckpointManager, tmp_path: Path) -> None:
+def test_bad_ids_are_refused(wid: str, mgr: CheckpointManager, root: Path) -> None:
     with pytest.raises(ConfinementError) as info:
         check_workflow_id(wid)
     assert isinstance(info.value, UsageError) and info.value.hint
@@ -28,6 +28,7 @@ def test_bad_ids_are_refused(wid: str, mgr: CheckpointManager, tmp_path: Path) -
         mgr.load(wid)
     with pytest.raises(ConfinementError):
         mgr.pause(wid)
+    assert not root.exists() or not any(root.iterdir())  # nothing created for it
 
 
 @pytest.mark.parametrize("wid", ["a", "wf-20260101-000000-abcdef", "A.b_c-9", "a" * 128])
@@ -107,11 +108,18 @@ def test_manager_refuses_escaping_artifacts_and_writes_nothing_outside(
     assert secret.read_text() == '{"secret": true}'
 
 
-def test_symlinked_workflow_folder_is_refused(mgr: CheckpointManager, root: Path, tmp_path: Path) -> None:
+def test_a_symlinked_workflow_folder_is_never_written(mgr: CheckpointManager, root: Path, tmp_path: Path) -> None:
+    """The database is the truth: the change is recorded, its projection is not written
+    through the link (a warning says so)."""
     wid = mgr.create("real").workflow_id
+    mgr.record_start(wid, "orchestrator")
     target = tmp_path / "moved"
     os.replace(mgr.workflow_dir(wid), target)
+    before = {p: p.read_bytes() for p in target.rglob("*")}
     (root / wid).symlink_to(target, target_is_directory=True)
+    wf = mgr.pause(wid)
+    assert wf.status.value == "paused" and any("not refreshed" in w for w in mgr.workflows.warnings)
+    assert {p: p.read_bytes() for p in target.rglob("*")} == before
+    (root / "wf-other").symlink_to(target, target_is_directory=True)
     with pytest.raises(ConfinementError):
-        mgr.pause(wid)
-    assert wid not in mgr.store.list_ids()
+        mgr.create("x", workflow_id="wf-other")  # a new workflow never starts in a linked folder

@@ -146,12 +146,15 @@ class CheckpointManager:
                session_id: str | None = None, metadata: dict[str, str] | None = None) -> Workflow:
         from cairn.checks.gitstate import git_state
 
+        if workflow_id is not None:
+            check_workflow_id(workflow_id)  # before the database is opened (or created)
         pipeline = pipeline or self.project_pipeline()
         return self.workflows.create(request, pipeline, workflow_id=workflow_id, session_id=session_id,
                                      metadata=metadata, git=git_state(self.project_dir))
 
     def record_start(self, workflow_id: str, agent: str, *, agent_id: str | None = None,
                      session_id: str | None = None) -> Workflow:
+        check_workflow_id(workflow_id)
         return self.workflows.start_stage(workflow_id, agent, agent_id=agent_id, session_id=session_id)
 
     def check_artifacts(self, workflow_id: str, agent: str, paths: list[str] | None = None,
@@ -212,19 +215,24 @@ class CheckpointManager:
 
     def record_failure(self, workflow_id: str, agent: str, error: str, *, agent_id: str | None = None,
                        session_id: str | None = None) -> Workflow:
+        check_workflow_id(workflow_id)
         return self.workflows.fail_stage(workflow_id, agent, error, agent_id=agent_id, session_id=session_id)
 
     def pause(self, workflow_id: str, reason: str = "paused by user") -> Workflow:
+        check_workflow_id(workflow_id)
         return self.workflows.pause(workflow_id, reason)
 
     def cancel(self, workflow_id: str, reason: str = "cancelled by user") -> Workflow:
+        check_workflow_id(workflow_id)
         return self.workflows.cancel(workflow_id, reason)
 
     def touch(self, workflow_id: str, *, session_id: str | None = None, checkpoint_type: str = "activity") -> Workflow:
+        check_workflow_id(workflow_id)
         return self.workflows.touch(workflow_id, checkpoint_type, session_id=session_id)
 
     def apply(self, workflow_id: str, op: Op, kind: str, *, session_id: str | None = None,
               running: bool = True) -> Workflow:
+        check_workflow_id(workflow_id)
         return self.workflows.apply(workflow_id, op, kind, session_id=session_id, running=running)
 
     def delete(self, workflow_id: str) -> None:
