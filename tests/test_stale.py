@@ -1,5 +1,6 @@
-"""Stale state: each reason is distinct and typed in `cairn validate` and at
-SessionStart, with recovery options. Git reasons use real repositories in tmp_path."""
+"""Stale state (`cairn.checks.stale`): each reason is distinct and typed, in the resumer's
+validation and at SessionStart, with recovery options. Git reasons use real repositories
+in tmp_path."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from freezegun import freeze_time
 
-from cairn import stale
-from cairn.cli import main
+from cairn.checks import stale
+from cairn.checks.gitstate import git_state
 from cairn.manager import CheckpointManager
-from cairn.models import utcnow
+from cairn.model import utcnow
+from cairn.pipeline import Settings, default_pipeline, load_project_config
 from cairn.resumer import WorkflowResumer
 from faults import hookrun
 
@@ -49,51 +52,54 @@ def codes(m: CheckpointManager, wid: str = WID, **kw: Any) -> list[str]:
     return [p.code for p in WorkflowResumer(m).validate(wid, **kw).problems]
 
 
-def validate_cli(root: Path, wid: str = WID) -> tuple[int, dict[str, Any]]:
-    import contextlib
-    import io
-
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        code = main(["--dir", str(root), "validate", wid, "--json"])
-    return code, json.loads(buf.getvalue())
-
-
 def started(m: CheckpointManager, complete: Callable[..., Path], stages: int = 2) -> None:
     m.create("make it stale", workflow_id=WID)
-    for name in m.pipeline_of(m.load(WID)).names[:stages]:
+    for name in m.load(WID).pipeline.names[:stages]:
         complete(m, WID, name)
 
 
 def test_git_state_recorded_at_create_and_completion(repo: Path, complete: Callable[..., Path]) -> None:
     m = CheckpointManager(repo / ".claude" / "artifacts")
     m.create("x", workflow_id=WID)
-    rec = m.load(WID).metadata["git"]
-    assert rec["head"] == git(repo, "rev-parse", "HEAD") and rec["branch"] == "main"
-    assert Path(rec["worktree"]).resolve() == repo.resolve() and rec["stage"] is None
+    wf = m.load(WID)
+    rec = stale.last_git(wf)
+    assert rec is not None and rec["head"] == git(repo, "rev-parse", "HEAD") and rec["branch"] == "main"
+    assert Path(str(rec["worktree"])).resolve() == repo.resolve() and rec["stage"] is None
+    assert json.loads(wf.git or "") == {k: rec[k] for k in ("head", "branch", "worktree")}
     head = commit(repo, "more")
     complete(m, WID, "orchestrator")
-    rec = m.load(WID).metadata["git"]
-    assert rec["head"] == head and rec["stage"] == "orchestrator"
+    wf = m.load(WID)
+    rec = stale.last_git(wf)
+    assert rec is not None and rec["head"] == head and rec["stage"] == "orchestrator"
+    assert json.loads(wf.agents["orchestrator"].attempts[0].git or "")["head"] == head
+    assert json.loads((m.root / WID / "checkpoint.json").read_text())["git"]["head"] != head  # creation's
     assert codes(m) == []
 
 
-def test_no_git_state_outside_a_repository(mgr: CheckpointManager) -> None:
-    cp = mgr.create("x", workflow_id=WID)
-    assert "git" not in cp.metadata
-    assert stale.git_state(None) is None
+def test_no_git_state_outside_a_repository(mgr: CheckpointManager, tmp_path: Path) -> None:
+    wf = mgr.create("x", workflow_id=WID)
+    assert wf.git is None and stale.last_git(wf) is None and stale.git_problems(wf) == []
+    assert git_state(None) is None and git_state(tmp_path / "nowhere") is None
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert git_state(plain) is None  # no repository: not even a git process
+
+
+def test_detached_head_has_no_branch(repo: Path) -> None:
+    git(repo, "checkout", "-q", "--detach")
+    rec = json.loads(git_state(repo) or "")
+    assert rec["branch"] is None and rec["head"] == git(repo, "rev-parse", "HEAD")
 
 
 def test_head_moved(repo: Path, complete: Callable[..., Path]) -> None:
     m = CheckpointManager(repo / ".claude" / "artifacts")
     started(m, complete)
     commit(repo, "outside")
-    assert codes(m) == [stale.GIT_HEAD_MOVED]
-    code, out = validate_cli(m.root)
-    assert code == 1 and out["problems"][0]["code"] == "git_head_moved"
-    assert out["problems"][0]["stage"] == "researcher"
-    assert any("--from researcher" in o for o in out["recovery"])
-    assert any(o.startswith("clean up") for o in out["recovery"])
+    problems = WorkflowResumer(m).validate(WID).problems
+    assert [(p.code, p.stage) for p in problems] == [(stale.GIT_HEAD_MOVED, "researcher")]
+    opts = stale.recovery(WID, problems, m.load(WID).pipeline)
+    assert opts[0] == f"re-run from the first affected stage: cairn resume {WID} --from researcher"
+    assert any(o.startswith("clean up") for o in opts) and any("continue as is" in o for o in opts)
 
 
 def test_branch_deleted(repo: Path, complete: Callable[..., Path]) -> None:
@@ -111,29 +117,29 @@ def test_worktree_deleted(repo: Path, tmp_path: Path, complete: Callable[..., Pa
     git(repo, "worktree", "add", "-q", "-b", "side", str(wt))
     m = CheckpointManager(repo / ".claude" / "artifacts", project_dir=wt)
     started(m, complete)
-    assert Path(m.load(WID).metadata["git"]["worktree"]).resolve() == wt.resolve()
+    rec = stale.last_git(m.load(WID))
+    assert rec is not None and Path(str(rec["worktree"])).resolve() == wt.resolve()
     git(repo, "worktree", "remove", "--force", str(wt))
     assert codes(m) == [stale.GIT_WORKTREE_DELETED]
 
 
-def test_expired(mgr: CheckpointManager, complete: Callable[..., Path], project: Path) -> None:
+def test_expired(project: Path, complete: Callable[..., Path]) -> None:
     (project / ".claude" / "cairn.yaml").write_text("settings:\n  expiry_days: 3\n")
     m = CheckpointManager(project / ".claude" / "artifacts")
     assert m.settings.expiry_days == 3
     started(m, complete, 1)
-    cp = m.load(WID)
-    assert stale.expired(cp, m.settings, utcnow() + timedelta(days=2)) == []
-    [p] = stale.expired(cp, m.settings, utcnow() + timedelta(days=4))
+    wf = m.load(WID)
+    assert stale.expired(wf, m.settings, utcnow() + timedelta(days=2)) == []
+    [p] = stale.expired(wf, m.settings, utcnow() + timedelta(days=4))
     assert p.code == stale.EXPIRED and "expiry_days" in p.message
-
-    def age(c: Any) -> None:
-        c.metadata["aged"] = True
-    m.mutate(WID, age, "test")
-    old = utcnow() - timedelta(days=5)
-    raw = json.loads((m.root / WID / "checkpoint.json").read_text())
-    raw["last_activity"] = old.isoformat()
-    (m.root / WID / "checkpoint.json").write_text(json.dumps(raw))
-    assert codes(m) == [stale.EXPIRED]
+    with freeze_time(utcnow() + timedelta(days=5)):
+        assert codes(m) == [stale.EXPIRED]
+    m.workflows.bind("sess", WID, "cairn resume")
+    m.record_start(WID, "researcher", session_id="sess")
+    with freeze_time(utcnow() + timedelta(days=2, hours=23)):
+        m.workflows.heartbeat("sess")  # a heartbeat is activity
+    with freeze_time(utcnow() + timedelta(days=5)):
+        assert codes(m) == []
 
 
 def test_pipeline_changed(project: Path, complete: Callable[..., Path]) -> None:
@@ -146,8 +152,13 @@ def test_pipeline_changed(project: Path, complete: Callable[..., Path]) -> None:
     problems = WorkflowResumer(m).validate(WID).problems
     assert [p.code for p in problems] == [stale.PIPELINE_CHANGED]
     assert problems[0].stage == "planner"
-    opts = stale.recovery(WID, problems, m.pipeline_of(m.load(WID)))
+    opts = stale.recovery(WID, problems, m.load(WID).pipeline)
     assert opts[0].endswith("--from planner")
+    # the API the resumer uses, directly
+    wf = m.load(WID)
+    assert [p.code for p in stale.check(wf, Settings(), load_project_config(project)[0])] == [
+        stale.PIPELINE_CHANGED]
+    assert stale.check(wf, Settings(), None) == []  # an unreadable cairn.yaml is reported where it is loaded
 
 
 def test_custom_pipeline_is_not_reported_as_changed(mgr: CheckpointManager, tiny: Any) -> None:
@@ -157,19 +168,18 @@ def test_custom_pipeline_is_not_reported_as_changed(mgr: CheckpointManager, tiny
 
 def test_artifact_modified_and_deleted(mgr: CheckpointManager, complete: Callable[..., Path]) -> None:
     started(mgr, complete, 3)
-    names = mgr.pipeline_of(mgr.load(WID)).names
-    cp = mgr.load(WID)
-    first, second = (mgr.workflow_dir(WID) / rel for rel in list(cp.artifacts)[:2])
+    wf = mgr.load(WID)
+    first, second = (mgr.workflow_dir(WID) / rel for rel in list(wf.artifacts)[:2])
     first.write_text(first.read_text() + " ")
     second.unlink()
-    assert codes(mgr) == [stale.ARTIFACT_MODIFIED, stale.ARTIFACT_DELETED]
-    code, out = validate_cli(mgr.root)
-    assert code == 1
-    assert out["recovery"][0].endswith(f"--from {names[0]}")
+    problems = WorkflowResumer(mgr).validate(WID).problems
+    assert [p.code for p in problems] == [stale.ARTIFACT_MODIFIED, stale.ARTIFACT_DELETED]
+    assert stale.recovery(WID, problems, wf.pipeline)[0].endswith(f"--from {wf.pipeline.names[0]}")
 
 
 def test_every_reason_is_distinct() -> None:
     assert len(set(stale.CODES)) == len(stale.CODES) == 7
+    assert stale.recovery(WID, [], default_pipeline()) == []
 
 
 def test_session_start_shows_reasons_and_options(repo: Path, tmp_path: Path,
@@ -180,8 +190,7 @@ def test_session_start_shows_reasons_and_options(repo: Path, tmp_path: Path,
     commit(repo, "outside")
     git(repo, "checkout", "-q", "-b", "elsewhere")
     env = hookrun.hook_env(repo, tmp_path / "home" / "data")
-    answer = hookrun.run("session-start", hookrun.payload("session-start", repo, source="startup"),
-                         env, repo)
+    answer = hookrun.run("session-start", hookrun.payload("session-start", repo, source="startup"), env, repo)
     assert answer is not None
     context = answer["hookSpecificOutput"]["additionalContext"]
     assert "[git_head_moved]" in context
