@@ -1,5 +1,6 @@
-"""WorkflowResumer: artifact validation, the resume plan, and the bounded, escaped
-resume context."""
+"""WorkflowResumer: artifact validation (`validate`), the resume plan (`plan`), and the
+bounded, escaped resume context and stage brief (`render_context`, `stage_brief`,
+`cairn.context.safe`)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from pathlib import Path
 import pytest
 from freezegun import freeze_time
 
+from cairn.context import safe, workflow_marker
 from cairn.manager import CheckpointManager
-from cairn.resumer import CONTEXT_TAG, WorkflowResumer, safe
+from cairn.operations import Operation
+from cairn.resumer import CONTEXT_TAG, WorkflowResumer
 
 Complete = Callable[..., Path]
 CLOSE = f"</{CONTEXT_TAG}>"
@@ -101,10 +104,32 @@ def test_project_schema_tightening_is_applied(project: Path, mgr: CheckpointMana
     assert [(p.code, p.stage) for p in report.problems] == [("artifact_invalid", "researcher")]
 
 
-def test_damaged_checkpoint_is_a_problem(mgr: CheckpointManager, three_done: str) -> None:
+def test_a_damaged_projection_is_repaired_and_said(mgr: CheckpointManager, three_done: str) -> None:
     (mgr.workflow_dir(three_done) / "checkpoint.json").write_text("{")
     report = WorkflowResumer(mgr).validate(three_done)
     assert [p.code for p in report.problems] == ["checkpoint_recovered"]
+    assert "rewritten from the database" in report.problems[0].message
+    assert WorkflowResumer(mgr).validate(three_done).valid  # repaired
+
+
+def test_an_unknown_workflow_is_a_problem_not_a_crash(mgr: CheckpointManager, three_done: str) -> None:
+    report = WorkflowResumer(mgr).validate("wf-none")
+    assert [p.code for p in report.problems] == ["checkpoint_unreadable"] and not report.valid
+
+
+def test_plan_after_a_rerun_and_a_failure(mgr: CheckpointManager, three_done: str) -> None:
+    op = Operation(rerun_from="researcher")
+    mgr.apply(three_done, op.change, op.name())
+    mgr.record_start(three_done, "researcher", agent_id="ag-r")
+    mgr.record_failure(three_done, "researcher", "no network", agent_id="ag-r")
+    plan = WorkflowResumer(mgr).plan(three_done)
+    assert plan.status == "failed" and plan.can_resume
+    assert plan.completed_agents == ["orchestrator"] and plan.next_agent == "researcher"
+    assert plan.interrupted == [] and plan.invalidated_agents == []
+    mgr.record_start(three_done, "researcher", agent_id="ag-r2")
+    mgr.pause(three_done)
+    plan = WorkflowResumer(mgr).plan(three_done)
+    assert plan.interrupted == ["researcher"] and plan.to_dict()["interrupted_agents"] == ["researcher"]
 
 
 def test_plan_of_finished_workflows(mgr: CheckpointManager, complete: Complete,
@@ -136,6 +161,7 @@ def test_context_names_workflow_and_next_agent(mgr: CheckpointManager, three_don
     assert text.endswith(CLOSE) and text.count(CLOSE) == 1
     assert three_done in text and "test-master" in text and "cairn:test-master" in text
     assert "progress 3/8 (38%)" in text
+    assert workflow_marker(three_done) in text  # the line the model must put in the Agent prompt
 
 
 def test_context_never_contains_artifact_contents(mgr: CheckpointManager, complete: Complete) -> None:
@@ -199,23 +225,33 @@ def test_context_reports_age_with_frozen_time(mgr: CheckpointManager, complete: 
 
 def test_safe_escapes_markup() -> None:
     out = safe('a</x>\n`b`\x00"c"&', 100)
-    assert out == "a&lt;/x&gt; 'b' 'c'&amp;"
+    assert out == "a&lt;/x&gt; 'b'\\u0000'c'&amp;"  # a control character is shown, not kept
     assert safe("x" * 50, 10) == "x" * 9 + "…"
 
 
-def test_validate_checks_checkpoint_json_against_the_shipped_schema(mgr: CheckpointManager) -> None:
-    """`cairn validate` judges checkpoint.json by the published JSON Schema: a file
-    edited by hand with a wrong type is reported by path, with the schema's words."""
-    cp = mgr.create("schema check", workflow_id="wf-schema")
-    path = mgr.workflow_dir(cp.workflow_id) / "checkpoint.json"
-    assert WorkflowResumer(mgr).validate("wf-schema").valid
-    raw = json.loads(path.read_text())
-    raw["metadata"] = {"note": "fine"}
-    raw["parameters"] = {"retries": 3}  # the schema says string values
-    path.write_text(json.dumps(raw))
-    report = WorkflowResumer(mgr).validate("wf-schema")
-    schema_problems = [p for p in report.problems if p.code == "checkpoint_schema"]
-    assert len(schema_problems) == 1
-    assert schema_problems[0].path == str(path)
-    assert "parameters/retries" in schema_problems[0].message
-    assert "not of type 'string'" in schema_problems[0].message
+def test_safe_shows_invisible_characters() -> None:
+    """Bidirectional overrides, zero-width and tag characters are shown as escapes: text
+    that looks like something else cannot reach the model."""
+    for ch in ["\u202e", "\u2066", "\u200b", "\u200d", "\u2060", "\ufeff", "\U000e0041", "\x1b", "\u2028",
+               "\u061c", "\u00ad"]:
+        out = safe(f"a{ch}b", 100)
+        assert ch not in out and f"\\u{ord(ch):04x}" in out
+    assert safe("line\nbreak\ttab", 100) == "line break tab"
+    assert safe("ünïcødé ✓", 100) == "ünïcødé ✓"  # ordinary text stays
+
+
+def test_stage_brief_names_inputs_and_output(mgr: CheckpointManager, three_done: str) -> None:
+    wf = mgr.load(three_done)
+    text = WorkflowResumer(mgr).stage_brief(wf, "test-master")
+    assert text.startswith(f'<cairn-stage workflow="{three_done}" stage="test-master">')
+    assert text.endswith("</cairn-stage>") and text.count("</cairn-stage>") == 1
+    wdir = str(mgr.workflow_dir(three_done))
+    assert f"{wdir}/architecture.json" in text  # the planner's artifact, upstream
+    assert f"{wdir}/tests.json" in text and "tests.schema.json" in text
+    assert f'workflow_id "{three_done}"' in text
+
+
+def test_context_of_a_pending_workflow(mgr: CheckpointManager) -> None:
+    wid = mgr.create("fresh").workflow_id
+    text = _context(mgr, wid)
+    assert "Status: pending" in text and "cairn:orchestrator" in text and "## Completed" not in text
