@@ -110,3 +110,19 @@ def test_log_latest_and_unknown(capsys: pytest.CaptureFixture[str], root: Path,
     assert code == 0 and "`wf-running`" in out
     code, _, err = run(capsys, "--dir", str(root), "log", "wf-missing")
     assert code == 1 and "fix:" in err
+
+
+def test_append_to_refuses_a_link_and_leaves_no_temp_file(capsys: pytest.CaptureFixture[str], root: Path,
+                                                         fleet: dict[str, str], tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.md"
+    target.write_text("# not to be touched\n")
+    link = tmp_path / "LINK.md"
+    link.symlink_to(target)
+    code, _, err = run(capsys, "--dir", str(root), "log", "wf-done", "--append-to", str(link))
+    assert code == 2 and "symbolic link" in err and "fix:" in err
+    assert target.read_text() == "# not to be touched\n" and link.is_symlink()
+    doc = tmp_path / "NEW.md"
+    code, _, err = run(capsys, "--dir", str(root), "log", "wf-done", "--append-to", str(doc))
+    assert code == 0 and "appended" in err
+    assert doc.read_text().startswith("## Execution Log\n") and doc.stat().st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["LINK.md", "NEW.md", "elsewhere.md"]

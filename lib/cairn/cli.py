@@ -15,6 +15,7 @@ import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from cairn import __version__
 from cairn.errors import EXIT_INTERNAL, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, CairnError
@@ -34,7 +35,7 @@ BUGS: tuple[type[BaseException], ...] = (
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise _ArgError(f"{self.prog}: {message}\n  fix: see `{self.prog} --help`")
 
 

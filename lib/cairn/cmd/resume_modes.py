@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
 
 from cairn.cmd.common import (
     ClaudeSession,
@@ -214,16 +213,20 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return EXIT_OK if plan.can_resume else EXIT_PROBLEM
 
 
-def _stop(verb: str) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        m = manager(args)
-        wf = m.pause(args.workflow_id, args.reason) if verb == "pause" else m.cancel(args.workflow_id, args.reason)
-        if args.json:
-            emit_json({"workflow_id": wf.workflow_id, "status": wf.status.value, "seq": wf.seq})
-        else:
-            print(f"{wf.workflow_id}: {wf.status.value}")
-        return EXIT_OK
-    return run
+def _stopped(args: argparse.Namespace, wf: Workflow) -> int:
+    if args.json:
+        emit_json({"workflow_id": wf.workflow_id, "status": wf.status.value, "seq": wf.seq})
+    else:
+        print(f"{wf.workflow_id}: {wf.status.value}")
+    return EXIT_OK
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    return _stopped(args, manager(args).pause(args.workflow_id, args.reason))
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    return _stopped(args, manager(args).cancel(args.workflow_id, args.reason))
 
 
 def register(sub: Subparsers) -> None:
@@ -259,7 +262,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output (docs/cli.md)")
     p.set_defaults(handler=cmd_resume)
 
-    for verb in ("pause", "cancel"):
+    for verb, handler in (("pause", cmd_pause), ("cancel", cmd_cancel)):
         p = sub.add_parser(verb, help=f"{verb} a workflow",
                            description=f"{verb.capitalize()} a workflow; its open attempt is marked interrupted.",
                            epilog="Exit codes: 0 ok, 1 unknown workflow or not allowed from its state, "
@@ -267,4 +270,4 @@ def register(sub: Subparsers) -> None:
         p.add_argument("workflow_id", metavar="ID")
         p.add_argument("--reason", default=f"{verb}{'d' if verb == 'pause' else 'led'} by user")
         p.add_argument("--json", action="store_true", help="machine-readable output (docs/cli.md)")
-        p.set_defaults(handler=_stop(verb))
+        p.set_defaults(handler=handler)
