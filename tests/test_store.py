@@ -1,26 +1,30 @@
-"""The file backend on real files: atomic writes, history, recovery from damaged or
-lagging checkpoint.json, the cross-process lock, permissions, and the index."""
+"""The SQLite backend and the files around it, beyond the contract (test_store_conformance):
+pragmas, named migrations, a newer or damaged database, the writers' queue and a killed
+holder, durability settings, file modes; the projection's encoding; `safefs`."""
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
-import textwrap
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from cairn.errors import CheckpointCorrupt, LockTimeout
-from cairn.index import ACTIVE_MARK, DIRTY_DIR, INDEX_FILE, RUNNING_MARK, Index
+from cairn import safefs
+from cairn.errors import ConfinementError, StoreError
 from cairn.manager import CheckpointManager
-from cairn.models import Checkpoint
-from cairn.paths import CHECKPOINT_FILE, HISTORY_DIR, LOCK_FILE
-from cairn.status import Status
-from cairn.store import FileStore
+from cairn.model import utcnow
+from cairn.store import projection
+from cairn.store import sqlite as backend
+from cairn.store.schema import MIGRATIONS
+from cairn.store.sqlite import SqliteStore
 
 LIB = Path(__file__).resolve().parent.parent / "lib"
 
@@ -34,240 +38,258 @@ def wf(mgr: CheckpointManager, complete: Callable[..., Path]) -> str:
     return wid
 
 
-def _latest(mgr: CheckpointManager, wid: str) -> Path:
-    return mgr.workflow_dir(wid) / CHECKPOINT_FILE
+@pytest.fixture
+def holder(tmp_path: Path) -> Iterator[Callable[[str, Path], subprocess.Popen[str]]]:
+    """Starts a process that holds a lock (`flock` on the queue file, or a SQLite write
+    transaction) until it is killed; returns once the lock is held."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(kind: str, db: Path) -> subprocess.Popen[str]:
+        if kind == "flock":
+            code = ("import fcntl, os, sys\nfd = os.open(sys.argv[1] + '.lock', os.O_RDWR | os.O_CREAT, 0o600)\n"
+                    "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\nsys.stdin.read()\n")
+        else:
+            code = ("import sqlite3, sys\ndb = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+                    "db.execute('BEGIN IMMEDIATE')\nprint('held', flush=True)\nsys.stdin.read()\n")
+        proc = subprocess.Popen([sys.executable, "-c", code, str(db)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+        procs.append(proc)
+        return proc
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
 
 
-# ---------------------------------------------------------------- writes and history
+# ------------------------------------------------------------------ the database
 
 
-def test_every_checkpoint_is_kept_in_history(mgr: CheckpointManager, wf: str) -> None:
-    hist = mgr.store.history(wf)
-    assert [h.seq for h in hist] == [1, 2, 3]
-    assert [h.checkpoint_type for h in hist] == ["created", "agent_completion", "agent_completion"]
-    assert [h.path.name for h in hist] == ["00000001-created.json", "00000002-agent_completion.json",
-                                           "00000003-agent_completion.json"]
-    assert json.loads(hist[1].path.read_text())["completed_agents"] == ["orchestrator"]
-    # checkpoint.json is byte-identical to the newest history entry.
-    assert _latest(mgr, wf).read_bytes() == hist[-1].path.read_bytes()
+def test_pragmas_and_named_migrations(mgr: CheckpointManager, wf: str, root: Path) -> None:
+    db = sqlite3.connect(root / "cairn.db")
+    try:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert [r[0] for r in db.execute("SELECT name FROM migrations ORDER BY name")] == [n for n, _ in MIGRATIONS]
+    finally:
+        db.close()
+    store = mgr.store
+    assert isinstance(store, SqliteStore)
+    assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert store.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert store.db.execute("PRAGMA busy_timeout").fetchone()[0] == backend.BUSY_TIMEOUT_MS
 
 
-def test_history_entries_are_never_rewritten(mgr: CheckpointManager, wf: str) -> None:
-    before = {h.path: (h.path.read_bytes(), h.path.stat().st_ino) for h in mgr.store.history(wf)}
-    mgr.pause(wf)
-    mgr.resume(wf)
-    after = {h.path: (h.path.read_bytes(), h.path.stat().st_ino) for h in mgr.store.history(wf)}
-    assert len(after) == len(before) + 2
-    for path, facts in before.items():
-        assert after[path] == facts
+def test_a_database_from_a_newer_cairn_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "cairn.db"
+    SqliteStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    db.close()
+    with pytest.raises(StoreError) as info:
+        SqliteStore(path)
+    assert "newer Cairn" in str(info.value) and "update" in str(info.value)
 
 
-def test_no_temp_files_left_behind(mgr: CheckpointManager, wf: str, root: Path) -> None:
-    mgr.pause(wf)
-    mgr.resume(wf)
-    mgr.list_workflows()
-    leftovers = [p for p in root.rglob("*") if p.name.endswith(".tmp") or ".deleting-" in p.name]
-    assert leftovers == []
+def test_a_damaged_database_names_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "cairn.db"
+    path.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
+    with pytest.raises(StoreError) as info:
+        SqliteStore(path)
+    assert "cairn doctor" in str(info.value)
+    with pytest.raises(StoreError):
+        SqliteStore(tmp_path / "missing.db", create=False)
+
+
+def test_an_existing_database_is_not_initialised_again(tmp_path: Path) -> None:
+    calls: list[int] = []
+    SqliteStore(tmp_path / "cairn.db", init=lambda tx: calls.append(1)).close()
+    SqliteStore(tmp_path / "cairn.db", init=lambda tx: calls.append(2)).close()
+    assert calls == [1]
+
+
+def test_a_failing_init_leaves_an_uninitialised_database(tmp_path: Path) -> None:
+    def boom(tx: object) -> None:
+        raise RuntimeError("import failed")
+    with pytest.raises(RuntimeError):
+        SqliteStore(tmp_path / "cairn.db", init=boom)
+    calls: list[int] = []
+    store = SqliteStore(tmp_path / "cairn.db", init=lambda tx: calls.append(1))
+    store.close()
+    assert calls == [1]  # the next open initialises it
+
+
+def test_a_queued_writer_waits_for_the_holder_and_a_killed_holder_frees_it(
+        tmp_path: Path, holder: Callable[[str, Path], subprocess.Popen[str]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    store = SqliteStore(tmp_path / "cairn.db")
+    proc = holder("flock", tmp_path / "cairn.db")
+    monkeypatch.setattr(backend, "BUSY_TIMEOUT_MS", 300)
+    start = time.monotonic()
+    with pytest.raises(StoreError) as info, store.write() as tx:
+        tx.first_delivery("x", utcnow())
+    assert "busy" in str(info.value) and time.monotonic() - start >= 0.3
+    proc.kill()
+    proc.wait()  # the kernel drops a killed holder's lock
+    with store.write() as tx:
+        assert tx.first_delivery("x", utcnow())
+    store.close()
+
+
+def test_a_foreign_writer_is_waited_for(tmp_path: Path, holder: Callable[[str, Path], subprocess.Popen[str]]) -> None:
+    """A writer that does not queue (another tool) still serializes through SQLite."""
+    store = SqliteStore(tmp_path / "cairn.db")
+    proc = holder("sqlite", tmp_path / "cairn.db")
+    done = threading.Event()
+
+    def write() -> None:
+        with store.write() as tx:
+            tx.first_delivery("after", utcnow())
+        done.set()
+    thread = threading.Thread(target=write)
+    thread.start()
+    assert not done.wait(0.3)  # blocked behind the foreign transaction
+    assert proc.stdin is not None
+    proc.stdin.close()  # its process ends: the transaction is rolled back
+    proc.wait()
+    thread.join(30)
+    assert done.is_set()
+    store.close()
+
+
+def test_a_failed_non_durable_write_leaves_the_connection_durable(
+        tmp_path: Path, holder: Callable[[str, Path], subprocess.Popen[str]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(backend, "BUSY_TIMEOUT_MS", 200)
+    store = SqliteStore(tmp_path / "cairn.db")
+    holder("sqlite", tmp_path / "cairn.db")
+    with pytest.raises(StoreError), store.write(durable=False):
+        pass
+    assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 2
+    store.close()
 
 
 def test_files_are_private(tmp_path: Path, complete: Callable[..., Path]) -> None:
     root = tmp_path / "fresh" / ".claude" / "artifacts"
-    m = CheckpointManager(root)
-    wid = m.create("private please").workflow_id
-    complete(m, wid, "orchestrator")
-    wdir = m.workflow_dir(wid)
-    for d in (root, wdir, wdir / HISTORY_DIR):
+    old = os.umask(0o022)
+    try:
+        m = CheckpointManager(root)
+        wid = m.create("private please").workflow_id
+        complete(m, wid, "orchestrator")
+        m.workflows.heartbeat("s")
+    finally:
+        os.umask(old)
+    for d in (root, root / wid):
         assert stat.S_IMODE(d.stat().st_mode) == 0o700, d
-    files = [wdir / CHECKPOINT_FILE, wdir / LOCK_FILE, root / INDEX_FILE,
-             *(h.path for h in m.store.history(wid))]
+    files = [root / "cairn.db", root / "cairn.db-wal", root / "cairn.db-shm", root / "cairn.db.lock",
+             root / ".open", root / wid / "checkpoint.json"]
     for f in files:
         assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
 
 
-# ---------------------------------------------------------------- recovery
-
-DAMAGE = {
-    "truncated": lambda data: data[: len(data) // 2],
-    "garbage": lambda data: b"\x00\xff\xfe not json at all \x00",
-    "empty": lambda data: b"",
-    "schema-violating": lambda data: json.dumps(
-        {**json.loads(data), "status": "exploded", "seq": 0}).encode(),
-    "not-an-object": lambda data: b"[1, 2, 3]",
-}
+def test_no_temp_files_left_behind(mgr: CheckpointManager, wf: str, root: Path) -> None:
+    mgr.pause(wf)
+    mgr.touch(wf)
+    mgr.list_workflows()
+    mgr.delete(wf)
+    leftovers = [p for p in root.rglob("*") if p.name.endswith(".tmp") or ".deleting-" in p.name]
+    assert leftovers == []
 
 
-@pytest.mark.parametrize("kind", sorted(DAMAGE))
-def test_damaged_checkpoint_falls_back_to_newest_valid_history(
-        mgr: CheckpointManager, wf: str, kind: str) -> None:
-    latest = _latest(mgr, wf)
-    latest.write_bytes(DAMAGE[kind](latest.read_bytes()))
-    loaded = mgr.load_with_warnings(wf)
-    assert loaded.value.seq == 3
-    assert loaded.value.completed_agents == ["orchestrator", "researcher"]
-    assert loaded.source.name == "00000003-agent_completion.json"
-    assert any(str(latest) in w and "unreadable" in w for w in loaded.warnings), loaded.warnings
-    # The next write repairs checkpoint.json and records the recovery.
-    cp = mgr.pause(wf)
-    assert cp.seq == 4
-    assert Checkpoint.model_validate_json(latest.read_bytes()).seq == 4
-    assert any(a.action == "recovered" and str(latest) in a.detail for a in cp.audit)
+def test_two_managers_see_each_others_commits(mgr: CheckpointManager, wf: str, root: Path) -> None:
+    other = CheckpointManager(root)
+    assert other.load(wf).seq == 3
+    mgr.pause(wf)
+    assert other.load(wf).seq == 4 and other.load(wf).status.value == "paused"
 
 
-def test_damaged_newest_history_entry_is_skipped(mgr: CheckpointManager, wf: str) -> None:
-    latest = _latest(mgr, wf)
-    latest.write_bytes(b"{")
-    newest = mgr.store.history(wf)[-1].path
-    newest.write_bytes(b"garbage")
-    loaded = mgr.load_with_warnings(wf)
-    assert loaded.value.seq == 2
-    assert any(str(newest) in w for w in loaded.warnings)
-    assert any(str(latest) in w for w in loaded.warnings)
+# ------------------------------------------------------------------ the projection
 
 
-def test_everything_damaged_raises_checkpoint_corrupt(mgr: CheckpointManager, wf: str) -> None:
-    _latest(mgr, wf).write_bytes(b"")
-    for h in mgr.store.history(wf):
-        h.path.write_bytes(b"nope")
-    with pytest.raises(CheckpointCorrupt) as info:
-        mgr.load(wf)
-    assert wf in info.value.message and info.value.hint
+def test_the_projection_is_valid_json_readable_by_people(mgr: CheckpointManager, wf: str, root: Path) -> None:
+    text = (root / wf / "checkpoint.json").read_text()
+    data = json.loads(text)
+    assert data == json.loads(json.dumps(projection.render(mgr.load(wf))))
+    lines = text.splitlines()
+    assert lines[0] == "{" and lines[-1] == "}" and '  "seq": 3,' in lines
+    assert max(len(line) for line in lines[:12]) < 200  # the head reads line by line
+    assert projection.seen(root / wf) == {"seq": 3, "uid": data["workflow_uid"], "workflow_id": wf}
 
 
-def test_interrupted_write_rolls_forward(mgr: CheckpointManager, wf: str) -> None:
-    hist = mgr.store.history(wf)
-    latest = _latest(mgr, wf)
-    # A crash after the history entry but before checkpoint.json was replaced.
-    latest.write_bytes(hist[0].path.read_bytes())
-    loaded = mgr.load_with_warnings(wf)
-    assert loaded.rolled_forward
-    assert loaded.value.seq == 3 and loaded.source == hist[-1].path
-    assert any("rolled forward to checkpoint 3" in w for w in loaded.warnings)
+def test_newer_on_disk_reads_only_the_head(mgr: CheckpointManager, wf: str, root: Path) -> None:
+    current = mgr.load(wf)
+    older = current.as_of(2)
+    assert projection.newer_on_disk(root / wf, older)
+    assert not projection.newer_on_disk(root / wf, current)
+    (root / wf / "checkpoint.json").write_text("garbage")
+    assert not projection.newer_on_disk(root / wf, older)
 
 
-def test_missing_checkpoint_json_uses_history(mgr: CheckpointManager, wf: str) -> None:
-    latest = _latest(mgr, wf)
-    latest.unlink()
-    loaded = mgr.load_with_warnings(wf)
-    assert loaded.value.seq == 3
-    assert any(str(latest) in w and "missing" in w for w in loaded.warnings)
-    assert mgr.pause(wf).seq == 4 and latest.is_file()
+def test_a_projection_is_redacted(mgr: CheckpointManager) -> None:
+    key = "sk-ant-api03-" + "Q" * 40
+    wf = mgr.create(f"use {key}", workflow_id="wf-r")
+    assert key not in wf.request  # redacted before it was stored
+    wf.request = f"still {key}"  # and the encoding redacts whatever reaches it
+    assert key.encode() not in projection.encode(wf) and b"[REDACTED:anthropic-key]" in projection.encode(wf)
 
 
-# ---------------------------------------------------------------- lock
-
-HOLDER = textwrap.dedent("""
-    import sys, time
-    from pathlib import Path
-    from cairn.file_lock import locked
-    with locked(Path(sys.argv[1]), purpose="test holder"):
-        print("held", flush=True)
-        time.sleep(30)
-""")
+# ------------------------------------------------------------------ safefs
 
 
-def test_lock_timeout_names_the_holder(mgr: CheckpointManager, wf: str) -> None:
-    lock = mgr.workflow_dir(wf) / LOCK_FILE
-    env = {**os.environ, "PYTHONPATH": str(LIB)}
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(lock)], stdout=subprocess.PIPE,
-                            text=True, env=env)
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "held"
-        store = FileStore(mgr.root, lock_timeout=0.2)
-        with pytest.raises(LockTimeout) as info, store.lock(wf):
-            pass
-        assert f"pid {proc.pid}" in str(info.value)
-        assert "test holder" in str(info.value)
-        assert info.value.hint
-        slow = CheckpointManager(mgr.root, store=store)
-        with pytest.raises(LockTimeout):
-            slow.pause(wf)
-    finally:
-        proc.kill()
-        proc.wait()
-    # The kernel released the lock when the holder died.
-    assert CheckpointManager(mgr.root, store=FileStore(mgr.root, lock_timeout=2)).pause(wf).seq == 4
+def test_safefs_paths_never_leave_the_folder(tmp_path: Path) -> None:
+    (tmp_path / "f.txt").write_text("x")
+    for rel in ["../f.txt", "/etc/passwd", "a/../../f.txt", "x\x00y", "", ".", "a/.."]:
+        with pytest.raises(ConfinementError):
+            safefs.read_in(tmp_path, rel)
+    assert safefs.read_in(tmp_path, "./f.txt") == b"x"
+    with pytest.raises(ConfinementError):
+        safefs.read_in(tmp_path, "f.txt", limit=0)
 
 
-# ---------------------------------------------------------------- index
+def test_safefs_create_in_is_exclusive_and_private(tmp_path: Path) -> None:
+    safefs.create_in(tmp_path, "new.json", b"{}")
+    assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == 0o600
+    with pytest.raises(FileExistsError):
+        safefs.create_in(tmp_path, "new.json", b"other")
+    (tmp_path / "link").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(FileExistsError):
+        safefs.create_in(tmp_path, "link", b"x")
+    assert not (tmp_path / "nowhere").exists() and (tmp_path / "new.json").read_bytes() == b"{}"
 
 
-def test_index_lists_after_create(mgr: CheckpointManager, wf: str, root: Path) -> None:
-    rows = dict(mgr.list_workflows())
-    assert set(rows) == {wf}
-    s = rows[wf]
-    assert s["status"] == "running" and s["completed"] == 2 and s["total"] == 8
-    assert s["next_agents"] == ["planner"] and s["seq"] == 3
-    on_disk = json.loads((root / INDEX_FILE).read_text())
-    assert on_disk["workflows"][wf]["seq"] == 3
+def test_safefs_replace_in_is_atomic_and_durable(tmp_path: Path) -> None:
+    safefs.replace_in(tmp_path, "f.json", b"1", durable=True)
+    safefs.replace_in(tmp_path, "f.json", b"2")
+    assert (tmp_path / "f.json").read_bytes() == b"2"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
 
 
-@pytest.mark.parametrize("damage", ["deleted", "garbage", "wrong-version"])
-def test_index_rebuilt_when_missing_or_corrupt(mgr: CheckpointManager, wf: str, root: Path,
-                                               damage: str) -> None:
-    other = mgr.create("second", workflow_id="wf-other").workflow_id
-    idx = root / INDEX_FILE
-    if damage == "deleted":
-        idx.unlink()
-    elif damage == "garbage":
-        idx.write_bytes(b"\x00{{{")
-    else:
-        idx.write_text(json.dumps({"version": 999, "workflows": {}}))
-    rows = dict(mgr.list_workflows())
-    assert set(rows) == {wf, other}
-    assert rows[wf]["completed"] == 2
-    assert set(json.loads(idx.read_text())["workflows"]) == {wf, other}
+def test_sweep_temps_removes_only_old_temp_files(tmp_path: Path) -> None:
+    old, fresh, other = tmp_path / ".checkpoint.json.abc.tmp", tmp_path / ".x.def.tmp", tmp_path / "keep.tmp"
+    for p in (old, fresh, other):
+        p.write_text("x")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    assert safefs.sweep_temps(tmp_path) == 1
+    assert not old.exists() and fresh.exists() and other.exists()
 
 
-def test_dirty_mark_repaired_on_read(mgr: CheckpointManager, wf: str, root: Path) -> None:
-    cp = mgr.load(wf)
-    cp.seq = 4
-    cp.status = Status.PAUSED
-    cp.checkpoint_type = "pause"
-    mgr.index.mark_dirty(wf)
-    with mgr.store.lock(wf):  # a writer that died before updating the index
-        mgr.store.put(wf, cp.model_dump(mode="json", by_alias=True))
-    stale = json.loads((root / INDEX_FILE).read_text())["workflows"][wf]
-    assert stale["status"] == "running" and stale["seq"] == 3
-    rows = dict(Index(root).read())
-    assert rows[wf]["status"] == "paused" and rows[wf]["seq"] == 4
-    assert list((root / DIRTY_DIR).iterdir()) == []
-    assert json.loads((root / INDEX_FILE).read_text())["workflows"][wf]["seq"] == 4
+def test_ensure_dir_refuses_a_link_and_a_file(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    (tmp_path / "file").write_text("x")
+    for name in ("link", "file"):
+        with pytest.raises(ConfinementError):
+            safefs.ensure_dir(tmp_path / name)
+    safefs.ensure_dir(tmp_path / "a" / "b" / "c")
+    assert stat.S_IMODE((tmp_path / "a" / "b").stat().st_mode) == 0o700
 
 
-def test_dirty_mark_of_deleted_workflow_drops_it(mgr: CheckpointManager, wf: str, root: Path) -> None:
-    mgr.index.mark_dirty(wf)
-    mgr.store.delete(wf)
-    assert wf not in Index(root).read()
-
-
-def test_marker_files_follow_statuses(mgr: CheckpointManager, root: Path) -> None:
-    def marks() -> tuple[bool, bool]:
-        return (root / ACTIVE_MARK).exists(), (root / RUNNING_MARK).exists()
-
-    assert marks() == (False, False)
-    wid = mgr.create("markers").workflow_id
-    assert marks() == (True, False)  # pending is active, not running
-    mgr.record_start(wid, "orchestrator")
-    assert marks() == (True, True)
-    mgr.pause(wid)
-    assert marks() == (True, False)
-    mgr.resume(wid)
-    assert marks() == (True, True)
-    mgr.cancel(wid)
-    assert marks() == (False, False)
-    # Rebuilding from scratch gives the same answer.
-    (root / INDEX_FILE).unlink()
-    Index(root).read()
-    assert marks() == (False, False)
-
-
-def test_an_index_with_a_bad_entry_is_rebuilt_from_the_checkpoints(mgr: CheckpointManager) -> None:
-    mgr.create("index repair", workflow_id="wf-idx")
-    index_file = mgr.root / ".index.json"
-    body = json.loads(index_file.read_text())
-    body["workflows"]["wf-idx"]["status"] = ["not", "a", "status"]
-    index_file.write_text(json.dumps(body))
-    rows = mgr.list_workflows(include_finished=True)
-    assert [(wid, s["status"]) for wid, s in rows] == [("wf-idx", "pending")]
-    assert json.loads(index_file.read_text())["workflows"]["wf-idx"]["status"] == "pending"
+def test_hooks_process_sees_what_the_library_wrote(mgr: CheckpointManager, wf: str, root: Path) -> None:
+    """Another interpreter on the same database (WAL: readers do not wait for writers)."""
+    code = ("import sys; sys.path.insert(0, sys.argv[1])\nfrom pathlib import Path\n"
+            "from cairn.manager import CheckpointManager\n"
+            "print(CheckpointManager(Path(sys.argv[2])).load(sys.argv[3]).seq)\n")
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(LIB), str(root), wf], capture_output=True,
+                         text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "3"
