@@ -180,6 +180,17 @@ def test_finished_workflow_cannot_be_changed(capsys: pytest.CaptureFixture[str],
     assert mgr.load("wf-r").status == Status.CANCELLED
 
 
+def test_completed_workflow_cannot_be_rerun(capsys: pytest.CaptureFixture[str], root: Path,
+                                            mgr: CheckpointManager, stages: list[str]) -> None:
+    mgr.create("all done", workflow_id="wf-c")
+    for stage in stages:
+        complete_stage(mgr, "wf-c", stage)
+    seq = mgr.load("wf-c").seq
+    code, data = run_json(capsys, "--dir", str(root), "resume", "wf-c", "--from", "planner", "--json")
+    assert code == 1 and data["can_resume"] is False and data["reason"] == "the workflow is completed"
+    assert data["seq"] == seq and mgr.load("wf-c").seq == seq and mgr.load("wf-c").status == Status.COMPLETED
+
+
 def test_no_id_off_a_terminal(capsys: pytest.CaptureFixture[str], root: Path,
                               mgr: CheckpointManager) -> None:
     four_done(mgr, "wf-one")

@@ -159,7 +159,7 @@ class WorkflowResumer:
                        if st.last is not None and st.last.outcome in ("running", "interrupted")
                        and name not in done and pipeline.has(name)]
         status = cp.status
-        if status in FINISHED and not remaining:
+        if status in FINISHED and (status == Status.COMPLETED or not remaining):  # nothing resumes these
             can, why = False, f"the workflow is {status.value}"
         elif status == Status.CANCELLED:
             can, why = False, "the workflow was cancelled"
