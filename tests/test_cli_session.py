@@ -136,3 +136,22 @@ def test_dry_run_in_a_session_takes_nothing(root: Path, mgr: CheckpointManager,
     r = run_cairn("--dir", str(root), "resume", wid, "--dry-run", env=in_session("sess-D", sleeper.pid))
     assert r.returncode == 0, r.stderr
     assert leases(root) == [] and bindings(root) == [] and mgr.load(wid).status.value == "paused"
+
+
+def test_a_resume_that_fails_after_the_lease_gives_it_back(
+        root: Path, mgr: CheckpointManager, sleeper: subprocess.Popen[bytes], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from cairn.cli import main
+    from cairn.errors import NotResumable
+
+    wid = paused_workflow(mgr)
+    monkeypatch.setenv("CLAUDE_CODE_SESSION_ID", "sess-E")
+    monkeypatch.setenv("CLAUDE_PID", str(sleeper.pid))
+
+    def refuse(*_a: object, **_k: object) -> None:
+        raise NotResumable("changed meanwhile", hint="try again")
+
+    monkeypatch.setattr(CheckpointManager, "apply", refuse)
+    assert main(["--dir", str(root), "resume", wid]) == 1
+    assert "changed meanwhile" in capsys.readouterr().err
+    assert leases(root) == [] and mgr.load(wid).status.value == "paused"

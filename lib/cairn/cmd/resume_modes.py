@@ -26,7 +26,7 @@ from cairn.cmd.common import (
     warn,
 )
 from cairn.dashboard import RowJSON, bar, parse_ts, row, short
-from cairn.errors import EXIT_OK, EXIT_PROBLEM, NotResumable, UsageError, WorkflowNotFound
+from cairn.errors import EXIT_OK, EXIT_PROBLEM, CairnError, NotResumable, UsageError, WorkflowNotFound
 from cairn.humanize import ago
 from cairn.manager import CheckpointManager
 from cairn.model import Problem, Workflow, utcnow
@@ -151,18 +151,20 @@ def operation(args: argparse.Namespace) -> Operation:
                      skip=list(args.skip or []), params=parse_params(list(args.set or [])), reason=args.reason)
 
 
-def take_lease(m: CheckpointManager, wid: str, session: ClaudeSession | None) -> None:
-    """In a Claude session: the lease (refused while another live session holds it).
-    In a terminal: none, with a warning when a live session holds it."""
-    if session is not None:
-        m.workflows.acquire(wid, session.session_id, session.pid)
-        return
+def take_lease(m: CheckpointManager, wid: str, session: ClaudeSession | None) -> bool:
+    """In a Claude session: the lease (refused while another live session holds it);
+    True when this session did not hold it before. In a terminal: none, with a warning
+    when a live session holds it."""
     from cairn import lease
 
     with m.store.read() as r:
         held = r.lease(wid)
+    if session is not None:
+        m.workflows.acquire(wid, session.session_id, session.pid)
+        return held is None or held.session_id != session.session_id
     if held is not None and lease.alive(held, utcnow()):
         warn(f"{wid} is held by {held.describe()}; resuming it here as well")
+    return False
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -200,8 +202,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
     wf, seq = after, after.seq - 1  # the preview's extra checkpoint was never written
     if plan.can_resume and not args.dry_run:
         session = claude_session()
-        take_lease(m, wid, session)
-        wf = m.apply(wid, op.change, op.name(), session_id=session.session_id if session else None, running=True)
+        taken = take_lease(m, wid, session)
+        try:
+            wf = m.apply(wid, op.change, op.name(), session_id=session.session_id if session else None,
+                         running=True)
+        except CairnError:
+            if session is not None and taken:  # not resumed after all: do not keep it from others
+                m.workflows.release(wid, session.session_id)
+            raise
         seq = wf.seq
         plan = resumer.plan(wid, report=report, cp=wf)
     context = resumer.render_context(plan, wf, note=note)
