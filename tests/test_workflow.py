@@ -539,3 +539,31 @@ def test_heartbeat_keeps_a_remote_lease_alive(mgr: CheckpointManager, tiny_wf: s
 def test_lease_on_an_unknown_workflow(mgr: CheckpointManager) -> None:
     with pytest.raises(WorkflowNotFound):
         mgr.workflows.acquire("wf-none", "s", os.getpid())
+
+
+def test_a_writer_overtaken_after_its_commit_returns_its_own_checkpoint(
+        mgr: CheckpointManager, tiny_wf: str, root: Path, write: Write, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between a commit and its read-back another process commits: the caller still gets
+    the workflow as of its own checkpoint, and the later writer's projection stays."""
+    import cairn.workflow as workflow_module
+
+    other = CheckpointManager(root)
+    mgr.record_start(tiny_wf, "orchestrator", agent_id="ag-1", session_id="s1")
+    write(mgr, tiny_wf, "orchestrator")
+    real_point = workflow_module.point
+
+    def overtaken(name: str) -> None:
+        real_point(name)
+        if name == "after_commit":
+            monkeypatch.setattr(workflow_module, "point", real_point)
+            other.pause(tiny_wf, "paused from elsewhere")
+
+    monkeypatch.setattr(workflow_module, "point", overtaken)
+    wf = mgr.record_completion(tiny_wf, "orchestrator", agent_id="ag-1")
+    assert wf.seq == 3 and wf.status == Status.RUNNING and wf.status_reason is None
+    assert wf.completed_agents == ["orchestrator"] and wf.next_agents == ["researcher"]
+    assert [m.seq for m in wf.marks] == [1, 2, 3]
+    latest = stored(mgr, tiny_wf)
+    assert latest.seq == 4 and latest.status == Status.PAUSED
+    assert on_disk(mgr, tiny_wf)["seq"] == 4  # the overtaking writer's projection is the one kept
+    assert latest.as_of(3).completed_agents == wf.completed_agents

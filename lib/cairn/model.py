@@ -25,6 +25,7 @@ Record types (format version `FORMAT` is written into every projection):
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -48,8 +49,11 @@ def iso(dt: datetime) -> str:
 
 
 def parse_iso(text: str) -> datetime:
-    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    dt = datetime.fromisoformat(text if _FROMISO_Z else text.replace("Z", "+00:00"))
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+_FROMISO_Z = sys.version_info >= (3, 11)  # fromisoformat reads a final "Z" itself (read on every row)
 
 
 @dataclass(frozen=True)
@@ -269,15 +273,21 @@ class Workflow:
     def as_of(self, seq: int) -> Workflow:
         """The workflow as checkpoint `seq` recorded it (for rollback and history)."""
         attempts = [b for b in (a.as_of(seq) for a in self.attempts) if b is not None]
-        status, reason = Status.PENDING, None
-        for ev in self.audit:
-            if ev.seq <= seq and ev.action.startswith("status:"):
-                status = Status(ev.action.split("->")[-1])
-                reason = ev.detail or None
+        status, reason = self.status, self.status_reason  # no status change on record: as it is
+        moves = [(ev.seq, ev.action[len("status:"):].split("->"), ev.detail) for ev in self.audit
+                 if ev.action.startswith("status:") and "->" in ev.action]
+        before = [m for m in moves if m[0] <= seq]
+        if before:
+            status, reason = Status(before[-1][1][-1]), before[-1][2] or None
+        elif moves:  # changed only later: it was what the first change moved it from
+            status, reason = Status(moves[0][1][0]), None
+        if status == Status.RUNNING:
+            reason = None  # as `cairn.workflow.transition` records it
         return Workflow(self.workflow_id, self.uid, self.request, self.created_at, self.pipeline,
                         status, reason, self.metadata, self.git, attempts,
                         [m for m in self.marks if m.seq <= seq],
-                        [e for e in self.audit if e.seq <= seq], self.sessions, self.parameters)
+                        [e for e in self.audit if e.seq <= seq], self.sessions, self.parameters,
+                        self.last_seen)
 
 
 @dataclass(frozen=True)

@@ -87,17 +87,26 @@ class Workflows:
                 seq = wf.seq + 1
                 kind = change(tx, wf, seq, now) or kind
                 tx.add_mark(workflow_id, kind, now, session_id, seq)
-                after = tx.workflow(workflow_id)
                 point("before_commit")
         except Unchanged:
             with self.store.read() as r:
                 same = r.workflow(workflow_id)
-            assert same is not None
+            if same is None:
+                raise WorkflowNotFound(workflow_id, self.store.describe()) from None
             return same
-        assert after is not None
         point("after_commit")
-        self.project(after)
-        return after
+        # Read back outside the transaction (writers wait for nothing they do not need):
+        # usually this is our checkpoint; when another writer already committed after us,
+        # it is shown as of ours, and that writer writes the projection.
+        with self.store.read() as r:
+            latest = r.workflow(workflow_id)
+        if latest is None:  # deleted meanwhile: what we changed is gone with it
+            return wf
+        if latest.seq == seq:
+            self.project(latest)
+            return latest
+        self.update_marks_quietly()
+        return latest.as_of(seq)
 
     def project(self, wf: Workflow, *, force: bool = False) -> None:
         """Write the projection and the markers. The commit already happened: a failure
@@ -124,6 +133,12 @@ class Workflows:
     def root_of(self, wf: Workflow) -> Path:
         assert self.root is not None
         return self.root / wf.workflow_id
+
+    def update_marks_quietly(self) -> None:
+        try:
+            self.update_marks()
+        except (OSError, CairnError) as exc:
+            self.warnings.append(f"{self.root}: the .open/.running markers not refreshed ({exc})")
 
     def update_marks(self) -> None:
         if self.root is None:

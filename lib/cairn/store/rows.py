@@ -29,8 +29,22 @@ _ATTEMPT_COLS = ("id, stage, number, started_at, outcome, ended_at, error, agent
                  "started_seq, ended_seq, invalidated_seq, usage, git")
 
 
+_TIMES: dict[str, datetime] = {}  # text -> parsed: a workflow's rows are read again on every commit
+_TIMES_MAX = 200_000
+
+
+def _time(text: str) -> datetime:
+    """`parse_iso`, remembered (datetimes are immutable, so sharing them is safe)."""
+    dt = _TIMES.get(text)
+    if dt is None:
+        if len(_TIMES) >= _TIMES_MAX:
+            _TIMES.clear()
+        dt = _TIMES[text] = parse_iso(text)
+    return dt
+
+
 def _ts(text: str | None) -> datetime | None:
-    return parse_iso(text) if text else None
+    return _time(text) if text else None
 
 
 def _attempt(row: Sequence[Any], artifacts: tuple[ArtifactRecord, ...] = ()) -> Attempt:
@@ -39,7 +53,7 @@ def _attempt(row: Sequence[Any], artifacts: tuple[ArtifactRecord, ...] = ()) -> 
     since a workflow's attempts are read inside every write transaction."""
     (aid, stage, number, started, outcome, ended, error, agent_id, session_id, sseq, eseq, iseq,
      usage, git) = row
-    return Attempt(aid, stage, number, parse_iso(started), outcome, parse_iso(ended) if ended else None,
+    return Attempt(aid, stage, number, _time(started), outcome, _time(ended) if ended else None,
                    error, agent_id, session_id, sseq, eseq, iseq, artifacts, usage, git)
 
 
@@ -70,16 +84,16 @@ class RowReader:
                             'a.schema, a."check", a.recorded_at FROM artifacts a JOIN attempts t '
                             "ON t.id = a.attempt_id WHERE t.workflow_id = ? ORDER BY a.path", (workflow_id,)):
             arts.setdefault(r[0], []).append(ArtifactRecord(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],
-                                                            parse_iso(r[9])))
+                                                            _time(r[9])))
         attempts = [_attempt(r, tuple(arts.get(r[0], ())))
                     for r in db.execute(f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE workflow_id = ? "
                                         "ORDER BY id", (workflow_id,))]
-        marks = [Mark(r[0], r[1], parse_iso(r[2]), r[3]) for r in db.execute(
+        marks = [Mark(r[0], r[1], _time(r[2]), r[3]) for r in db.execute(
             "SELECT seq, type, at, session_id FROM marks WHERE workflow_id = ? ORDER BY seq", (workflow_id,))]
-        events = [AuditEvent(r[0], parse_iso(r[1]), r[2], r[3]) for r in db.execute(
+        events = [AuditEvent(r[0], _time(r[1]), r[2], r[3]) for r in db.execute(
             "SELECT seq, at, action, detail FROM audit WHERE workflow_id = ? ORDER BY id",
             (workflow_id,))] if audit else []
-        sessions = [SessionRecord(r[0], parse_iso(r[1]), parse_iso(r[2]), r[3]) for r in db.execute(
+        sessions = [SessionRecord(r[0], _time(r[1]), _time(r[2]), r[3]) for r in db.execute(
             "SELECT session_id, first_seen, last_seen, source FROM sessions WHERE workflow_id = ? "
             "ORDER BY first_seen", (workflow_id,))]
         params = {r[0]: r[1] for r in db.execute(
