@@ -482,9 +482,12 @@ def test_lease_live_holder_refused_dead_holder_taken_over(mgr: CheckpointManager
     with pytest.raises(LeaseHeld) as info:
         wfs.acquire(tiny_wf, "session-B", os.getpid())
     assert "session-A" in str(info.value) and f"pid {holder.pid}" in str(info.value) and info.value.hint
+    seq = stored(mgr, tiny_wf).seq
     holder.kill()
     holder.wait()  # reaped: the pid is gone
     old = wfs.acquire(tiny_wf, "session-B", os.getpid())
+    assert stored(mgr, tiny_wf).seq == seq + 1  # a takeover is a checkpoint of its own
+    assert_projected(mgr, tiny_wf)
     assert old is not None and old.session_id == "session-A" and old.pid == holder.pid
     with mgr.store.read() as r:
         now = r.lease(tiny_wf)

@@ -369,18 +369,24 @@ class Workflows:
         now = utcnow()
         me = leases.new_lease(session_id, pid, now)
         with self.store.write() as tx:
-            wf = tx.workflow(workflow_id, audit=False)
-            if wf is None:
+            seq = tx.seq(workflow_id)
+            if seq is None:
                 raise WorkflowNotFound(workflow_id, self.store.describe())
             current = tx.lease(workflow_id)
             if current is not None and not leases.same_holder(current, me) and leases.alive(current, now):
                 raise LeaseHeld(workflow_id, current.describe())
             tx.put_lease(workflow_id, me)
-            if current is not None and not leases.same_holder(current, me):
-                tx.add_audit(workflow_id, wf.seq, now, "lease_takeover",
-                             f"{me.describe()} took over the lease of {current.describe()}, which is gone")
-                return current
-        return None
+            taken = current if current is not None and not leases.same_holder(current, me) else None
+            if taken is not None:  # on the record: a checkpoint of its own, projected
+                tx.add_audit(workflow_id, seq + 1, now, "lease_takeover",
+                             f"{me.describe()} took over the lease of {taken.describe()}, which is gone")
+                tx.add_mark(workflow_id, "lease_takeover", now, session_id, seq + 1)
+        if taken is not None:
+            with self.store.read() as r:
+                after = r.workflow(workflow_id)
+            if after is not None:
+                self.project(after)
+        return taken
 
     def release(self, workflow_id: str, session_id: str) -> bool:
         with self.store.write() as tx:
