@@ -405,3 +405,35 @@ def test_first_open_refuses_a_copy_and_a_foreign_folder(root: Path, tmp_path: Pa
     [note] = [n for n in mine.notes if n.startswith("not imported")]
     assert "wf-y" in note and "names workflow 'wf-x'" in note
     assert mine.load("wf-x").uid == m.load("wf-x").uid
+
+
+def test_processes_opening_a_fresh_project_at_once_import_it_once(v3_root: Path) -> None:
+    """Hooks of parallel subagents may be the first to open a project: one of them
+    imports, the others find the database ready."""
+    import os
+    import subprocess
+    import sys
+
+    lib = Path(__file__).resolve().parent.parent / "lib"
+    code = ("import sys\nsys.path.insert(0, sys.argv[1])\nfrom pathlib import Path\n"
+            "from cairn.project import open_store\nprint('ready', flush=True)\nsys.stdin.readline()\n"
+            "store, report = open_store(Path(sys.argv[2]))\n"
+            "print(len(report.imported) if report is not None else '-', flush=True)\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(lib), str(v3_root)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={"PATH": os.environ.get("PATH", "")}) for _ in range(6)]
+    for p in procs:
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        results.append(out.strip())
+    assert sorted(results) == ["-"] * 5 + ["4"]
+    m = CheckpointManager(v3_root)
+    for wid in V3_IDS:
+        assert [e.action for e in m.load(wid).audit].count("imported") == 1
