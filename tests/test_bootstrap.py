@@ -65,7 +65,7 @@ def test_offline_the_set_up_fails_quietly_and_stages_are_still_recorded(tmp_path
     assert _wait_for(data / f"{STAMP}.failed"), (data / "bootstrap.log").read_text()
     assert not (data / f"{STAMP}.ok").exists()
     # the next session retries, still without a word and without waiting
-    again = _hook("session-start", env, source="startup")
+    again = _hook("session-start", env, source="startup", session_id="s-2")
     assert again.returncode == 0 and "Cairn" in again.stdout and "install" not in again.stdout
 
 

@@ -10,8 +10,9 @@ Record types (format version `FORMAT` is written into every projection):
 
 `ArtifactRecord` — a file an attempt wrote, as it was when the attempt was recorded:
   path (relative POSIX, inside the workflow folder), agent (the stage), sha256, size,
-  mtime, inode, schema (the JSON Schema file name or None), check ("ok", "pending": no
-  validator was available yet, "none": no schema), recorded_at.
+  mtime, inode, schema (the JSON Schema file name or None), check ("ok"; "failed": found
+  invalid by a later check; "pending": no validator was available yet; "none": no schema),
+  recorded_at.
 
 `Attempt` — one try at a stage: id (store key), stage, number (1-based per stage),
   started_at/ended_at, outcome ("running", then "completed", "failed", "interrupted" or

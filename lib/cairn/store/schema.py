@@ -32,6 +32,7 @@ CREATE TABLE marks (                    -- one row per checkpoint: the history
     session_id  TEXT,
     PRIMARY KEY (workflow_id, seq)
 ) WITHOUT ROWID;
+CREATE INDEX marks_at ON marks(at);
 CREATE TABLE attempts (
     id              INTEGER PRIMARY KEY,
     workflow_id     TEXT NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
@@ -61,7 +62,7 @@ CREATE TABLE artifacts (
     mtime       REAL NOT NULL,
     inode       INTEGER,
     schema      TEXT,
-    "check"     TEXT NOT NULL,          -- ok | pending | none
+    "check"     TEXT NOT NULL,          -- ok | failed | pending | none
     recorded_at TEXT NOT NULL,
     PRIMARY KEY (attempt_id, path)
 ) WITHOUT ROWID;
