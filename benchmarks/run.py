@@ -731,12 +731,14 @@ def status_case(e: Env, c: Config, rows: list[Row], cache: dict[str, Project]) -
 
     def go() -> float:
         elapsed, p = run(cmd, env, cwd=pr.path)
-        json.loads(p.stdout)
+        out = json.loads(p.stdout)
+        if isinstance(out, dict) and "total" in out and out["total"] != c.n_main:
+            raise BenchError(f"cairn status --json counts {out['total']} workflows, not {c.n_main}")
         return elapsed
     med, got = alternate(go, {base_label: baseline(e.venv_py, "-c", "pass", env=e.env),
                               "python3 -c pass": e.bases["python3 -c pass"]}, c.slow_repeats)
     rows.append(Row(label, med, base_label, got[base_label], "≤ 4×", 4,
-                    [("python3 -c pass", got["python3 -c pass"])], note="valid JSON"))
+                    [("python3 -c pass", got["python3 -c pass"])], note="valid JSON, every workflow counted"))
 
 
 # ---------------------------------------------------------------------- checkpoint write + read
