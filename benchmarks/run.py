@@ -929,14 +929,18 @@ def profiles(e: Env, c: Config, cache: dict[str, Project]) -> None:
             payload("SubagentStart", sub, agent_id=agent, agent_type="cairn:implementer"), cwd=sub)
         return payload("SubagentStop", sub, agent_id=agent, agent_type="cairn:implementer")
 
-    cases = [("Stop, a workflow running", "stop", pr.path, lambda: payload("Stop", pr.path)),
-             ("SessionStart injecting a context", "session-start", pr.path,
+    cases = [("Stop, a workflow running", "Stop", "stop", pr.path, lambda: payload("Stop", pr.path)),
+             ("SessionStart injecting a context", "SessionStart", "session-start", pr.path,
               lambda: payload("SessionStart-startup", pr.path, session_id=str(uuid.uuid4()))),
-             ("SubagentStop, 10 artifacts", "subagent-stop", sub, subagent_body)]
-    for title, event, project, body in cases:
-        env = {**e.env, "CLAUDE_PROJECT_DIR": str(project)}
+             ("SubagentStop, 10 artifacts", "SubagentStop", "subagent-stop", sub, subagent_body)]
+    # what hooks/run.sh exports when it runs the plugin venv's python
+    site = {"CAIRN_SITE": "1"} if "CAIRN_SITE=1" in (REPO / "hooks" / "run.sh").read_text() else {}
+    for title, hooks_event, event, project, body in cases:
+        env = {**e.env, "CLAUDE_PROJECT_DIR": str(project), **site}
         for _ in range(2):  # warm the page cache and __pycache__
             run([e.venv_py, "-I", "-S", script, event], env, body(), cwd=project)
+        whole = statistics.median(hook(e, hooks_event, project, body)() for _ in range(5))
+        bare = statistics.median(e.bases[e.hook_base]() for _ in range(5))
         _, p = run([e.venv_py, "-I", "-S", "-X", "importtime", script, event], env, body(), cwd=project)
         imports = []
         for line in p.stderr.decode().splitlines():
@@ -944,8 +948,10 @@ def profiles(e: Env, c: Config, cache: dict[str, Project]) -> None:
             if m:
                 imports.append((int(m.group(2)), len(m.group(3)) // 2, m.group(4)))
         total_us = sum(us for us, depth, _ in imports if depth == 0)
-        print(f"\n### {title}: imports ({total_us / 1000:.1f} ms in all; the heaviest, cumulative, "
-              "with the depth at which each was first imported)\n")
+        print(f"\n### {title}\n\nWhole process as hooks.json starts it: {fmt_time(whole)} (median of 5); "
+              f"`{e.hook_base}`: {fmt_time(bare)}; imports: {total_us / 1000:.1f} ms (`-X importtime`, "
+              "top level); the rest is the work, `sh` and the interpreter's exit.\n")
+        print("Heaviest imports (cumulative; depth = how deep in the import tree it was first imported):\n")
         print("| module | depth | cumulative |\n|---|---|---|")
         for us, depth, name in sorted(imports, reverse=True)[:20]:
             print(f"| {name} | {depth} | {us / 1000:.1f} ms |")
