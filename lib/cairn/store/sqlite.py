@@ -253,8 +253,20 @@ class SqliteStore:
         if version > len(MIGRATIONS):
             raise StoreError(f"{self.path} was written by a newer Cairn (schema {version})",
                              hint="update the Cairn plugin")
-        if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            self.db.execute("PRAGMA journal_mode = WAL")
+        # In the writers' queue: processes opening a new database at once (the hooks of
+        # parallel subagents) would otherwise race on the switch to WAL, which SQLite
+        # answers with "database is locked" without waiting.
+        fd = self._queue()
+        try:
+            if self.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS):
+                return  # another process did it while we waited
+            if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                self.db.execute("PRAGMA journal_mode = WAL")
+            self._apply_migrations()
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _apply_migrations(self) -> None:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self.db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT "
