@@ -13,6 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("cairn_bench_run", REPO / "benchmarks" / "run.py")
 assert _spec is not None and _spec.loader is not None
 _bench = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = _bench  # dataclasses look their module up while it loads
 _spec.loader.exec_module(_bench)
 CASES: list[str] = _bench.CASES
 
