@@ -437,3 +437,16 @@ def test_processes_opening_a_fresh_project_at_once_import_it_once(v3_root: Path)
     m = CheckpointManager(v3_root)
     for wid in V3_IDS:
         assert [e.action for e in m.load(wid).audit].count("imported") == 1
+
+
+def test_a_history_too_large_to_replay_is_imported_from_its_newest_entries(
+        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import cairn.store.importer as importer
+
+    monkeypatch.setattr(importer, "HISTORY_BUDGET", 1000)
+    shutil.copytree(V3 / "v3-midway", root / "v3-midway")
+    wf = load(root, "v3-midway")
+    assert wf.seq == 10 and wf.completed_agents == ["orchestrator", "researcher", "planner"]
+    assert wf.status == Status.PAUSED and wf.parameters == {"target": "py311"}
+    assert "too large to replay" in wf.audit[-1].detail
+    assert [m.seq for m in wf.marks] == list(range(1, 11))

@@ -109,6 +109,16 @@ def _history(folder: Path) -> dict[int, str]:
     return out
 
 
+HISTORY_BUDGET = 32 << 20  # bytes of 3.0 history entries replayed per workflow
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.lstat(path).st_size
+    except OSError:
+        return 0
+
+
 def read_folder(folder: Path) -> Found | None:
     """The record to import from `folder`: its checkpoint.json, else (3.0) the newest
     readable history entry, which also wins when checkpoint.json is behind it (a file
@@ -128,7 +138,13 @@ def read_folder(folder: Path) -> Found | None:
         notes.append(f"checkpoint.json is unreadable ({str(exc).splitlines()[0][:120]})")
     snapshots: dict[int, JSON] = {}
     if kinds and (raw is None or str(raw.get("version")) == "3.0"):
-        for seq, kind in kinds.items():
+        replay = list(kinds.items())
+        size = sum(_size(folder / HISTORY_DIR / f"{seq:08d}-{kind}.json") for seq, kind in replay)
+        if size > HISTORY_BUDGET:  # the first open may be a hook's: read the newest entries only
+            notes.append(f"its history ({len(replay)} entries, {size >> 20} MiB) is too large to replay: "
+                         "checkpoints before the import show its state as of the newest entries")
+            replay = replay[-3:]
+        for seq, kind in replay:
             name = f"{HISTORY_DIR}/{seq:08d}-{kind}.json"
             try:
                 snap = _parse(safefs.read_in(folder, name))
