@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cairn.checks.artifacts import schema_file
 from cairn.errors import ConfigError, IllegalTransition, UnknownAgent
 from cairn.pipeline import (
     Pipeline,
@@ -23,7 +24,6 @@ from cairn.pipeline import (
     default_pipeline,
     load_project_config,
     load_settings,
-    schema_path,
 )
 from cairn.status import RESUMABLE, Status, can_transition, check_transition
 
@@ -105,7 +105,7 @@ def test_every_default_schema_exists_and_every_fixture_validates() -> None:
     for stage in default_pipeline().stages:
         for spec in stage.artifacts:
             assert spec.schema is not None
-            sfile = schema_path(spec.schema, None)
+            sfile = schema_file(spec.schema, None)[0]
             assert sfile is not None and sfile.is_file(), spec.schema
             schema = json.loads(sfile.read_text())
             jsonschema.validate(json.loads((fixtures / spec.path).read_text()), schema)
@@ -214,9 +214,9 @@ def test_project_schema_shadows_builtin(project: Path) -> None:
     (project / ".claude" / "schemas").mkdir()
     local = project / ".claude" / "schemas" / "review.schema.json"
     local.write_text("{}")
-    assert schema_path("review.schema.json", project) == local
-    assert schema_path("review.schema.json", None) != local
-    assert schema_path("nope.schema.json", project) is None
+    assert schema_file("review.schema.json", project) == (local, True)
+    assert schema_file("review.schema.json", None)[0] != local
+    assert schema_file("nope.schema.json", project) == (None, False)
 
 
 # ---------------------------------------------------------------- config errors

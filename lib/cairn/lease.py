@@ -10,7 +10,6 @@ live while its heartbeat (refreshed by the hooks) is younger than the time-to-li
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
@@ -90,7 +89,7 @@ def owner_pid(env: Mapping[str, str] | None = None) -> int:
 
 
 def host() -> str:
-    return socket.gethostname()[:256]
+    return os.uname().nodename[:256]  # = socket.gethostname(), without importing socket
 
 
 def new_lease(session_id: str, pid: int, now: datetime) -> LeaseRecord:

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from cairn.checks.artifacts import inspect_stage
 from cairn.errors import ArtifactError, CairnError, NotResumable, WorkflowNotFound
 from cairn.model import Summary, Workflow
 from cairn.paths import check_workflow_id, default_artifacts_dir
@@ -162,6 +161,8 @@ class CheckpointManager:
         """Problems (one line each) with a stage's artifacts; empty means valid."""
         wf = wf or self.load(workflow_id)
         stage = wf.pipeline.stage(agent)
+        from cairn.checks.artifacts import inspect_stage  # hashlib, json: only when checking
+
         found = inspect_stage(self.workflow_dir(workflow_id), stage, workflow_id, self.project_dir, paths)
         return [p for c in found for p in c.problems]
 
@@ -171,6 +172,8 @@ class CheckpointManager:
         stage = self._pipeline(workflow_id).stage(agent)
         folder = self.workflow_dir(workflow_id)
         rels = None if artifacts is None else [self._relative(folder, p) for p in artifacts]
+        from cairn.checks.artifacts import inspect_stage  # hashlib, json: only when checking
+
         found = inspect_stage(folder, stage, workflow_id, self.project_dir, rels, check_schema=check_schemas)
         problems = [p for c in found for p in c.problems]
         if problems or any(c.record is None for c in found):

@@ -9,6 +9,9 @@ from pathlib import Path
 from cairn.errors import ConfinementError
 
 ARTIFACTS_SUBDIR = Path(".claude") / "artifacts"
+# The package's data (pipeline.json, schemas, examples). A path from __file__, not
+# importlib.resources: that import costs a hook ~7 ms, and the package is a plain folder.
+DATA_DIR = Path(__file__).resolve().parent / "data"
 CHECKPOINT_FILE = "checkpoint.json"
 HISTORY_DIR = "checkpoints"
 LOCK_FILE = ".lock"

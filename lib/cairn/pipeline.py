@@ -11,7 +11,6 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -326,7 +325,9 @@ def _default_entries() -> tuple[str, list[dict[str, Any]]]:
     `depends_on` stays "after the previous stage", so a project inserting or removing
     stages keeps the chain linear."""
     # JSON, not YAML: the hooks and `cairn start` need no PyYAML when the project has no cairn.yaml
-    text = resources.files("cairn").joinpath("data").joinpath("pipeline.json").read_text(encoding="utf-8")
+    from cairn.paths import DATA_DIR
+
+    text = (DATA_DIR / "pipeline.json").read_text(encoding="utf-8")
     return _parse_file(json.loads(text), "cairn/data/pipeline.json")
 
 
@@ -473,16 +474,3 @@ def load_settings(project_dir: Path) -> Settings:
         except (OSError, UnicodeDecodeError):
             return Settings()
     return load_project_config(project_dir)[1]
-
-
-def schema_path(schema: str, project_dir: Path | None) -> Path | None:
-    """Where a stage's schema file lives: the project's `.claude/schemas/` first (so a
-    project can tighten a builtin), then the package's schemas. None if nowhere."""
-    if project_dir is not None:
-        local = project_dir / PROJECT_SCHEMAS / schema
-        if local.is_file():
-            return local
-    builtin = resources.files("cairn").joinpath("data").joinpath("schemas").joinpath(schema)
-    if builtin.is_file():
-        return Path(str(builtin))
-    return None

@@ -10,8 +10,11 @@ from cairn import safefs
 from cairn.errors import ConfinementError
 from cairn.pipeline import default_pipeline
 from cairn.store import projection
-from cairn.store.importer import ImportReport, import_folders
 from cairn.store.sqlite import DB_FILE, SqliteStore, SqliteTx
+
+TYPE_CHECKING = False  # the importer is needed only when a database is created (not on hook paths)
+if TYPE_CHECKING:
+    from cairn.store.importer import ImportReport
 
 
 def check_root(root: Path) -> None:
@@ -38,6 +41,8 @@ def open_store(root: Path) -> tuple[SqliteStore, ImportReport | None]:
     reports: list[ImportReport] = []
 
     def first_open(tx: SqliteTx) -> None:
+        from cairn.store.importer import import_folders
+
         reports.append(import_folders(tx, root, default_pipeline()))
     store = SqliteStore(root / DB_FILE, init=first_open)
     report = reports[0] if reports else None

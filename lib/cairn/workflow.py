@@ -11,7 +11,6 @@ Standard library only: the hooks call it.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -159,7 +158,7 @@ class Workflows:
             raise UsageError(f"the request is {len(request)} characters; the limit is {MAX_REQUEST}",
                              hint="shorten it and put details in a file the agents can read")
         now = utcnow()
-        wid = check_workflow_id(workflow_id) if workflow_id else f"wf-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+        wid = check_workflow_id(workflow_id) if workflow_id else f"wf-{now:%Y%m%d-%H%M%S}-{os.urandom(3).hex()}"
         if self.root is not None:
             folder = self.root / wid
             if os.path.lexists(folder) and (os.path.islink(folder) or not os.path.isdir(folder)):
@@ -168,7 +167,7 @@ class Workflows:
             if projection.seen(folder) is not None:
                 raise WorkflowExists(wid)
         with self.store.write() as tx:
-            tx.create_workflow(wid, secrets.token_hex(16), redact(request.strip()), now, pipeline,
+            tx.create_workflow(wid, os.urandom(16).hex(), redact(request.strip()), now, pipeline,
                                {str(k): redact(str(v)) for k, v in (metadata or {}).items()}, git)
             tx.add_mark(wid, "created", now, session_id, 1)
             tx.add_audit(wid, 1, now, "created",

@@ -10,12 +10,12 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from cairn import safefs
 from cairn.errors import CairnError
 from cairn.model import ArtifactRecord, utcnow
+from cairn.paths import DATA_DIR
 from cairn.pipeline import PROJECT_SCHEMAS, Stage
 
 _CHUNK = 1 << 20
@@ -37,9 +37,9 @@ def schema_file(schema: str, project_dir: Path | None) -> tuple[Path | None, boo
         local = project_dir / PROJECT_SCHEMAS / schema
         if os.path.isfile(local) and not os.path.islink(local):
             return local, True
-    builtin = resources.files("cairn").joinpath("data").joinpath("schemas").joinpath(schema)
+    builtin = DATA_DIR / "schemas" / schema
     if builtin.is_file():
-        return Path(str(builtin)), False
+        return builtin, False
     return None, False
 
 
