@@ -15,7 +15,22 @@ if [ "$event" = session-start ] && [ -n "$CLAUDE_PLUGIN_DATA" ] \
 fi
 
 case $event in
-  stop|session-end|pre-compact) [ -f "$root/.running" ] || exit 0 ;;
+  stop)
+    # Every turn: refresh the session's liveness file (cairn/live.py), from the shell alone.
+    # The session id is read from the payload's head with parameter expansion; only an id made of letters,
+    # digits, '-' and '_' names a file, and neither the folder nor the file may be a link.
+    [ -f "$root/.running" ] || exit 0
+    line=$(head -c 2048)  # the id comes first in the payload; a bounded read keeps this O(1)
+    sid=${line#*\"session_id\"}
+    sid=${sid#*\"}
+    sid=${sid%%\"*}
+    case $sid in ''|*[!A-Za-z0-9_-]*) exit 0 ;; esac
+    live="$root/.live"
+    if [ -d "$live" ] && [ ! -h "$live" ] && [ -f "$live/$sid" ] && [ ! -h "$live/$sid" ]; then
+      touch -c -h "$live/$sid" 2>/dev/null
+    fi
+    exit 0 ;;
+  session-end|pre-compact) [ -f "$root/.running" ] || exit 0 ;;
   *) [ -f "$root/.open" ] || exit 0 ;;
 esac
 

@@ -292,8 +292,30 @@ BAD_STDIN: dict[str, Callable[[str, Path], bytes]] = {
 def test_bad_stdin_fails_open(running: Hooks, name: str, bad: str) -> None:
     before = len(running.log())
     running.run(event_of(name), BAD_STDIN[bad](name, running.project))
-    assert len(running.log()) == before + 1, running.log()
+    # Stop is handled by the shell alone (no Python, nothing to log): it just does nothing
+    assert len(running.log()) == before + (name != "Stop"), running.log()
     assert running.mgr.load(WID).status.value == "running"
+
+
+@pytest.mark.parametrize("sid", ["../../outside", "a b", "x\";touch pwned;\"", "", "a/../../b"])
+def test_stop_touches_nothing_but_a_liveness_file(running: Hooks, sid: str) -> None:
+    outside = running.project.parent / "outside"
+    assert running.fire("Stop", session_id=sid) is None
+    assert not outside.exists() and not (running.project / "pwned").exists()
+    assert sorted(p.name for p in (running.root / ".live").iterdir()) == [SID]
+
+
+def test_stop_refreshes_the_liveness_file_from_the_shell(running: Hooks) -> None:
+    live = running.root / ".live" / SID
+    os.utime(live, (1_000_000_000, 1_000_000_000))
+    env = running.env()
+    env["PATH"] = "/usr/bin:/bin"  # python3 may be anywhere: the shell path must not need it
+    proc = running.run_raw("stop", json.dumps(payload("Stop", running.project)).encode(), env)
+    assert proc.returncode == 0 and proc.stdout == b""
+    assert live.stat().st_mtime > 1_000_000_000
+    os.symlink(running.project / "target", running.root / ".live" / "other")
+    proc = running.run_raw("stop", json.dumps(payload("Stop", running.project, session_id="other")).encode(), env)
+    assert proc.returncode == 0 and not (running.project / "target").exists()
 
 
 def test_unknown_event_argument(running: Hooks) -> None:

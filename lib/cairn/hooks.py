@@ -357,11 +357,16 @@ def subagent_stop(hook: Hook) -> Output:
 
 
 def stop(hook: Hook) -> Output:
-    """Every turn: a heartbeat of the session's workflow (no checkpoint, no fsync)."""
+    """Every turn: a heartbeat of the session's workflow (no checkpoint, no fsync). Claude
+    Code's Stop runs hooks/run.sh, which does this from the shell (the liveness file);
+    this is the same for `python -m cairn.hooks stop`."""
     sid = hook.text("session_id")
     if not sid or not (hook.root / ".running").exists():
         return None
-    hook.manager().workflows.heartbeat(sid)
+    if hook.manager().workflows.heartbeat(sid):
+        from cairn.live import mark_live
+
+        mark_live(hook.root, sid)
     return None
 
 
@@ -389,6 +394,9 @@ def session_end(hook: Hook) -> Output:
         m.workflows.release(wid, sid)
         if last is not None and last[0] == sid:  # not when another session works on it since
             m.pause(wid, why)
+    from cairn.live import drop_live
+
+    drop_live(hook.root, sid)
     return None
 
 

@@ -20,7 +20,7 @@ from cairn.paths import check_workflow_id, default_artifacts_dir
 from cairn.pipeline import PROJECT_CONFIG, Pipeline, Settings
 from cairn.project import has_store, open_store, projection_state
 from cairn.status import ACTIVE, RESUMABLE, Status
-from cairn.store import Store, Tx, projection
+from cairn.store import Reader, Store, Tx, projection
 from cairn.workflow import Workflows
 
 Op = Callable[[Tx, Workflow, int, datetime], "str | None"]
@@ -95,6 +95,13 @@ class CheckpointManager:
             wf = r.workflow(workflow_id)
         if wf is None:
             raise WorkflowNotFound(workflow_id, str(self.root))
+        if wf.status == Status.RUNNING:  # the Stop hook's heartbeats, kept outside the database
+            from cairn.live import live_seen
+
+            for s in wf.sessions:
+                seen = live_seen(self.root, s.session_id)
+                if seen is not None and (wf.last_seen is None or seen > wf.last_seen):
+                    wf.last_seen = seen
         warnings = []
         why = projection_state(self.root, workflow_id, wf.seq, wf.uid)
         if why is not None:
@@ -126,8 +133,22 @@ class CheckpointManager:
             return []
         with self.store.read() as r:
             rows = r.summaries(None if include_finished else ACTIVE, limit=limit)
+            rows = [self._heard_from(r, s) if s.status == Status.RUNNING else s for s in rows]
         rows.sort(key=lambda s: s.last_activity, reverse=True)
         return rows
+
+    def _heard_from(self, r: Reader, row: Summary) -> Summary:
+        """A running workflow's summary with its session's latest heartbeat (the liveness
+        file the Stop hook touches from the shell)."""
+        from dataclasses import replace
+
+        from cairn.live import live_seen
+
+        last = r.last_session(row.workflow_id)
+        seen = live_seen(self.root, last[0]) if last is not None else None
+        if seen is None or (row.last_seen is not None and seen <= row.last_seen):
+            return row
+        return replace(row, last_seen=seen)
 
     def resumable(self) -> list[Summary]:
         keep = {*RESUMABLE, Status.RUNNING, Status.PENDING}

@@ -94,6 +94,7 @@ class Workflows:
                 raise WorkflowNotFound(workflow_id, self.store.describe()) from None
             return same
         point("after_commit")
+        self.live(session_id)
         # Read back outside the transaction (writers wait for nothing they do not need):
         # usually this is our checkpoint; when another writer already committed after us,
         # it is shown as of ours, and that writer writes the projection.
@@ -106,6 +107,17 @@ class Workflows:
             return latest
         self.update_marks_quietly()
         return latest.as_of(seq)
+
+    def live(self, session_id: str | None) -> None:
+        """The session works on a workflow: give it the liveness file its Stop hook touches."""
+        if self.root is None or not session_id:
+            return
+        from cairn.live import mark_live
+
+        try:
+            mark_live(self.root, session_id)
+        except (OSError, CairnError) as exc:
+            self.warnings.append(f"liveness file of session {session_id[:12]} not written ({exc})")
 
     def project(self, wf: Workflow, *, force: bool = False) -> None:
         """Write the projection and the markers. The commit already happened: a failure
@@ -178,6 +190,7 @@ class Workflows:
             wf = tx.workflow(wid)
         assert wf is not None
         self.project(wf)
+        self.live(session_id)
         return wf
 
     # ------------------------------------------------------------------ stages
@@ -328,13 +341,16 @@ class Workflows:
                 raise WorkflowNotFound(workflow_id, self.store.describe())
             tx.bind(session_id, workflow_id, now, how)
             tx.touch_session(workflow_id, session_id, now)
+        self.live(session_id)
 
     def dispatch(self, tool_use_id: str, session_id: str, workflow_id: str, stage: str) -> bool:
         check_workflow_id(workflow_id)
         now = utcnow()
         with self.store.write() as tx:
             tx.touch_session(workflow_id, session_id, now)  # the session works on it: SessionEnd pauses it
-            return tx.put_dispatch(tool_use_id, session_id, workflow_id, stage, now)
+            new = tx.put_dispatch(tool_use_id, session_id, workflow_id, stage, now)
+        self.live(session_id)
+        return new
 
     def agent_launched(self, tool_use_id: str, agent_id: str, usage: str | None) -> None:
         """PostToolUse on the Agent tool: tie the dispatch to the agent id, and keep what the
