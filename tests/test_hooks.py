@@ -1,6 +1,7 @@
 """The hook entry points as Claude Code runs them, fed the payloads it really sends.
 
-Every test runs `sh hooks/run.sh <event>` the way Claude Code does (a subprocess, stdin
+Every test runs the hook's command from hooks/hooks.json the way Claude Code does
+(`/bin/sh -c`, which tests Cairn's marker and runs hooks/run.sh; a subprocess, stdin
 the payload captured from Claude Code 2.1.328 in `tests/fixtures/hooks/`, `cwd` and
 paths moved into the test's project, the variables the client sets). The launcher
 starts Python with `-I -S`, so site-packages are not importable: every hook here runs
@@ -34,6 +35,9 @@ EVENT_NAMES = {
 }
 ARG_OF = {name: arg for arg, name in EVENT_NAMES.items()}
 FIXTURES = sorted(p.stem for p in HOOKS.glob("*.json"))
+COMMANDS = {h["command"].rsplit(" ", 1)[-1]: h["command"]
+            for entries in json.loads((REPO / "hooks" / "hooks.json").read_text())["hooks"].values()
+            for entry in entries for h in entry["hooks"]}
 SID = "b7d76f10-2312-430d-b826-7d0dc6e95391"  # the session of the captured payloads
 WID = "wf-hooks"
 
@@ -69,8 +73,10 @@ class Hooks:
 
     def run_raw(self, event: str, stdin: bytes,
                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(["/bin/sh", str(REPO / "hooks" / "run.sh"), event], input=stdin,
-                              capture_output=True, env=env or self.env(), cwd=self.project, timeout=60)
+        command = COMMANDS.get(event)  # exactly what Claude Code runs: hooks.json's command via /bin/sh -c
+        argv = ["/bin/sh", "-c", command] if command else ["/bin/sh", str(REPO / "hooks" / "run.sh"), event]
+        return subprocess.run(argv, input=stdin, capture_output=True, env=env or self.env(), cwd=self.project,
+                              timeout=60)
 
     def run(self, event: str, stdin: bytes) -> dict[str, Any] | None:
         """Run a hook; check it behaved (exit 0, nothing or one valid answer)."""
