@@ -49,3 +49,14 @@ def test_every_cairn_command_they_run_exists(path: Path) -> None:
     used = re.findall(r"`cairn (?:--exit-zero )?([a-z]+)\b", body)
     assert used, path.name
     assert set(used) <= SUBCOMMANDS, set(used) - SUBCOMMANDS
+
+
+def test_each_command_is_found_in_its_own_module() -> None:
+    """`cairn X` imports only X's module: the map must name the module that defines X."""
+    from cairn.cli import MODULES
+
+    assert set(MODULES) == SUBCOMMANDS
+    for command in SUBCOMMANDS:
+        parser = build_parser([command])
+        only = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+        assert command in only
