@@ -645,3 +645,19 @@ def test_session_workflows_and_last_session(store: Store) -> None:
         assert r.last_session("wf-c") == ("s1", t(7))
     with store.write(durable=False) as tx:
         assert tx.heartbeat("s1", t(9)) == ["wf-b", "wf-a"]
+
+
+def test_recent_and_average_duration(store: Store) -> None:
+    made(store, "wf-a", "wf-b", "wf-c", "wf-d")  # created at t(0)..t(3), mark 1 each
+    with store.write() as tx:
+        for wid, end in (("wf-a", 100), ("wf-b", 50), ("wf-d", 200)):
+            tx.add_mark(wid, "done", t(end), None)
+            tx.set_status(wid, Status.COMPLETED, None)
+        tx.add_mark("wf-c", "late", t(300), None)  # newest, but not completed
+    with store.read() as r:
+        assert r.recent(Status.COMPLETED, 2) == ["wf-d", "wf-a"]
+        assert r.recent(Status.COMPLETED, 10) == ["wf-d", "wf-a", "wf-b"]
+        assert r.recent(Status.FAILED, 3) == []
+        count, mean = r.average_duration(Status.COMPLETED)
+        assert count == 3 and mean is not None and abs(mean - (100 + 49 + 197) / 3) < 0.01
+        assert r.average_duration(Status.CANCELLED) == (0, None)

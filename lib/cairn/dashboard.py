@@ -177,23 +177,23 @@ def overview(m: CheckpointManager, *, now: datetime | None = None) -> OverviewJS
     now = now or utcnow()
     counts = {s.value: 0 for s in Status}
     shown: list[Workflow] = []
-    spans: list[float] = []
+    average: float | None = None
     if m.exists():
         with m.store.read() as r:
             for status, n in r.counts().items():
                 counts[status.value] = n
             active = sorted(r.summaries(ACTIVE), key=lambda s: s.last_activity, reverse=True)
-            recent = r.summaries([Status.COMPLETED], limit=RECENT_COMPLETED)
+            newest = r.recent(Status.COMPLETED, RECENT_COMPLETED)
+            recent = sorted(r.summaries(ids=newest), key=lambda s: s.last_activity, reverse=True) if newest else []
             shown = load_rows(r, [*active, *recent])
-            spans = [(end - start).total_seconds() for _, status, start, end in r.finished_since(_EPOCH)
-                     if status == Status.COMPLETED]
+            average = r.average_duration(Status.COMPLETED)[1]
     sections = {key: [row(wf) for wf in shown if wf.status in statuses] for key, _, statuses in SECTIONS}
     decided = counts[Status.COMPLETED.value] + counts[Status.FAILED.value]
     return {
         "generated_at": iso(now), "root": str(m.root), "total": sum(counts.values()), "counts": counts,
         "sections": sections,
         "success_rate": round(counts[Status.COMPLETED.value] / decided, 4) if decided else None,
-        "average_completion_seconds": round(sum(spans) / len(spans), 1) if spans else None,
+        "average_completion_seconds": round(average, 1) if average is not None else None,
     }
 
 

@@ -170,6 +170,33 @@ class RowReader:
         return any(self.db.execute("SELECT 1 FROM workflows WHERE status = ? LIMIT 1", (s.value,)).fetchone()
                    for s in statuses)
 
+    def recent(self, status: Status, limit: int) -> list[str]:
+        """Ids of the `limit` workflows with `status` whose last checkpoint is newest: walks
+        the checkpoint-time index from the newest, so it stops early instead of sorting
+        every finished workflow."""
+        out: list[str] = []
+        seen: set[str] = set()
+        cur = self.db.execute("SELECT m.workflow_id, w.status FROM marks m INDEXED BY marks_at JOIN workflows w "
+                              "ON w.id = m.workflow_id ORDER BY m.at DESC")
+        for wid, st in cur:
+            if wid in seen:
+                continue
+            seen.add(wid)
+            if st == status.value:
+                out.append(wid)
+                if len(out) >= limit:
+                    break
+        cur.close()
+        return out
+
+    def average_duration(self, status: Status) -> tuple[int, float | None]:
+        """(count, mean seconds from creation to last checkpoint) of workflows with `status`,
+        aggregated in SQL (one index probe per workflow, nothing loaded)."""
+        row = self.db.execute(
+            "SELECT count(*), avg((julianday((SELECT max(at) FROM marks WHERE workflow_id = w.id)) - "
+            "julianday(w.created_at)) * 86400.0) FROM workflows w WHERE w.status = ?", (status.value,)).fetchone()
+        return int(row[0]), None if row[1] is None else float(row[1])
+
     def finished_since(self, since: datetime) -> list[tuple[str, Status, datetime, datetime]]:
         """(id, status, created, finished) of workflows finished since `since`: through the
         index on checkpoint times, so the cost grows with recent activity, not history."""
