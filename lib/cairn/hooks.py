@@ -275,10 +275,17 @@ def _attribute(hook: Hook, m: CheckpointManager) -> tuple[str, str] | str | list
     """(workflow, stage); None (not Cairn's); the one-line reason nothing is recorded; or, at
     SubagentStart of parallel dispatches, the candidate (workflow, stage) pairs."""
     from cairn.evidence import Unattributed, for_subagent
+    from cairn.status import ACTIVE
 
-    rows = _open_rows(m)
+    agent_id = hook.text("agent_id")
     with m.store.read() as r:
-        found = for_subagent(r, rows, hook.text("session_id"), hook.text("agent_id"), hook.text("agent_type"),
+        mine = r.attempt_of_agent(agent_id) if agent_id else None
+        # its own attempt (the usual SubagentStop): only that workflow's row is needed
+        rows = [s for s in r.summaries(ids=[mine[0]]) if s.status in ACTIVE] if mine else None
+    if rows is None:
+        rows = _open_rows(m)
+    with m.store.read() as r:
+        found = for_subagent(r, rows, hook.text("session_id"), agent_id, hook.text("agent_type"),
                              hook.text("agent_transcript_path") or None)
     if isinstance(found, Unattributed):
         if found.candidates and hook.event == "subagent-start":
