@@ -13,7 +13,11 @@ def clock(dt: datetime | None) -> str:
 def ago(dt: datetime | None, now: datetime) -> str:
     if dt is None:
         return "-"
-    secs = int((now - dt).total_seconds())
+    return ago_seconds(int((now - dt).total_seconds()))
+
+
+def ago_seconds(secs: int) -> str:
+    """"3 minutes ago" for an age in seconds."""
     if secs < 0:
         return "just now"
     for limit, size, unit in ((60, 1, "second"), (3600, 60, "minute"), (86400, 3600, "hour")):

@@ -8,7 +8,9 @@ pose as instructions; artifact contents are never pasted in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from cairn.checks import stale as stale_mod
 from cairn.checks.artifacts import inspect, rehash, unchanged_by_stat
@@ -177,7 +179,13 @@ class WorkflowResumer:
 
     # ------------------------------------------------------------------ render
     def render_context(self, plan: ResumePlan, cp: Workflow, *, limit: int | None = None,
-                       others: list[str] | None = None, note: str | None = None) -> str:
+                       others: list[str] | None = None, note: str | None = None,
+                       since: Callable[[datetime], str] | None = None) -> str:
+        """The resume context. `since` renders a past moment ("3 minutes ago" by default;
+        the SessionStart cache passes a placeholder filled in when the context is served)."""
+        if since is None:
+            def since(dt: datetime) -> str:
+                return ago(dt, utcnow())
         limit = limit or self.manager.settings.context_bytes
         pipeline = self.manager.pipeline_of(cp)
         wdir = self.manager.workflow_dir(cp.workflow_id)
@@ -189,7 +197,7 @@ class WorkflowResumer:
             f"- Status: {plan.status}"
             + (f" ({safe(cp.status_reason, 160)})" if cp.status_reason else "")
             + f"; progress {plan.progress.completed}/{plan.progress.total} "
-              f"({plan.progress.percent}%); last activity {ago(cp.last_activity, utcnow())}",
+              f"({plan.progress.percent}%); last activity {since(cp.last_activity)}",
             f"- Workflow folder: {safe(str(wdir), 300)}/",
         ]
         if note:
@@ -205,7 +213,7 @@ class WorkflowResumer:
             body.append("- skipped: " + ", ".join(safe(s, 80) for s in plan.skipped_agents))
         for name in plan.interrupted:
             att = cp.agents[name].last
-            started = f" started {ago(att.started_at, utcnow())}" if att else ""
+            started = f" started {since(att.started_at)}" if att else ""
             body.append(f"## Interrupted\n- The last attempt of {safe(name, 80)}{started} did not finish; "
                         "its files may be partial: run the stage again.")
         if plan.next_agents:

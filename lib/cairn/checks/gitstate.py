@@ -48,8 +48,17 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _direct(directory: Path) -> tuple[str, str | None, str] | None:
-    """(head, branch or None, worktree) read from the files, or None to ask git."""
+def _note(read: list[tuple[str, str]], path: Path) -> str | None:
+    text = _read(path)
+    read.append((str(path), text or ""))
+    return text
+
+
+def _direct(directory: Path, read: list[tuple[str, str]] | None = None) -> tuple[str, str | None, str] | None:
+    """(head, branch or None, worktree) read from the files, or None to ask git. `read`
+    collects (path, content) of every file the answer came from."""
+    if read is None:
+        read = []
     if os.environ.get("GIT_DIR") or os.environ.get("GIT_WORK_TREE") or os.environ.get("GIT_COMMON_DIR"):
         return None
     try:
@@ -62,14 +71,14 @@ def _direct(directory: Path) -> tuple[str, str | None, str] | None:
             gitdir = dot
             break
         if os.path.isfile(dot):  # a worktree or submodule: "gitdir: <path>"
-            text = _read(dot) or ""
+            text = _note(read, dot) or ""
             if not text.startswith("gitdir: "):
                 return None
             gitdir = (top / text[8:].strip()).resolve()
             break
     else:
         return None
-    head = _read(gitdir / "HEAD")
+    head = _note(read, gitdir / "HEAD")
     if head is None:
         return None
     if _is_sha(head):
@@ -77,12 +86,13 @@ def _direct(directory: Path) -> tuple[str, str | None, str] | None:
     if not head.startswith("ref: refs/"):
         return None
     ref = head[5:].strip()
-    common_text = _read(gitdir / "commondir")
+    common_text = _note(read, gitdir / "commondir")
     common = (gitdir / common_text).resolve() if common_text else gitdir
     if os.path.exists(common / "reftable"):
         return None
-    sha = _read(common / ref) if ".." not in ref else None
+    sha = _note(read, common / ref) if ".." not in ref else None
     if sha is None:
+        read.append(("packed-refs", ""))  # too large to watch: marks the answer as not cacheable
         packed = _read_packed(common / "packed-refs", ref)
         if packed is None:
             return None  # an unborn branch, or a ref git must resolve
@@ -119,3 +129,15 @@ def git_state(directory: Path | None) -> str | None:
     top, head, ref = lines
     branch = ref[len("refs/heads/"):] if ref.startswith("refs/heads/") else None
     return json.dumps({"head": head, "branch": branch, "worktree": top}, sort_keys=True)
+
+
+def sources(directory: Path | None) -> list[tuple[str, str]] | None:
+    """(path, content) of the files the git state of `directory` is read from, for a cache
+    to watch; [] when it is not a repository; None when they cannot be watched (git itself
+    would have to answer, or the ref is packed)."""
+    if directory is None or not _maybe_repository(Path(directory)):
+        return []
+    read: list[tuple[str, str]] = []
+    if _direct(Path(directory), read) is None or any(p == "packed-refs" for p, _ in read):
+        return None
+    return read

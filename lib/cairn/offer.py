@@ -1,0 +1,185 @@
+"""SessionStart for a new session, served from a cache in ~1 ms of work after start-up.
+
+The full SessionStart (cairn.hooks.session_start) validates the newest resumable
+workflow and renders its resume context. For a brand-new session (`source: startup`)
+the answer is the same until something changes, so the full path keeps it in
+`.claude/artifacts/.offer` with what it depends on, and `serve` answers from it when all
+of that still holds; otherwise it returns None and the full path runs:
+
+- the database: the newest checkpoint time and the leases (one indexed query each);
+- every artifact of the workflow: size, mtime and inode, as the stat cache of the full
+  path checks them;
+- the files git state was read from (`.git/HEAD`, the branch's ref): same content;
+- the expiry time of the workflow (`settings.expiry_days` after its last activity).
+
+Times in the context ("3 minutes ago") are kept as `@@ago:<epoch>@@` and filled in when
+served. Each delivery is answered once (an `O_EXCL` file per session, source and
+transcript size, shared with the full path). Imports only `os`, `sqlite3`, `time` and
+`cairn.humanize`: this module is the reason a new session's start costs about what a
+bare interpreter does. Everything here fails towards the full path, never towards a
+wrong answer.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+
+OFFER_FILE = ".offer"
+DELIVERED_DIR = ".delivered"
+MAGIC = "cairn-offer 1"
+_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+_MAX = 1 << 20
+
+
+def _field(payload: str, key: str) -> str | None:
+    """A plain string field of the client's JSON payload, read without `json` (its import
+    costs more than this whole path). None when absent or escaped: then the full path."""
+    at = payload.find(f'"{key}"')
+    if at < 0:
+        return None
+    colon = payload.find(":", at + len(key) + 2)
+    start = payload.find('"', colon + 1)
+    if colon < 0 or start < 0 or payload[colon + 1:start].strip():
+        return None
+    end = payload.find('"', start + 1)
+    value = payload[start + 1:end] if end > 0 else None
+    return None if value is None or "\\" in value else value
+
+
+def delivery_key(session_id: str, source: str, transcript: str) -> str | None:
+    """The file name that marks one SessionStart delivery (None: not a safe name)."""
+    try:
+        size = os.lstat(transcript).st_size if transcript else 0
+    except OSError:
+        size = 0
+    if not session_id or not set(session_id) <= _SAFE or not set(source) <= _SAFE or len(session_id) > 128:
+        return None
+    return f"{session_id}.{source or 'none'}.{size}"
+
+
+def first_delivery(root: str, key: str | None) -> bool:
+    """True the first time `key` is seen under `root` (created with O_EXCL, no link followed)."""
+    if key is None:
+        return True
+    folder = os.path.join(root, DELIVERED_DIR)
+    try:
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        pass
+    if os.path.islink(folder):
+        return True  # a planted link: do not write through it (and do not refuse to answer)
+    try:
+        fd = os.open(os.path.join(folder, key), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        return False
+    os.close(fd)
+    return True
+
+
+def db_stamp(root: str) -> str | None:
+    """What the cached answer depends on in the database: the newest checkpoint time and
+    the leases. None when the database cannot be read (then the full path)."""
+    path = os.path.join(root, "cairn.db")
+    if os.path.islink(path):
+        return None
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro&nofollow=1", uri=True, timeout=5)
+    except sqlite3.Error:
+        return None
+    try:
+        row = db.execute("SELECT (SELECT max(at) FROM marks), (SELECT count(*) || ':' || coalesce(max("
+                         "heartbeat_at), '') FROM leases)").fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        db.close()
+    return f"{row[0]}|{row[1]}"
+
+
+def _read_file(path: str, limit: int = 4096) -> str | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read(limit).decode("utf-8", "replace")
+
+
+def _holds(kind: str, value: str, now: float) -> bool:
+    """Whether one recorded dependency still holds (an unknown kind does not)."""
+    if kind == "expires":
+        return now < float(value)
+    if kind == "stat":  # size mtime_ns ino path
+        size, mtime, ino, path = value.split(" ", 3)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return False
+        return (st.st_size, st.st_mtime_ns, st.st_ino) == (int(size), int(mtime), int(ino))
+    return False
+
+
+def serve(root: str, payload: str) -> str | None:
+    """The SessionStart answer for a new session from the cache; "" when this delivery was
+    already answered; None when the full path must run."""
+    if _field(payload, "source") != "startup":
+        return None
+    session_id = _field(payload, "session_id") or ""
+    text = _read_file(os.path.join(root, OFFER_FILE), _MAX)
+    if not text or not text.startswith(MAGIC + "\n"):
+        return None
+    now = time.time()
+    lines = text.split("\n")
+    output: str | None = None
+    i = 1
+    while i < len(lines):
+        kind, _, value = lines[i].partition("\t")
+        i += 1
+        if kind == "output":
+            output = value
+        elif kind == "stamp":
+            if db_stamp(root) != value:
+                return None
+        elif kind == "file":  # value: path; the next line: its expected content, escaped
+            expected = lines[i].replace("\\n", "\n").replace("\\\\", "\\") if i < len(lines) else ""
+            i += 1
+            if (_read_file(value) or "").strip() != expected:
+                return None
+        elif kind and not _holds(kind, value, now):
+            return None
+    if output is None:
+        return None
+    if not first_delivery(root, delivery_key(session_id, "startup", _field(payload, "transcript_path") or "")):
+        return ""
+    return _fill(output, now)
+
+
+def _fill(text: str, now: float) -> str:
+    from cairn.humanize import ago_seconds
+
+    parts = text.split("@@ago:")
+    out = [parts[0]]
+    for part in parts[1:]:
+        stamp, sep, rest = part.partition("@@")
+        out.append(ago_seconds(int(now - float(stamp))) + rest if sep else "@@ago:" + part)
+    return "".join(out)
+
+
+def placeholder(epoch: float) -> str:
+    return f"@@ago:{epoch:.3f}@@"
+
+
+def write(output: str, stamp: str, stats: list[tuple[int, int, int, str]], files: list[tuple[str, str]],
+          expires: float) -> str | None:
+    """The cache file's text (the caller writes it atomically, without following links);
+    None when a path could not be written on one line."""
+    if any("\n" in p or "\t" in p for *_, p in stats) or any("\n" in p or "\t" in p for p, _ in files):
+        return None
+    lines = [MAGIC, f"stamp\t{stamp}", f"expires\t{expires:.3f}"]
+    lines += [f"stat\t{size} {mtime} {ino} {path}" for size, mtime, ino, path in stats]
+    for path, content in files:
+        lines += [f"file\t{path}", content.strip().replace("\\", "\\\\").replace("\n", "\\n")]
+    lines.append(f"output\t{output}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,133 @@
+"""SessionStart for a new session from the cache (cairn.offer): the same answer as the
+full hook, and never a stale one: any change it depends on sends it back to the full hook."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cairn import hooks, offer
+from cairn.manager import CheckpointManager
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "lib" / "cairn" / "data" / "examples"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    p = tmp_path / "project"
+    p.mkdir()
+    return p
+
+
+@pytest.fixture
+def mgr(project: Path) -> CheckpointManager:
+    m = CheckpointManager(project / ".claude" / "artifacts", project_dir=project)
+    wid = m.create("paused work", workflow_id="wf-offer", session_id="old-session").workflow_id
+    data = json.loads((EXAMPLES / "manifest.json").read_text())
+    (m.workflow_dir(wid) / "manifest.json").write_text(json.dumps({**data, "workflow_id": wid}))
+    m.record_completion(wid, "orchestrator", session_id="old-session")
+    m.pause(wid, "interrupted: the Claude session ended")
+    return m
+
+
+def payload(project: Path, sid: str, source: str = "startup") -> str:
+    return json.dumps({"session_id": sid, "transcript_path": str(project / f"{sid}.jsonl"),
+                       "cwd": str(project), "hook_event_name": "SessionStart", "source": source})
+
+
+def full(project: Path, sid: str, source: str = "startup") -> dict[str, object] | None:
+    return hooks.run("session-start", payload(project, sid, source).encode(),
+                     {"CLAUDE_PROJECT_DIR": str(project)})
+
+
+def served(project: Path, sid: str, source: str = "startup") -> str | None:
+    return offer.serve(str(project / ".claude" / "artifacts"), payload(project, sid, source))
+
+
+def test_the_cache_answers_a_new_session_like_the_full_hook(project: Path, mgr: CheckpointManager) -> None:
+    first = full(project, "s-1")
+    assert first is not None and "wf-offer" in json.dumps(first)
+    answer = served(project, "s-2")
+    assert answer is not None and json.loads(answer) == full(project, "s-3")
+    assert served(project, "s-2") == ""  # the same delivery again: answered once
+    assert served(project, "s-4", source="compact") is None  # not a new session: the full hook
+
+
+def test_any_change_sends_it_back_to_the_full_hook(project: Path, mgr: CheckpointManager) -> None:
+    full(project, "s-1")
+    assert served(project, "s-2") is not None
+    mgr.workflows.acquire("wf-offer", "someone", os.getppid())  # a lease: the database changed
+    assert served(project, "s-3") is None
+    held = full(project, "s-4")  # held by a live session: said, and not cached
+    assert held is not None and "another live Claude session" in json.dumps(held)
+    assert served(project, "s-5") is None
+    mgr.workflows.release("wf-offer", "someone")
+    full(project, "s-6")
+    assert served(project, "s-7") is not None
+    manifest = mgr.workflow_dir("wf-offer") / "manifest.json"
+    manifest.write_text(manifest.read_text() + " ")  # an artifact changed on disk
+    assert served(project, "s-8") is None
+    changed = full(project, "s-9")
+    assert changed is not None and "artifact_modified" in json.dumps(changed)
+    cached = served(project, "s-10")  # the cache now says the same, until the next change
+    assert cached is not None and "artifact_modified" in cached
+    (project / ".claude" / "cairn.yaml").write_text("settings:\n  expiry_days: 1\n")
+    assert served(project, "s-11") is None
+
+
+def test_a_git_commit_invalidates_it(project: Path, mgr: CheckpointManager) -> None:
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@x", "PATH": "/usr/bin:/bin", "HOME": str(project)}
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=project, check=True, capture_output=True, env=env)
+    git("init", "-q", "-b", "main")
+    (project / "a.txt").write_text("a")
+    git("add", "a.txt")
+    git("commit", "-q", "-m", "one")
+    full(project, "s-1")
+    assert served(project, "s-2") is not None
+    (project / "a.txt").write_text("b")
+    git("commit", "-q", "-am", "two")
+    assert served(project, "s-3") is None
+
+
+def test_expired_or_damaged_cache_is_not_served(project: Path, mgr: CheckpointManager) -> None:
+    root = project / ".claude" / "artifacts"
+    full(project, "s-1")
+    text = (root / offer.OFFER_FILE).read_text()
+    expired = "\n".join("expires\t1.000" if line.startswith("expires\t") else line for line in text.split("\n"))
+    (root / offer.OFFER_FILE).write_text(expired)
+    assert served(project, "s-2") is None
+    (root / offer.OFFER_FILE).write_text(text.replace(offer.MAGIC, "something else"))
+    assert served(project, "s-3") is None
+    (root / offer.OFFER_FILE).unlink()
+    os.symlink(project / "elsewhere", root / offer.OFFER_FILE)
+    assert served(project, "s-4") is None
+
+
+def test_the_hook_process_serves_it_without_the_rest_of_cairn(project: Path, mgr: CheckpointManager) -> None:
+    full(project, "s-1")
+    script = f"""
+import os, sys, runpy
+sys.argv = ["cairn_hook.py", "session-start"]
+os.environ["CLAUDE_PROJECT_DIR"] = {str(project)!r}
+real_exit = os._exit
+def report(code):
+    loaded = sorted(m for m in sys.modules if m.startswith("cairn"))
+    sys.stderr.write(",".join(loaded))
+    sys.stderr.flush()
+    real_exit(code)
+os._exit = report
+runpy.run_path({str(REPO / 'hooks' / 'cairn_hook.py')!r}, run_name="__main__")
+"""
+    proc = subprocess.run([sys.executable, "-I", "-S", "-c", script], input=payload(project, "s-2").encode(),
+                          capture_output=True, timeout=60)
+    assert json.loads(proc.stdout)["hookSpecificOutput"]["additionalContext"].startswith("<cairn-resume")
+    assert proc.stderr.decode().split(",") == ["cairn", "cairn.humanize", "cairn.offer"]
