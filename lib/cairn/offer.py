@@ -64,10 +64,7 @@ def first_delivery(root: str, key: str | None) -> bool:
     if key is None:
         return True
     folder = os.path.join(root, DELIVERED_DIR)
-    try:
-        os.mkdir(folder, 0o700)
-    except FileExistsError:
-        pass
+    os.makedirs(folder, 0o700, exist_ok=True)
     if os.path.islink(folder):
         return True  # a planted link: do not write through it (and do not refuse to answer)
     try:
