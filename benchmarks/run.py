@@ -461,6 +461,10 @@ def populate(project: Path, total: int, open_: int, *, running: bool = True,
             assert wf is not None
             projection.write(root, wf)
     Workflows(store, root).update_marks()
+    if pr.running is not None:  # the running session's liveness file, as Workflows.live makes it
+        from cairn.live import mark_live
+
+        mark_live(root, SESSION)
     store.close()
     return pr
 
@@ -547,9 +551,12 @@ def stop_running_thunk(e: Env, pr: Project) -> Thunk:
 
 
 def heartbeat_of(pr: Project) -> str:
-    found = db_rows(pr.path, "SELECT last_seen FROM sessions WHERE workflow_id = ? AND session_id = ?",
-                    (pr.running, SESSION))
-    return found[0][0] if found else ""
+    """The session's last heartbeat: its liveness file's mtime (the Stop hook touches it
+    from the shell; cairn/live.py)."""
+    try:
+        return str(os.stat(pr.root / ".live" / SESSION).st_mtime_ns)
+    except OSError:
+        return ""
 
 
 def session_start_thunk(e: Env, pr: Project) -> Thunk:
@@ -559,24 +566,30 @@ def session_start_thunk(e: Env, pr: Project) -> Thunk:
 
 def running_cases(e: Env, c: Config, rows: list[Row], cache: dict[str, Project]) -> None:
     pr = busy_project(e, c, cache)
+    live = pr.root / ".live" / SESSION
+    os.utime(live, (1_000_000_000, 1_000_000_000))
     before = heartbeat_of(pr)
     with python_trap_control(e, pr):
         pass
+    started = starts_python(e, "Stop", pr.path, payload("Stop", pr.path))
     med, bases = alternate(stop_running_thunk(e, pr), e.bases, c.repeats)
     after = heartbeat_of(pr)
     if not after or after == before:
         raise BenchError(f"the Stop hook recorded no heartbeat ({before} -> {after})")
     rows.append(Row(f"{STOP_RUNNING} ({c.n_main:,} on disk, the session bound to it)", med, e.hook_base,
                     bases[e.hook_base], "≤ 1.5×", 1.5, [("python3 -c pass", bases["python3 -c pass"])],
-                    note="heartbeat recorded"))
+                    note="heartbeat recorded" + ("; a Python process was started" if started
+                                                 else ", no Python started (checked)")))
 
 
 @contextlib.contextmanager
 def python_trap_control(e: Env, pr: Project) -> Iterator[None]:
     """The sentinel trap must see the Python start of a hook that has work (else the
     'no Python started' checks would prove nothing)."""
-    if not starts_python(e, "Stop", pr.path, payload("Stop", pr.path)):
-        raise BenchError("the Python-start trap saw nothing for a running workflow: it is broken")
+    # a SubagentStart of an agent that is not Cairn's starts Python (a workflow is open) and changes nothing
+    other = payload("SubagentStart", pr.path, agent_type="other:agent", agent_id="trap")
+    if not starts_python(e, "SubagentStart", pr.path, other):
+        raise BenchError("the Python-start trap saw nothing for an open workflow: it is broken")
     yield
 
 

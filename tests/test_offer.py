@@ -131,3 +131,16 @@ runpy.run_path({str(REPO / 'hooks' / 'cairn_hook.py')!r}, run_name="__main__")
                           capture_output=True, timeout=60)
     assert json.loads(proc.stdout)["hookSpecificOutput"]["additionalContext"].startswith("<cairn-resume")
     assert proc.stderr.decode().split(",") == ["cairn", "cairn.humanize", "cairn.offer"]
+
+
+def test_a_running_workflow_whose_session_is_heard_from(project: Path, mgr: CheckpointManager) -> None:
+    from cairn.operations import Operation
+
+    op = Operation()
+    mgr.apply("wf-offer", op.change, op.name(), session_id="old-session")  # resumed by a session, running
+    first = full(project, "s-1")
+    assert first is not None and "was last seen" in json.dumps(first)
+    assert served(project, "s-2") is not None
+    live = project / ".claude" / "artifacts" / ".live" / "old-session"
+    os.utime(live, (live.stat().st_atime, live.stat().st_mtime + 5))  # its Stop hook, a turn later
+    assert served(project, "s-3") is None

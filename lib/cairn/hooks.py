@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 
 from cairn.errors import CairnError
@@ -158,37 +159,42 @@ def session_start(hook: Hook) -> Output:
     plan = resumer.plan(wid, report=report, cp=wf)
     if not plan.can_resume:
         return None
-    notes = []
     held = _held_elsewhere(m, wid, sid)
-    if held:
-        notes.append(held)
-    elif wf.status.value == "running" and mine != wid:
+    last = None
+    if not held and wf.status.value == "running" and mine != wid:
         with m.store.read() as r:
             last = r.last_session(wid)
-        if last is not None:
-            from cairn.humanize import ago
-            from cairn.model import utcnow
+        seen = wf.last_seen  # its session's latest heartbeat, database or liveness file
+        if last is not None and seen is not None and seen > last[1]:
+            last = (last[0], seen)
 
-            notes.append(f"its session {last[0][:12]} was last seen {ago(last[1], utcnow())} and did not "
-                         "end cleanly (closed or killed), unless it still runs elsewhere")
-    if bound != wid:
-        notes.append(f"not yet bound to this session: run /cairn:resume {wid} to continue it")
+    def note(since: Callable[[datetime], str]) -> str | None:
+        notes = [held] if held else []
+        if last is not None:
+            notes.append(f"its session {last[0][:12]} was last seen {since(last[1])} and did not end cleanly "
+                         "(closed or killed), unless it still runs elsewhere")
+        if bound != wid:
+            notes.append(f"not yet bound to this session: run /cairn:resume {wid} to continue it")
+        return "; ".join(notes) or None
     others = [f"{s.workflow_id}: {s.status.value}, {s.completed}/{s.total} done, next "
               f"{(s.next_agents or ['-'])[0]}" for s in rows if s.workflow_id != wid][:10]
-    note = "; ".join(notes) or None
 
     def answer(context: str) -> Json:
         return {"systemMessage": f"Cairn: workflow {wid} is {plan.progress.completed}/{plan.progress.total} "
                                  f"done, next: {plan.next_agent or '-'} — "
                                  + (held[:200] if held else f"/cairn:resume {wid}"),
                 "hookSpecificOutput": {"hookEventName": "SessionStart", "additionalContext": context}}
-    if (hook.text("source") == "startup" and mine is None and not held and stamp is not None
-            and wf.status.value != "running"):  # a running one's liveness changes outside the database
+    if hook.text("source") == "startup" and mine is None and not held and stamp is not None:
         # the same answer serves every new session until something it depends on changes
-        cached = resumer.render_context(plan, wf, others=others, note=note,
-                                        since=lambda dt: offer.placeholder(dt.timestamp()))
+        def later(dt: datetime) -> str:
+            return offer.placeholder(dt.timestamp())
+        cached = resumer.render_context(plan, wf, others=others, note=note(later), since=later)
         _keep_offer(hook, m, wf, stamp, json.dumps(answer(cached)))
-    return answer(resumer.render_context(plan, wf, others=others, note=note))
+    from cairn.humanize import ago
+    from cairn.model import utcnow
+
+    now = utcnow()
+    return answer(resumer.render_context(plan, wf, others=others, note=note(lambda dt: ago(dt, now))))
 
 
 def _keep_offer(hook: Hook, m: CheckpointManager, wf: Workflow, stamp: str, output: str) -> None:
@@ -209,6 +215,14 @@ def _keep_offer(hook: Hook, m: CheckpointManager, wf: Workflow, stamp: str, outp
         except OSError:
             return
         stats.append((st.st_size, st.st_mtime_ns, st.st_ino, str(folder / rel)))
+    from cairn.live import LIVE_DIR
+
+    for s in wf.sessions if wf.status.value == "running" else ():
+        try:  # a heartbeat of the session that runs it changes what is said about it
+            st = os.lstat(hook.root / LIVE_DIR / s.session_id)
+        except (OSError, ValueError):
+            continue
+        stats.append((st.st_size, st.st_mtime_ns, st.st_ino, str(hook.root / LIVE_DIR / s.session_id)))
     expires = wf.last_activity.timestamp() + m.settings.expiry_days * 86400
     text = offer.write(output, stamp, stats, files, expires)
     if text is not None:
