@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import stat
 from pathlib import Path
 
@@ -111,7 +110,7 @@ def replace_in(folder: Path, name: str, data: bytes, *, durable: bool = False) -
     `durable` adds the fsyncs; projections skip them (they are rewritten from the database
     when found missing or behind)."""
     fd_dir = open_dir(folder)
-    tmp = f".{name}.{secrets.token_hex(6)}.tmp"
+    tmp = f".{name}.{os.urandom(6).hex()}.tmp"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=fd_dir)
         try:
