@@ -193,8 +193,10 @@ class RowReader:
         """(count, mean seconds from creation to last checkpoint) of workflows with `status`,
         aggregated in SQL (one index probe per workflow, nothing loaded)."""
         row = self.db.execute(
-            "SELECT count(*), avg((julianday((SELECT max(at) FROM marks WHERE workflow_id = w.id)) - "
-            "julianday(w.created_at)) * 86400.0) FROM workflows w WHERE w.status = ?", (status.value,)).fetchone()
+            # the last checkpoint by its key (workflow, seq): one index seek, no scan of the history
+            "SELECT count(*), avg((julianday((SELECT at FROM marks WHERE workflow_id = w.id ORDER BY seq DESC "
+            "LIMIT 1)) - julianday(w.created_at)) * 86400.0) FROM workflows w WHERE w.status = ?",
+            (status.value,)).fetchone()
         return int(row[0]), None if row[1] is None else float(row[1])
 
     def finished_since(self, since: datetime) -> list[tuple[str, Status, datetime, datetime]]:
