@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cairn.errors import ConfigError, MigrationError
-from cairn.hooks import FIELD_TYPES, BadPayload, parse
+from cairn.hookio import FIELD_TYPES, BadPayload, parse
 from cairn.manager import CheckpointManager
 from cairn.migrate import upgrade
 from cairn.pipeline import default_pipeline, load_project_config

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 SNIPPET = '''
 from pathlib import Path
 
-from cairn.hooks import Hook
+from cairn.hookio import Hook
 from cairn.manager import CheckpointManager
 from cairn.resumer import WorkflowResumer
 from cairn.store.sqlite import SqliteStore
