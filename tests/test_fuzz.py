@@ -16,11 +16,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cairn.config import load_project_config
 from cairn.errors import ConfigError, MigrationError
 from cairn.hookio import FIELD_TYPES, BadPayload, parse
 from cairn.manager import CheckpointManager
 from cairn.migrate import upgrade
-from cairn.pipeline import default_pipeline, load_project_config
+from cairn.pipeline import default_pipeline
 from cairn.project import open_store
 from cairn.store import projection
 from conftest import LEGACY_FIXTURES

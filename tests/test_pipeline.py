@@ -16,14 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cairn.checks.artifacts import schema_file
+from cairn.config import _settings_without_yaml, load_project_config, load_settings
 from cairn.errors import ConfigError, IllegalTransition, UnknownAgent
 from cairn.pipeline import (
     Pipeline,
     Settings,
-    _settings_without_yaml,
     default_pipeline,
-    load_project_config,
-    load_settings,
 )
 from cairn.status import RESUMABLE, Status, can_transition, check_transition
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from cairn.config import load_project_config
 from cairn.errors import ArtifactError, CairnError, ConfigError, ConfinementError, StoreError
 from cairn.hooks import run as run_hook
 from cairn.manager import CheckpointManager
 from cairn.operations import Operation, parse_params
-from cairn.pipeline import load_project_config
 from cairn.redact import redact
 from cairn.resumer import CONTEXT_TAG, WorkflowResumer
 from cairn.workflow import OPEN_MARK, RUNNING_MARK

@@ -17,9 +17,10 @@ from freezegun import freeze_time
 
 from cairn.checks import stale
 from cairn.checks.gitstate import git_state
+from cairn.config import load_project_config
 from cairn.manager import CheckpointManager
 from cairn.model import utcnow
-from cairn.pipeline import Settings, default_pipeline, load_project_config
+from cairn.pipeline import Settings, default_pipeline
 from cairn.resumer import WorkflowResumer
 from faults import hookrun
 

@@ -65,7 +65,7 @@ class CheckpointManager:
         if self._settings is None:
             project = self.project_dir
             if project is not None and (project / PROJECT_CONFIG).is_file():
-                from cairn.pipeline import load_settings  # hooks have no PyYAML: a stdlib reader then
+                from cairn.config import load_settings  # hooks have no PyYAML: a stdlib reader then
 
                 self._settings = load_settings(project)
             else:
@@ -73,7 +73,8 @@ class CheckpointManager:
         return self._settings
 
     def project_pipeline(self) -> Pipeline:
-        from cairn.pipeline import default_pipeline, load_project_config
+        from cairn.config import load_project_config
+        from cairn.pipeline import default_pipeline
 
         if self.project_dir is None:
             return default_pipeline()
