@@ -17,7 +17,7 @@ from cairn.errors import NotResumable, UsageError
 from cairn.model import Workflow
 from cairn.redact import redact
 from cairn.store import Tx
-from cairn.workflow import close_running
+from cairn.transitions import close_running
 
 _KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 _SECRET_KEY = re.compile(r"(token|secret|passw(or)?d|passphrase|api[_.-]?key|private[_.-]?key|"

@@ -123,7 +123,7 @@ def preview(m: CheckpointManager, wid: str, op: Operation) -> tuple[Workflow, st
     """The workflow as `op` and the move back to running would leave it, and the
     operation's note, computed by the real operation inside a transaction that is then
     rolled back: nothing is written. A bad --rollback/--from/--skip raises here."""
-    from cairn.workflow import transition
+    from cairn.transitions import transition
 
     found: list[tuple[Workflow, str | None]] = []
     now = utcnow()
