@@ -441,9 +441,9 @@ def test_processes_opening_a_fresh_project_at_once_import_it_once(v3_root: Path)
 
 def test_a_history_too_large_to_replay_is_imported_from_its_newest_entries(
         root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import cairn.store.importer as importer
+    import cairn.store.legacy as legacy
 
-    monkeypatch.setattr(importer, "HISTORY_BUDGET", 1000)
+    monkeypatch.setattr(legacy, "HISTORY_BUDGET", 1000)
     shutil.copytree(V3 / "v3-midway", root / "v3-midway")
     wf = load(root, "v3-midway")
     assert wf.seq == 10 and wf.completed_agents == ["orchestrator", "researcher", "planner"]
