@@ -159,7 +159,7 @@ def test_a_kill_during_the_first_import_leaves_nothing_half_done(tmp_path: Path)
     in the middle, the next open imports again, as if nothing had happened."""
     import json
 
-    from conftest import LEGACY_FIXTURES
+    LEGACY_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "legacy"  # not from conftest (ambiguous)
 
     root = tmp_path / ".claude" / "artifacts"
     root.mkdir(parents=True)

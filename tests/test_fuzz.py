@@ -24,8 +24,9 @@ from cairn.migrate import upgrade
 from cairn.pipeline import default_pipeline
 from cairn.project import open_store
 from cairn.store import projection
-from conftest import LEGACY_FIXTURES
 from faults import hookrun
+
+LEGACY_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "legacy"  # not from conftest (ambiguous)
 
 FUZZ = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

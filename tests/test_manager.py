@@ -355,7 +355,7 @@ def test_record_completion_checks_only_what_it_records(mgr: CheckpointManager, w
 def test_notes_say_what_was_imported(root: Path) -> None:
     import json
 
-    from conftest import LEGACY_FIXTURES
+    LEGACY_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "legacy"  # not from conftest (ambiguous)
 
     (root / "legacy-20251002-101500").mkdir()
     (root / "legacy-20251002-101500" / "checkpoint.json").write_bytes(

@@ -25,7 +25,8 @@ from cairn.project import rebuild
 from cairn.resumer import WorkflowResumer
 from cairn.status import Status
 from cairn.store import projection
-from conftest import LEGACY_FIXTURES
+
+LEGACY_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "legacy"  # not from conftest (ambiguous)
 
 V2 = LEGACY_FIXTURES / "checkpoint-v2.json"
 V3 = LEGACY_FIXTURES / "v3"

@@ -51,7 +51,9 @@ def session_start(hook: Hook) -> Output:
         return None
     held = held_elsewhere(m, wid, sid)
     last = None
-    if not held and wf.status.value == "running" and mine != wid:
+    # running with nobody holding it: its session is gone, unless this is that session going on
+    # in the same process (a compaction, /clear); `--continue` after a kill is a new process
+    if not held and wf.status.value == "running" and (mine != wid or hook.text("source") == "resume"):
         with m.store.read() as r:
             last = r.last_session(wid)
         seen = wf.last_seen  # its session's latest heartbeat, database or liveness file

@@ -321,7 +321,7 @@ def test_session_lost_mid_stage_resumes_without_duplicates(
     assert 'subagent_type "cairn:test-master"' in context.split("## Next", 1)[1]
     assert "The last attempt of test-master" in context and "did not finish" in context
     if sig == signal.SIGKILL:
-        assert "ended without a clean stop" in context
+        assert "did not end cleanly" in context
     wf = load(env.project)
     assert wf.completed_agents == ["orchestrator", "researcher", "planner", "test-master"]
     assert completions(wf, "test-master") == 1
@@ -355,7 +355,7 @@ def test_clean_session_end_leaves_nothing_running(env: ClaudeEnv, fake_api: Fake
     fake_api.set_responder(lambda req: None)
     run(env, "hello")
     context = next(r for r in fake_api.requests[seen:] if r.is_main).system_messages_text()
-    assert "ended without a clean stop" not in context, context
+    assert "did not end cleanly" not in context, context
     wf = load(env.project)
     assert wf.status.value != "running" and not (artifacts_root(env.project) / ".running").exists()
 
