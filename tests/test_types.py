@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -39,7 +40,7 @@ EXPECTED = ["record_strat", "creat", "mutat", "lod", "plann", "add_mrk", "agenti
 @pytest.mark.skipif(shutil.which("mypy") is None and not (Path(sys.executable).parent / "mypy").exists(),
                     reason="mypy is not installed (pip install -e '.[dev]')")
 def test_misspelled_calls_fail_the_type_check(tmp_path: Path) -> None:
-    probe = tmp_path / "probe.py"
+    probe = tmp_path / f"probe_{os.urandom(4).hex()}.py"  # a new module name: mypy's cache is keyed by it
     probe.write_text(SNIPPET)
     proc = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-error-summary", str(probe)],
                           capture_output=True, text=True, timeout=300, cwd=REPO,
