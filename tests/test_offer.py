@@ -144,3 +144,15 @@ def test_a_running_workflow_whose_session_is_heard_from(project: Path, mgr: Chec
     live = project / ".claude" / "artifacts" / ".live" / "old-session"
     os.utime(live, (live.stat().st_atime, live.stat().st_mtime + 5))  # its Stop hook, a turn later
     assert served(project, "s-3") is None
+
+
+def test_every_commit_changes_the_stamp_and_reads_do_not(project: Path, mgr: CheckpointManager) -> None:
+    root = str(project / ".claude" / "artifacts")
+    stamps = [offer.db_stamp(root)]
+    for _ in range(5):
+        mgr.touch("wf-offer", checkpoint_type="activity")
+        stamps.append(offer.db_stamp(root))
+        mgr.load("wf-offer")
+        mgr.list_workflows(include_finished=True)
+        assert offer.db_stamp(root) == stamps[-1]  # reading changes nothing
+    assert len(set(stamps)) == len(stamps)

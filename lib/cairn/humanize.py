@@ -3,10 +3,14 @@ only, so the hooks' resume context and the dashboard speak alike)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+TYPE_CHECKING = False  # the SessionStart cache imports this module: no `datetime` import needed
+if TYPE_CHECKING:
+    from datetime import datetime
 
 
 def clock(dt: datetime | None) -> str:
+    from datetime import timezone
+
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if dt else "-"
 
 

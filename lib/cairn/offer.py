@@ -6,7 +6,7 @@ the answer is the same until something changes, so the full path keeps it in
 `.claude/artifacts/.offer` with what it depends on, and `serve` answers from it when all
 of that still holds; otherwise it returns None and the full path runs:
 
-- the database: the newest checkpoint time and the leases (one indexed query each);
+- the database: any committed change (the files' stat facts and the WAL index header);
 - every artifact of the workflow: size, mtime and inode, as the stat cache of the full
   path checks them;
 - the files git state was read from (`.git/HEAD`, the branch's ref): same content;
@@ -14,7 +14,7 @@ of that still holds; otherwise it returns None and the full path runs:
 
 Times in the context ("3 minutes ago") are kept as `@@ago:<epoch>@@` and filled in when
 served. Each delivery is answered once (an `O_EXCL` file per session, source and
-transcript size, shared with the full path). Imports only `os`, `sqlite3`, `time` and
+transcript size, shared with the full path). Imports only `os`, `time` and
 `cairn.humanize`: this module is the reason a new session's start costs about what a
 bare interpreter does. Everything here fails towards the full path, never towards a
 wrong answer.
@@ -23,7 +23,6 @@ wrong answer.
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 
 OFFER_FILE = ".offer"
@@ -76,23 +75,40 @@ def first_delivery(root: str, key: str | None) -> bool:
 
 
 def db_stamp(root: str) -> str | None:
-    """What the cached answer depends on in the database: the newest checkpoint time and
-    the leases. None when the database cannot be read (then the full path)."""
-    path = os.path.join(root, "cairn.db")
-    if os.path.islink(path):
+    """What the cached answer depends on in the database, read without opening it (the
+    `sqlite3` import alone costs more than the rest of this path): the database file's
+    identity, size and mtime, the WAL's, and the head of its shared-memory index, whose
+    header SQLite changes with every committed transaction (a change counter, the last
+    frame, the salts of each WAL reset). A commit is either in the WAL (the index header
+    moves) or checkpointed into the database file (its mtime moves); a change that only
+    closes connections (the WAL checkpointed and removed) makes the stamp differ too,
+    which costs a cache miss, never a stale answer. None when there is no database."""
+    parts = []
+    for name in ("cairn.db", "cairn.db-wal"):
+        try:
+            st = os.lstat(os.path.join(root, name))
+        except OSError:
+            if name == "cairn.db":
+                return None
+            parts.append("-")
+            continue
+        parts.append(f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}")
+    # the two copies of the WAL index header (48 bytes each); not what follows, where every
+    # reader takes a read mark
+    head = _read_bytes(os.path.join(root, "cairn.db-shm"), 96)
+    parts.append(head.hex() if head else "-")
+    return "|".join(parts)
+
+
+def _read_bytes(path: str, limit: int) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
         return None
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro&nofollow=1", uri=True, timeout=5)
-    except sqlite3.Error:
-        return None
-    try:
-        row = db.execute("SELECT (SELECT max(at) FROM marks), (SELECT count(*) || ':' || coalesce(max("
-                         "heartbeat_at), '') FROM leases)").fetchone()
-    except sqlite3.Error:
-        return None
+        return os.read(fd, limit)
     finally:
-        db.close()
-    return f"{row[0]}|{row[1]}"
+        os.close(fd)
 
 
 def _read_file(path: str, limit: int = 4096) -> str | None:
