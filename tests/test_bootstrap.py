@@ -77,3 +77,20 @@ def test_ready_packages_skip_the_set_up(tmp_path: Path) -> None:
     proc = _hook("session-start", _offline_env(tmp_path, data), source="startup")
     assert proc.returncode == 0 and proc.stdout == ""
     assert not (data / "bootstrap.log").exists() and not (data / "bootstrap.lock").exists()
+
+
+def test_the_set_up_installs_what_the_cli_imports() -> None:
+    """hooks/requirements.txt (what bootstrap.py installs) equals pyproject's dependencies,
+    and both stamps (run.sh, bin/cairn) name the same set-up."""
+    import re
+
+    import pytest
+
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is Python 3.11+")
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    listed = [line.strip() for line in (REPO / "hooks" / "requirements.txt").read_text().splitlines()
+              if line.strip() and not line.startswith("#")]
+    assert sorted(listed) == sorted(deps)
+    stamps = {re.search(r"deps-\d+", (REPO / path).read_text()).group(0)  # type: ignore[union-attr]
+              for path in ("hooks/run.sh", "bin/cairn", "hooks/hooks.json")}
+    assert stamps == {STAMP}
