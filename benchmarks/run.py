@@ -969,7 +969,13 @@ def profiles(e: Env, c: Config, cache: dict[str, Project]) -> None:
         for us, depth, name in sorted(imports, reverse=True)[:20]:
             print(f"| {name} | {depth} | {us / 1000:.1f} ms |")
         out = e.tmp / f"profile-{event}.prof"
-        run([e.venv_py, "-I", "-S", "-m", "cProfile", "-o", str(out), script, event], env, body(), cwd=project)
+        # the hook ends with os._exit (no interpreter shutdown): profile it with that exit turned
+        # into a normal one, so cProfile gets to write its file
+        wrapper = (f"import os, sys, runpy, cProfile; sys.argv = [{str(script)!r}, {event!r}]; "
+                   "os._exit = lambda code: (_ for _ in ()).throw(SystemExit(code)); "
+                   f"p = cProfile.Profile(); p.enable()\ntry:\n    runpy.run_path({str(script)!r}, "
+                   f"run_name='__main__')\nexcept SystemExit:\n    pass\np.disable(); p.dump_stats({str(out)!r})")
+        run([e.venv_py, "-I", "-S", "-c", wrapper], env, body(), cwd=project)
         import io
         import pstats
 
