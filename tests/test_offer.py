@@ -156,3 +156,26 @@ def test_every_commit_changes_the_stamp_and_reads_do_not(project: Path, mgr: Che
         mgr.list_workflows(include_finished=True)
         assert offer.db_stamp(root) == stamps[-1]  # reading changes nothing
     assert len(set(stamps)) == len(stamps)
+
+
+def test_a_session_that_worked_on_it_gets_the_full_answer(project: Path, mgr: CheckpointManager) -> None:
+    """`claude --session-id <old id>` starts with source "startup" too: the cache must not
+    answer for a session the database knows."""
+    full(project, "s-1")
+    assert served(project, "s-2") is not None
+    assert served(project, "old-session") is None
+    own = full(project, "old-session")
+    assert own is not None and "not yet bound" not in json.dumps(own)  # it is that session's own
+
+
+def test_doctor_sweeps_old_delivery_marks(project: Path, mgr: CheckpointManager) -> None:
+    from cairn.cmd.doctor import sweep_deliveries
+
+    root = project / ".claude" / "artifacts"
+    full(project, "s-1")
+    full(project, "s-2")
+    marks = sorted((root / offer.DELIVERED_DIR).iterdir())
+    assert len(marks) == 2
+    os.utime(marks[0], (1_000_000_000, 1_000_000_000))
+    assert sweep_deliveries(root) == 1
+    assert sorted((root / offer.DELIVERED_DIR).iterdir()) == marks[1:]

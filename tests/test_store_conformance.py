@@ -661,3 +661,14 @@ def test_recent_and_average_duration(store: Store) -> None:
         count, mean = r.average_duration(Status.COMPLETED)
         assert count == 3 and mean is not None and abs(mean - (100 + 49 + 197) / 3) < 0.01
         assert r.average_duration(Status.CANCELLED) == (0, None)
+
+
+def test_open_session_ids(store: Store) -> None:
+    made(store, "wf-a", "wf-b")
+    with store.write() as tx:
+        tx.touch_session("wf-a", "s1", t(1))
+        tx.touch_session("wf-b", "s2", t(2))
+        tx.touch_session("wf-b", "s1", t(3))
+        tx.set_status("wf-b", Status.CANCELLED, None)
+    with store.read() as r:
+        assert r.open_session_ids() == ["s1"]

@@ -116,7 +116,9 @@ def _keep_offer(hook: Hook, m: CheckpointManager, wf: Workflow, stamp: str, outp
             continue
         stats.append((st.st_size, st.st_mtime_ns, st.st_ino, str(hook.root / LIVE_DIR / s.session_id)))
     expires = wf.last_activity.timestamp() + m.settings.expiry_days * 86400
-    text = offer.write(output, stamp, stats, files, expires)
+    with m.store.read() as r:
+        sessions = r.open_session_ids()
+    text = offer.write(output, stamp, stats, files, expires, sessions)
     if text is not None:
         try:
             safefs.replace_in(hook.root, offer.OFFER_FILE, text.encode("utf-8"))

@@ -140,6 +140,8 @@ def serve(root: str, payload: str) -> str | None:
     if _field(payload, "source") != "startup":
         return None
     session_id = _field(payload, "session_id") or ""
+    if not session_id:
+        return None
     text = _read_file(os.path.join(root, OFFER_FILE), _MAX)
     if not text or not text.startswith(MAGIC + "\n"):
         return None
@@ -152,6 +154,9 @@ def serve(root: str, payload: str) -> str | None:
         i += 1
         if kind == "output":
             output = value
+        elif kind == "sessions":  # a session that worked on an open workflow gets its own answer
+            if session_id in value.split(" "):
+                return None
         elif kind == "stamp":
             if db_stamp(root) != value:
                 return None
@@ -185,12 +190,14 @@ def placeholder(epoch: float) -> str:
 
 
 def write(output: str, stamp: str, stats: list[tuple[int, int, int, str]], files: list[tuple[str, str]],
-          expires: float) -> str | None:
+          expires: float, sessions: list[str]) -> str | None:
     """The cache file's text (the caller writes it atomically, without following links);
     None when a path could not be written on one line."""
     if any("\n" in p or "\t" in p for *_, p in stats) or any("\n" in p or "\t" in p for p, _ in files):
         return None
-    lines = [MAGIC, f"stamp\t{stamp}", f"expires\t{expires:.3f}"]
+    if any(not s or not set(s) <= _SAFE for s in sessions):
+        return None
+    lines = [MAGIC, f"stamp\t{stamp}", f"expires\t{expires:.3f}", "sessions\t" + " ".join(sessions)]
     lines += [f"stat\t{size} {mtime} {ino} {path}" for size, mtime, ino, path in stats]
     for path, content in files:
         lines += [f"file\t{path}", content.strip().replace("\\", "\\\\").replace("\n", "\\n")]

@@ -136,12 +136,35 @@ def import_lost(m: CheckpointManager, out: DoctorJSON) -> None:
     out["notes"] += report.notes
 
 
+def sweep_deliveries(root: Path, older_than: float = 86400.0) -> int:
+    """SessionStart's once-per-delivery marks (`.delivered/`) older than a day: a delivery
+    is repeated within seconds, never a day later."""
+    import time
+
+    from cairn.offer import DELIVERED_DIR
+
+    folder = root / DELIVERED_DIR
+    if not folder.is_dir() or folder.is_symlink():
+        return 0
+    removed = 0
+    for entry in os.scandir(folder):
+        try:
+            age = time.time() - entry.stat(follow_symlinks=False).st_mtime
+            if entry.is_file(follow_symlinks=False) and age > older_than:
+                os.unlink(entry.path)
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
 def sweep(root: Path, ids: list[str]) -> int:
     """Temp files of killed writers, and folders of removals that did not finish."""
     from cairn import safefs
     from cairn.lease import pid_alive
 
     removed = safefs.sweep_temps(root) + sum(safefs.sweep_temps(root / wid) for wid in ids)
+    removed += sweep_deliveries(root)
     for entry in os.scandir(root):
         if entry.name.startswith(".deleting-") and entry.is_dir(follow_symlinks=False):
             pid = entry.name.rsplit("-", 1)[-1]

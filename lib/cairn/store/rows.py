@@ -220,6 +220,12 @@ class RowReader:
             "SELECT s.workflow_id FROM sessions s JOIN workflows w ON w.id = s.workflow_id WHERE s.session_id = ? "
             f"AND w.status IN ({','.join('?' * len(values))}) ORDER BY s.last_seen DESC", (session_id, *values))]
 
+    def open_session_ids(self) -> list[str]:
+        """Every session that worked on an open workflow."""
+        return [r[0] for r in self.db.execute(
+            "SELECT DISTINCT s.session_id FROM sessions s JOIN workflows w ON w.id = s.workflow_id WHERE "
+            "w.status IN ('pending', 'running', 'paused', 'failed', 'stale') ORDER BY s.session_id")]
+
     def last_session(self, workflow_id: str) -> tuple[str, datetime] | None:
         """The session most recently seen working on the workflow, and when."""
         row = self.db.execute("SELECT session_id, last_seen FROM sessions WHERE workflow_id = ? "
