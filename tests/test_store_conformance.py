@@ -672,3 +672,18 @@ def test_open_session_ids(store: Store) -> None:
         tx.set_status("wf-b", Status.CANCELLED, None)
     with store.read() as r:
         assert r.open_session_ids() == ["s1"]
+
+
+def test_refresh_lease_only_for_its_holder(store: Store) -> None:
+    made(store, "wf-a")
+    with store.write() as tx:
+        tx.put_lease("wf-a", lease("s1"))
+        tx.refresh_lease("wf-a", "s2", t(50))  # not the holder: nothing
+    with store.read() as r:
+        held = r.lease("wf-a")
+    assert held is not None and held.heartbeat_at == T0
+    with store.write() as tx:
+        tx.refresh_lease("wf-a", "s1", t(60))
+    with store.read() as r:
+        held = r.lease("wf-a")
+    assert held is not None and held.heartbeat_at == t(60)

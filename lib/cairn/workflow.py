@@ -61,6 +61,8 @@ class Workflows:
                 seq = wf.seq + 1
                 kind = change(tx, wf, seq, now) or kind
                 tx.add_mark(workflow_id, kind, now, session_id, seq)
+                if session_id:  # every change its holder makes keeps the lease alive for other hosts
+                    tx.refresh_lease(workflow_id, session_id, now)
                 point("before_commit")
         except Unchanged:
             with self.store.read() as r:

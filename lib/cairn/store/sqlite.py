@@ -160,6 +160,11 @@ class SqliteTx(RowReader):
             (workflow_id, lease.session_id, lease.pid, lease.start_time, lease.host,
              iso(lease.acquired_at), iso(lease.heartbeat_at)))
 
+    def refresh_lease(self, workflow_id: str, session_id: str, at: datetime) -> None:
+        """The holder is at work: its lease's heartbeat (what another host judges it by)."""
+        self.db.execute("UPDATE leases SET heartbeat_at = ? WHERE workflow_id = ? AND session_id = ?",
+                        (iso(at), workflow_id, session_id))
+
     def delete_lease(self, workflow_id: str) -> None:
         self.db.execute("DELETE FROM leases WHERE workflow_id = ?", (workflow_id,))
 
