@@ -259,13 +259,29 @@ def check_with_jsonschema(schema_file: Path, data: object, *, limit: int = 5) ->
         return [_one_line(f"$: schema {schema_file.name} is unusable: {exc}")]
     try:
         errors = sorted(validator.iter_errors(cast("Any", data)), key=lambda e: _path_key(e.absolute_path))
-    except Exception as exc:  # a project's schema can break late: an unresolvable $ref, ...
+    except _late_errors() as exc:  # a project's schema can break late: an unresolvable $ref, ...
         return [_one_line(f"$: schema {schema_file.name} is unusable: {type(exc).__name__}: {exc}")]
     return _capped([_describe_jsonschema(err) for err in errors], limit)
 
 
 class _SchemaFileError(Exception):
     pass
+
+
+def _late_errors() -> tuple[type[BaseException], ...]:
+    """What a schema that passed `check_schema` can still raise while validating: a `$ref`
+    that does not resolve (referencing's or older jsonschema's error), a bad regex, a
+    value the format checkers choke on, recursion."""
+    out: list[type[BaseException]] = [LookupError, TypeError, ValueError, RecursionError, re.error]
+    try:
+        from referencing.exceptions import Unresolvable
+
+        out.append(Unresolvable)
+    except ImportError:  # jsonschema before 4.18 (no referencing) raises its own
+        from jsonschema.exceptions import RefResolutionError
+
+        out.append(RefResolutionError)
+    return tuple(out)
 
 
 @lru_cache(maxsize=32)

@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import secrets
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +37,11 @@ from cairn.status import Status
 from cairn.store import Tx
 from cairn.store.legacy import ARCHIVE, HISTORY_DIR, JSON, Found, _dict, _i, _list, _s, _ts, read_folder
 
+# What a damaged or hand-edited record can make the import raise (its savepoint is rolled
+# back and the folder reported): wrong types and values, a missing key, nesting too deep,
+# numbers out of range, facts that contradict each other (a duplicate seq or agent id).
+DAMAGED: tuple[type[BaseException], ...] = (CairnError, ValueError, TypeError, LookupError, AttributeError,
+                                           RecursionError, OverflowError, sqlite3.IntegrityError)
 
 @dataclass
 class ImportReport:
@@ -344,7 +350,7 @@ def import_folders(tx: Tx, root: Path, default: Pipeline, *, only: set[str] | No
         try:
             with tx.savepoint():
                 wid = import_record(tx, folder, found, default, report)
-        except Exception as exc:
+        except DAMAGED as exc:  # one folder's damaged or hostile data never aborts the others
             report.skipped.append(f"{folder}: {str(exc).splitlines()[0][:200] or type(exc).__name__}")
             continue
         report.imported.append(wid)
