@@ -11,7 +11,6 @@ library only.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
 
 from cairn.errors import MigrationError
 from cairn.pipeline import Pipeline
@@ -19,11 +18,11 @@ from cairn.pipeline import Pipeline
 LEGACY_VERSIONS = ("2.0",)
 
 
-def is_legacy(raw: dict[str, Any]) -> bool:
+def is_legacy(raw: dict[str, object]) -> bool:
     return str(raw.get("version")) in LEGACY_VERSIONS
 
 
-def _iso(value: Any, field: str) -> str:
+def _iso(value: object, field: str) -> str:
     if not isinstance(value, str):
         raise MigrationError(f"format 2.0 field {field!r} is not a timestamp: {value!r}",
                              hint="fix or remove the field in checkpoint.json, then retry")
@@ -41,7 +40,7 @@ def _iso(value: Any, field: str) -> str:
                              hint="write it as 2026-01-31T12:00:00") from None
 
 
-def _str_list(raw: dict[str, Any], field: str) -> list[str]:
+def _str_list(raw: dict[str, object], field: str) -> list[str]:
     value = raw.get(field) or []
     if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
         raise MigrationError(f"format 2.0 field {field!r} must be a list of strings",
@@ -49,7 +48,7 @@ def _str_list(raw: dict[str, Any], field: str) -> list[str]:
     return value
 
 
-def upgrade(raw: dict[str, Any], pipeline: Pipeline) -> dict[str, Any]:
+def upgrade(raw: dict[str, object], pipeline: Pipeline) -> dict[str, object]:
     """A format-3.0 record (plain JSON data) from a format-2.0 one."""
     if not is_legacy(raw):
         raise MigrationError(f"unknown checkpoint format {raw.get('version')!r}",

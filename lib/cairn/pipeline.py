@@ -45,7 +45,7 @@ class Stage:
     artifacts: tuple[ArtifactSpec, ...]
     depends_on: tuple[str, ...]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "name": self.name,
             "agent": self.agent,
@@ -96,7 +96,7 @@ class Pipeline:
                 hit.add(s.name)
         return [s.name for s in self.stages if s.name in hit]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {"name": self.name, "source": self.source, "digest": self.digest,
                 "stages": [s.to_dict() for s in self.stages]}
 
@@ -106,21 +106,34 @@ class Pipeline:
         return hashlib.sha256(body).hexdigest()[:16]
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Pipeline:
-        stages = tuple(
-            Stage(
-                name=str(s["name"]),
-                agent=str(s.get("agent") or s["name"]),
-                description=str(s.get("description", "")),
-                artifacts=tuple(
-                    ArtifactSpec(str(a["path"]), a.get("schema")) for a in s.get("artifacts", [])
-                ),
-                depends_on=tuple(str(d) for d in s.get("depends_on", [])),
-            )
-            for s in data.get("stages", [])
-        )
-        return cls(name=str(data.get("name", "default")), stages=stages,
+    def from_dict(cls, data: Mapping[str, object]) -> Pipeline:
+        """A pipeline from its snapshot (`to_dict`), as stored in the database or found in an
+        imported checkpoint: ValueError says what is malformed."""
+        def items(value: object, what: str) -> list[object]:
+            if not isinstance(value, list):
+                raise ValueError(f"pipeline snapshot: {what} is not a list")
+            return value
+
+        def record(value: object, what: str) -> Mapping[str, object]:
+            if not isinstance(value, dict) or not isinstance(value.get("name", value.get("path")), str):
+                raise ValueError(f"pipeline snapshot: {what} has no name")
+            return value
+
+        stages = []
+        for raw in items(data.get("stages", []), "stages"):
+            s = record(raw, "a stage")
+            name = str(s["name"])
+            arts = [record(a, f"an artifact of {name}") for a in items(s.get("artifacts", []), "artifacts")]
+            stages.append(Stage(
+                name=name, agent=str(s.get("agent") or name), description=str(s.get("description", "")),
+                artifacts=tuple(ArtifactSpec(str(a["path"]), _text(a.get("schema"))) for a in arts),
+                depends_on=tuple(str(d) for d in items(s.get("depends_on", []), f"depends_on of {name}"))))
+        return cls(name=str(data.get("name", "default")), stages=tuple(stages),
                    source=str(data.get("source", "<snapshot>")))
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 @dataclass(frozen=True)
