@@ -31,7 +31,6 @@ _COLORS = {"running": "36", "pending": "36", "paused": "33", "failed": "31", "st
            "completed": "32", "cancelled": "90", "skipped": "90", "invalidated": "33",
            "interrupted": "33", "next": "1"}
 _CTRL = re.compile(r"[\x00-\x1f\x7f]")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class ProgressJSON(TypedDict):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from cairn.errors import CairnError
-from cairn.hookio import Hook, Output, held_elsewhere, open_rows, say
+from cairn.hookio import Hook, Output, held_elsewhere, say
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ def pre_tool_use(hook: Hook) -> Output:
     agent_type, prompt = call
     m = hook.manager()
     sid = hook.text("session_id")
-    rows = open_rows(m)
+    rows = m.list_workflows()
     with m.store.read() as r:
         found = for_dispatch(r, rows, sid, agent_type, prompt)
     if isinstance(found, Unattributed):
@@ -94,7 +94,7 @@ def _attribute(hook: Hook, m: CheckpointManager) -> tuple[str, str] | str | list
         # its own attempt (the usual SubagentStop): only that workflow's row is needed
         rows = [s for s in r.summaries(ids=[mine[0]]) if s.status in ACTIVE] if mine else None
     if rows is None:
-        rows = open_rows(m)
+        rows = m.list_workflows()
     with m.store.read() as r:
         found = for_subagent(r, rows, hook.text("session_id"), agent_id, hook.text("agent_type"),
                              hook.text("agent_transcript_path") or None)

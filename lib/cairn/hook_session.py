@@ -98,7 +98,7 @@ def _keep_offer(hook: Hook, m: CheckpointManager, wf: Workflow, stamp: str, outp
     if files is None:
         return  # a git layout only git can read: no cache
     config = hook.project / ".claude" / "cairn.yaml"
-    files.append((str(config), offer._read_file(str(config)) or ""))
+    files.append((str(config), offer.read_file(str(config)) or ""))
     stats = []
     folder = m.workflow_dir(wf.workflow_id)
     for rel in wf.artifacts:

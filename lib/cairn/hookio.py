@@ -13,7 +13,6 @@ from cairn.errors import CairnError
 TYPE_CHECKING = False  # `typing` costs a hook ~2 ms to import; annotations only need it
 if TYPE_CHECKING:
     from cairn.manager import CheckpointManager
-    from cairn.model import Summary
 
 MAX_STDIN = 1 << 20  # hook payloads are small; anything bigger is not one
 FIELD_TYPES: dict[str, type] = {
@@ -74,10 +73,6 @@ def project_dir(payload: Json, env: Mapping[str, str]) -> Path:
         cwd = payload.get("cwd")
         project = cwd if isinstance(cwd, str) and cwd else os.getcwd()
     return Path(project)
-
-
-def open_rows(m: CheckpointManager) -> list[Summary]:
-    return m.list_workflows()
 
 
 def say(text: str) -> Output:

@@ -17,7 +17,7 @@ from pathlib import Path
 from cairn.errors import CairnError
 from cairn.hook_agents import post_tool_use, pre_tool_use, subagent_start, subagent_stop
 from cairn.hook_session import session_start
-from cairn.hookio import MAX_STDIN, BadPayload, Hook, Output, parse, project_dir
+from cairn.hookio import ARTIFACTS, MAX_STDIN, BadPayload, Hook, Output, parse, project_dir
 from cairn.status import Status
 
 TYPE_CHECKING = False  # `typing` costs a hook ~2 ms to import; annotations only need it
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 
 __all__ = ["HANDLERS", "MAX_STDIN", "Hook", "main", "parse", "run"]
-ARTIFACTS = Path(".claude") / "artifacts"
 
 
 def run(event: str, raw: bytes, env: Mapping[str, str]) -> Output:

@@ -57,6 +57,11 @@ def parse_iso(text: str) -> datetime:
 _FROMISO_Z = sys.version_info >= (3, 11)  # fromisoformat reads a final "Z" itself (read on every row)
 
 
+def latest(checkpoint: datetime, heartbeat: datetime | None) -> datetime:
+    """Last activity: the last checkpoint or the last heartbeat, whichever is later."""
+    return heartbeat if heartbeat is not None and heartbeat > checkpoint else checkpoint
+
+
 @dataclass(frozen=True)
 class ArtifactRecord:
     path: str
@@ -192,9 +197,7 @@ class Workflow:
 
     @property
     def last_activity(self) -> datetime:
-        if self.last_seen is not None and self.last_seen > self.updated_at:
-            return self.last_seen
-        return self.updated_at
+        return latest(self.updated_at, self.last_seen)
 
     # -- stage views
     @property
@@ -325,9 +328,7 @@ class Summary:
 
     @property
     def last_activity(self) -> datetime:
-        if self.last_seen is not None and self.last_seen > self.updated_at:
-            return self.last_seen
-        return self.updated_at
+        return latest(self.updated_at, self.last_seen)
 
     @property
     def total(self) -> int:

@@ -111,7 +111,7 @@ def _read_bytes(path: str, limit: int) -> bytes | None:
         os.close(fd)
 
 
-def _read_file(path: str, limit: int = 4096) -> str | None:
+def read_file(path: str, limit: int = 4096) -> str | None:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
@@ -142,7 +142,7 @@ def serve(root: str, payload: str) -> str | None:
     session_id = _field(payload, "session_id") or ""
     if not session_id:
         return None
-    text = _read_file(os.path.join(root, OFFER_FILE), _MAX)
+    text = read_file(os.path.join(root, OFFER_FILE), _MAX)
     if not text or not text.startswith(MAGIC + "\n"):
         return None
     now = time.time()
@@ -163,7 +163,7 @@ def serve(root: str, payload: str) -> str | None:
         elif kind == "file":  # value: path; the next line: its expected content, escaped
             expected = lines[i].replace("\\n", "\n").replace("\\\\", "\\") if i < len(lines) else ""
             i += 1
-            if (_read_file(value) or "").strip() != expected:
+            if (read_file(value) or "").strip() != expected:
                 return None
         elif kind and not _holds(kind, value, now):
             return None

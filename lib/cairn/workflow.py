@@ -348,10 +348,6 @@ class Workflows:
         with self.store.write(durable=False) as tx:
             return tx.heartbeat(session_id, utcnow())
 
-    def first_delivery(self, key: str) -> bool:
-        """Whether this hook delivery (named by `key`) is seen for the first time."""
-        with self.store.write() as tx:
-            return tx.first_delivery(key, utcnow())
 
     # ------------------------------------------------------------------ leases
     def acquire(self, workflow_id: str, session_id: str, pid: int) -> LeaseRecord | None:

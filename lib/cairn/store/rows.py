@@ -17,7 +17,6 @@ from cairn.model import (
     SessionRecord,
     Summary,
     Workflow,
-    iso,
     parse_iso,
 )
 from cairn.pipeline import Pipeline
@@ -199,15 +198,6 @@ class RowReader:
             (status.value,)).fetchone()
         return int(row[0]), None if row[1] is None else float(row[1])
 
-    def finished_since(self, since: datetime) -> list[tuple[str, Status, datetime, datetime]]:
-        """(id, status, created, finished) of workflows finished since `since`: through the
-        index on checkpoint times, so the cost grows with recent activity, not history."""
-        rows = self.db.execute(
-            "SELECT w.id, w.status, w.created_at, r.last FROM (SELECT workflow_id, max(at) AS last FROM marks "
-            "WHERE at >= ? GROUP BY workflow_id) r JOIN workflows w ON w.id = r.workflow_id "
-            "WHERE w.status IN ('completed', 'cancelled', 'failed')", (iso(since),))
-        return [(r[0], Status(r[1]), parse_iso(r[2]), parse_iso(r[3])) for r in rows]
-
     def binding(self, session_id: str) -> str | None:
         row = self.db.execute("SELECT workflow_id FROM bindings WHERE session_id = ?", (session_id,)).fetchone()
         return None if row is None else str(row[0])
@@ -255,6 +245,3 @@ class RowReader:
             return None
         return LeaseRecord(row[0], row[1], row[2], row[3], parse_iso(row[4]), parse_iso(row[5]))
 
-    def live_sessions(self, workflow_id: str) -> list[str]:
-        return [r[0] for r in self.db.execute(
-            "SELECT session_id FROM bindings WHERE workflow_id = ? ORDER BY at", (workflow_id,))]

@@ -140,9 +140,6 @@ class SqliteTx(RowReader):
         self.db.execute("INSERT OR REPLACE INTO bindings(session_id, workflow_id, at, how) VALUES (?, ?, ?, ?)",
                         (session_id, workflow_id, iso(at), how))
 
-    def unbind(self, session_id: str) -> None:
-        self.db.execute("DELETE FROM bindings WHERE session_id = ?", (session_id,))
-
     def put_dispatch(self, tool_use_id: str, session_id: str, workflow_id: str, stage: str,
                      at: datetime) -> bool:
         cur = self.db.execute("INSERT OR IGNORE INTO dispatches(tool_use_id, session_id, workflow_id, stage, at)"
