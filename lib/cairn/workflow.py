@@ -111,7 +111,8 @@ class Workflows:
             point("after_projection")
             self.update_marks()
         except (OSError, CairnError) as exc:
-            self.warnings.append(f"{self.root / wf.workflow_id}: checkpoint.json not refreshed ({exc})")
+            self.warnings.append(f"{self.root / wf.workflow_id}: checkpoint.json not refreshed ({exc}); the change "
+                                 "is recorded, and the next command rewrites the file from the database")
 
     def _superseded(self, wf: Workflow) -> bool:
         with self.store.read() as r:
