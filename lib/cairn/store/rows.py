@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from cairn.errors import StoreError
 from cairn.model import (
     ArtifactRecord,
     Attempt,
@@ -67,7 +68,12 @@ class RowReader:
         found = _PIPELINES.get(digest)
         if found is None:
             row = self.db.execute("SELECT body FROM pipelines WHERE digest = ?", (digest,)).fetchone()
-            found = Pipeline.from_dict(json.loads(row[0]))
+            try:
+                found = Pipeline.from_dict(json.loads(row[0]))
+            except ValueError as exc:  # a crafted or damaged database: its snapshot is not trusted
+                raise StoreError(f"{self.where}: the stored pipeline {digest} is refused ({exc})",
+                                 hint="run `cairn doctor` to rebuild the database from the checkpoint.json "
+                                 "files") from None
             _PIPELINES[digest] = found
         return found
 
