@@ -3,7 +3,10 @@
 A backend hands out transactions. `write()` is serialized by the database (SQLite:
 `BEGIN IMMEDIATE` with a busy timeout), `read()` is a consistent snapshot. Inside, a
 `Tx` offers typed operations on facts only; `cairn.workflow` is the one module that
-calls the writing ones. Every backend passes `tests/test_store_conformance.py`.
+calls the writing ones. Text a person or an agent supplied (request, metadata, status
+reasons, attempt errors, audit details, parameter values) is stored through
+`cairn.redact` by the backend itself, so no caller can store a credential. Every backend
+passes `tests/test_store_conformance.py`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """The embedded backend: one SQLite database per project, standard library `sqlite3`.
 
 WAL, `synchronous=FULL`, foreign keys on, a busy timeout, and `BEGIN IMMEDIATE` for every
-writer, so concurrent hooks and commands are serialized by the database. The file is
+writer, so concurrent hooks and commands are serialized by the database. Every text a
+person or an agent supplied (request, metadata, reasons, errors, audit details,
+parameters) is redacted as it is stored, whoever the caller (the importer included). The file is
 opened with `nofollow` (a symlinked database planted in a cloned repository is refused)
 and created 0600. Reading code lives in `cairn.store.rows`; this module opens, migrates
 and writes.
@@ -24,6 +26,7 @@ from cairn import disk
 from cairn.errors import CairnError, DiskError, StoreError, WorkflowExists, WorkflowNotFound
 from cairn.model import ArtifactRecord, LeaseRecord, iso
 from cairn.pipeline import Pipeline
+from cairn.redact import redact, redact_json
 from cairn.status import Status
 from cairn.store.rows import RowReader
 from cairn.store.schema import MIGRATIONS
@@ -44,8 +47,8 @@ class SqliteTx(RowReader):
             self.db.execute(
                 "INSERT INTO workflows(id, uid, request, created_at, pipeline, status, metadata, git)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (workflow_id, uid, request, iso(created_at), digest, Status.PENDING.value,
-                 json.dumps(metadata, sort_keys=True), git))
+                (workflow_id, uid, redact(request), iso(created_at), digest, Status.PENDING.value,
+                 redact_json(json.dumps(metadata, sort_keys=True)), git))
         except sqlite3.IntegrityError:
             raise WorkflowExists(workflow_id) from None
 
@@ -65,11 +68,11 @@ class SqliteTx(RowReader):
 
     def set_status(self, workflow_id: str, status: Status, reason: str | None) -> None:
         self.db.execute("UPDATE workflows SET status = ?, status_reason = ? WHERE id = ?",
-                        (status.value, reason, workflow_id))
+                        (status.value, redact(reason) if reason else reason, workflow_id))
 
     def add_audit(self, workflow_id: str, seq: int, at: datetime, action: str, detail: str) -> None:
         self.db.execute("INSERT INTO audit(workflow_id, seq, at, action, detail) VALUES (?, ?, ?, ?, ?)",
-                        (workflow_id, seq, iso(at), action, detail))
+                        (workflow_id, seq, iso(at), action, redact(detail)))
 
     def start_attempt(self, workflow_id: str, stage: str, at: datetime, seq: int, *,
                       agent_id: str | None, session_id: str | None,
@@ -82,7 +85,7 @@ class SqliteTx(RowReader):
                 "INSERT INTO attempts(workflow_id, stage, number, started_at, ended_at, outcome, error,"
                 " agent_id, session_id, started_seq, ended_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (workflow_id, stage, int(row[0]) + 1, iso(at), iso(at) if ended else None, outcome,
-                 error, agent_id, session_id, seq, seq if ended else None))
+                 redact(error) if error else error, agent_id, session_id, seq, seq if ended else None))
         except sqlite3.IntegrityError as exc:
             raise StoreError(f"agent {agent_id!r} already has an attempt ({exc})",
                              hint="a repeated hook delivery; nothing to do") from None
@@ -91,7 +94,8 @@ class SqliteTx(RowReader):
     def end_attempt(self, attempt_id: int, outcome: str, at: datetime, seq: int,
                     error: str | None) -> None:
         self.db.execute("UPDATE attempts SET outcome = ?, ended_at = ?, ended_seq = ?, error = ? "
-                        "WHERE id = ? AND outcome IS NULL", (outcome, iso(at), seq, error, attempt_id))
+                        "WHERE id = ? AND outcome IS NULL", (outcome, iso(at), seq, redact(error) if error else error,
+                                                             attempt_id))
 
     def invalidate_attempt(self, attempt_id: int, seq: int) -> None:
         self.db.execute("UPDATE attempts SET invalidated_seq = ? WHERE id = ? AND invalidated_seq IS NULL",
@@ -135,7 +139,7 @@ class SqliteTx(RowReader):
 
     def set_parameter(self, workflow_id: str, key: str, value: str, seq: int) -> None:
         self.db.execute("INSERT OR REPLACE INTO parameters(workflow_id, key, value, seq) VALUES (?, ?, ?, ?)",
-                        (workflow_id, key, value, seq))
+                        (workflow_id, key, redact(value), seq))
 
     def bind(self, session_id: str, workflow_id: str, at: datetime, how: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO bindings(session_id, workflow_id, at, how) VALUES (?, ?, ?, ?)",
