@@ -141,5 +141,5 @@ class LeaseHeld(CairnError):
         super().__init__(
             f"workflow {workflow_id!r} is being worked on by another live session: {holder}",
             hint="continue it in that session, or end that session (its lease ends with its "
-            "process) and resume again")
+            "process) and resume again; `cairn resume --take-over` takes it on purpose")
         self.holder = holder

@@ -10,6 +10,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from cairn.errors import ConfigError
@@ -27,7 +28,7 @@ _ARTIFACT_KEYS = {"path", "schema"}
 _FILE_KEYS = {"version", "name", "stages"}
 _PROJECT_KEYS = {"version", "pipeline", "settings"}
 _PROJECT_PIPELINE_KEYS = {"replace", "name", "stages", "remove"}
-_SETTINGS_KEYS = {"expiry_days", "context_bytes", "lock_timeout"}
+_SETTINGS_KEYS = {"expiry_days", "context_bytes", "lock_timeout", "lease_minutes", "retention_days"}
 # Artifact paths are shown to the model: no control characters, markup or code fences.
 _UNSAFE_PATH_CHARS = frozenset([*map(chr, range(32)), "\x7f", "<", ">", "`", '"', "\\"])
 
@@ -153,6 +154,12 @@ class Settings:
     expiry_days: float = 14.0
     context_bytes: int = 4096
     lock_timeout: float = 10.0
+    lease_minutes: float = 30.0   # a lease from another host expires after this long without a sign of life
+    retention_days: float = 7.0   # finished workflows' history is kept this long (`cairn cleanup`'s default)
+
+    @property
+    def lease_ttl(self) -> timedelta:
+        return timedelta(minutes=self.lease_minutes)
 
 
 # --------------------------------------------------------------------------- loading
