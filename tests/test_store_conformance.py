@@ -691,3 +691,15 @@ def test_no_text_field_stores_a_secret(store: Store) -> None:
              *(a.error or "" for a in wf.attempts), *wf.parameters.values()]
     assert all("[REDACTED:" in x for x in texts), texts
     assert not [x for x in texts if any(leak in x for leak in LEAKS)]
+
+
+def test_by_change_follows_the_order_of_commits_not_their_times(store: Store) -> None:
+    made(store, "wf-a", "wf-b", "wf-c")  # created at T0, T0+1 s, T0+2 s
+    with store.write() as tx:
+        tx.add_mark("wf-a", "note", t(-3600), None)  # committed last, by a clock an hour behind
+    with store.write() as tx:
+        tx.set_status("wf-c", Status.COMPLETED, None)
+    with store.read() as r:
+        assert r.by_change([Status.PENDING]) == ["wf-a", "wf-b"]
+        assert r.by_change([Status.PENDING, Status.COMPLETED]) == ["wf-a", "wf-c", "wf-b"]
+        assert r.by_change([Status.RUNNING]) == []

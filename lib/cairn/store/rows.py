@@ -175,6 +175,14 @@ class RowReader:
         return any(self.db.execute("SELECT 1 FROM workflows WHERE status = ? LIMIT 1", (s.value,)).fetchone()
                    for s in statuses)
 
+    def by_change(self, statuses: Iterable[Status]) -> list[str]:
+        """Ids of the workflows in `statuses`, the one the store changed last first (the
+        store's order of commits: no clock, no file time)."""
+        values = [s.value for s in statuses]
+        return [r[0] for r in self.db.execute(
+            "SELECT w.id FROM workflows w JOIN activity a ON a.workflow_id = w.id WHERE w.status IN "
+            f"({','.join('?' * len(values))}) ORDER BY a.tick DESC", values)]
+
     def recent(self, status: Status, limit: int) -> list[str]:
         """Ids of the `limit` workflows with `status` whose last checkpoint is newest: walks
         the checkpoint-time index from the newest, so it stops early instead of sorting

@@ -64,6 +64,8 @@ class SqliteTx(RowReader):
             seq = int(row[0]) + 1
         self.db.execute("INSERT INTO marks(workflow_id, seq, type, at, session_id) VALUES (?, ?, ?, ?, ?)",
                         (workflow_id, seq, kind, iso(at), session_id))
+        self.db.execute("INSERT INTO activity(workflow_id, tick) VALUES (?, (SELECT coalesce(max(tick), 0) + 1 "
+                        "FROM activity)) ON CONFLICT(workflow_id) DO UPDATE SET tick = excluded.tick", (workflow_id,))
         return seq
 
     def set_status(self, workflow_id: str, status: Status, reason: str | None) -> None:
