@@ -484,3 +484,28 @@ def test_a_database_another_user_owns_is_refused(mgr: CheckpointManager, root: P
     with pytest.raises(StoreError) as info:
         CheckpointManager(root).load("wf-a")
     assert name in str(info.value) and "owned by another user" in str(info.value) and "fix:" in str(info.value)
+
+
+def test_reading_a_hostile_repositorys_git_state_executes_nothing(project: Path, root: Path,
+                                                                  tmp_path: Path) -> None:
+    """A project that came with its .git (an archive, a copied folder) can name commands
+    git runs on `git status` (core.fsmonitor): `cairn resume --safe` reads the state and
+    runs none of them."""
+    import subprocess
+
+    from conftest import run_cairn
+
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git is not installed")
+    pwned = tmp_path / "pwned"
+    subprocess.run([git, "init", "-q", str(project)], check=True)
+    subprocess.run([git, "-C", str(project), "config", "core.fsmonitor", f"touch {pwned}; false"], check=True)
+    subprocess.run([git, "-C", str(project), "config", "core.hooksPath", str(tmp_path / "hooks")], check=True)
+    m = CheckpointManager(root, project_dir=project)
+    m.create("x", workflow_id="wf-a")
+    m.pause("wf-a")
+    (project / "untracked.txt").write_text("so that status has something to say")
+    done = run_cairn("--dir", str(root), "resume", "wf-a", "--safe", cwd=project)
+    assert "Traceback" not in done.stderr
+    assert not pwned.exists()
