@@ -1,0 +1,395 @@
+"""The side-effect ledger: what a Bash command did to the world, read from the command and
+the output that proves it.
+
+`effects_of(command, output, cwd)` runs after the command succeeded (Claude Code sends
+PostToolUse only for a Bash call that exited 0; a failing one gets PostToolUseFailure)
+and finds, per simple command of the line, a `git commit` (the sha in git's `[branch
+sha]` line), a `git push` (each ref line `old..new src -> dst`; "Everything up-to-date"
+is nothing), `gh pr create`, `gh issue create`, `gh release create` and `gh pr|issue
+comment` (the URL gh prints), and package publishes: npm/pnpm/yarn (`+ name@version`),
+cargo (`Published name vX`), twine/uv/poetry/hatch/flit (the distribution files uploaded,
+or poetry's `Publishing name (version)`). No proof in the output, no record.
+
+`planned(command, cwd)` is what PreToolUse asks before the command runs: the repeats it
+would make (`Planned`), which `repeats(...)` compares with the workflow's ledger.
+Strings are redacted before they are kept. Standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from cairn.model import Effect
+from cairn.redact import redact
+
+# What a command must contain to be worth parsing (hooks/run.sh tests the same words in
+# the shell before any Python starts; keep the two in step).
+TRIGGERS = ("commit", "push", "gh ", "publish", "upload")
+MAX_COMMAND = 64 << 10
+MAX_OUTPUT = 256 << 10
+
+_PUNCTUATION = frozenset("();<>|&\n")
+_COMMIT_LINE = re.compile(r"^\[(?P<branch>[^\]\s]+(?: HEAD)?)(?: \(root-commit\))? (?P<sha>[0-9a-f]{7,64})\] ?"
+                          r"(?P<subject>.*)$", re.M)
+_PUSH_TO = re.compile(r"^To (?P<url>\S+)\s*$", re.M)
+_PUSH_REF = re.compile(r"^\s*[ +*]?\s*(?:\[new (?:branch|tag)\]|[0-9a-f]{7,64}\.\.\.?[0-9a-f]{7,64})\s+"
+                       r"(?P<src>\S+)\s+->\s+(?P<dst>\S+)", re.M)
+_URL = re.compile(r"https?://[^\s'\"<>]+")
+_PR_URL = re.compile(r"/pull/(\d+)$")
+_ISSUE_URL = re.compile(r"/issues/(\d+)$")
+_COMMENT_URL = re.compile(r"#issuecomment-\d+$")
+_RELEASE_URL = re.compile(r"/releases/tag/([^/\s]+)$")
+_NPM_DONE = re.compile(r"^\+ (?P<name>(?:@[^/\s]+/)?[^@\s]+)@(?P<version>\S+)\s*$", re.M)
+_CARGO_DONE = re.compile(r"^\s*(?:Published|Uploaded) (?P<name>[A-Za-z0-9_-]+) v(?P<version>\S+)", re.M)
+_POETRY_DONE = re.compile(r"^Publishing (?P<name>\S+) \((?P<version>[^)\s]+)\) to", re.M)
+_UPLOADED = re.compile(r"^\s*(?:Uploading|Uploaded)\s+(?:\S*/)?(?P<file>[A-Za-z0-9_.]+-[0-9][^\s/]*?"
+                       r"(?:\.whl|\.tar\.gz|\.zip))\b", re.M)
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
+PY_PUBLISHERS = {("twine", "upload"), ("uv", "publish"), ("poetry", "publish"), ("hatch", "publish"),
+                 ("flit", "publish")}
+JS_PUBLISHERS = {"npm", "pnpm", "yarn"}
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A command about to run that would repeat something when the ledger has it."""
+
+    kind: str     # pr | issue | release | publish
+    target: str   # the branch, the title, the tag, name@version
+    command: str  # the simple command, for the message
+
+
+def worth_parsing(command: str) -> bool:
+    return any(t in command for t in TRIGGERS)
+
+
+# ---------------------------------------------------------------------- the command line
+
+
+def simple_commands(command: str) -> list[list[str]]:
+    """The simple commands of a shell line, as argv lists (`a && b; c | d` is four).
+    Leading `VAR=value` assignments, `sudo`, `env`, `command`, `exec`, `time` are dropped."""
+    import shlex
+
+    lexer = shlex.shlex(command[:MAX_COMMAND], posix=True, punctuation_chars="();<>|&\n")
+    lexer.whitespace = " \t\r"
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    out: list[list[str]] = [[]]
+    redirect = False
+    try:
+        for token in lexer:
+            if redirect:  # the file a redirection names is not an argument
+                redirect = False
+            elif token and set(token) <= _PUNCTUATION:
+                if token.startswith((">", "<")):
+                    redirect = not token.endswith("&") or token in (">&", "<&")
+                else:
+                    out.append([])
+            else:
+                out[-1].append(token)
+    except ValueError:  # an unclosed quote: what was read so far still counts
+        pass
+    cmds = []
+    for argv in out:
+        while argv and (re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", argv[0]) or argv[0] in
+                        ("sudo", "env", "command", "exec", "time", "nohup")):
+            argv = argv[1:]
+        if argv:
+            cmds.append(argv)
+    return cmds
+
+
+def _git_sub(argv: list[str]) -> tuple[str, list[str], str | None]:
+    """(subcommand, its arguments, the -C folder) of a git argv."""
+    i, where = 1, None
+    while i < len(argv) and argv[i].startswith("-"):
+        if argv[i] in ("-C", "-c", "--git-dir", "--work-tree", "--namespace") and i + 1 < len(argv):
+            if argv[i] == "-C":
+                where = argv[i + 1]
+            i += 2
+        else:
+            i += 1
+    return (argv[i], argv[i + 1:], where) if i < len(argv) else ("", [], where)
+
+
+def _option(args: Sequence[str], *names: str) -> str | None:
+    """The value of `--name value`, `--name=value` or `-n value` in args."""
+    for i, a in enumerate(args):
+        for n in names:
+            if a == n and i + 1 < len(args):
+                return args[i + 1]
+            if n.startswith("--") and a.startswith(n + "="):
+                return a[len(n) + 1:]
+    return None
+
+
+def _positionals(args: Sequence[str], valued: Sequence[str] = ()) -> list[str]:
+    out, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+        elif a.startswith("-"):
+            skip = a in valued
+        else:
+            out.append(a)
+    return out
+
+
+def _walk(command: str, cwd: str) -> Iterator[tuple[list[str], str]]:
+    """Each simple command with the folder it runs in (`cd X && ...` followed)."""
+    here = cwd
+    for argv in simple_commands(command):
+        if argv[0] == "cd" and len(argv) > 1:
+            here = os.path.normpath(os.path.join(here, os.path.expanduser(argv[1])))
+            continue
+        yield argv, here
+
+
+def _tool(argv: list[str]) -> str:
+    return os.path.basename(argv[0])
+
+
+# ---------------------------------------------------------------------- after: what happened
+
+
+def _clean(text: str, limit: int = 300) -> str:
+    return redact(_USERINFO.sub("", text))[:limit]
+
+
+def _effect(kind: str, target: str, url: str | None = None, **detail: str) -> Effect:
+    return Effect(kind, _clean(target), _clean(url, 500) if url else None,
+                  {k: _clean(v) for k, v in detail.items() if v})
+
+
+def effects_of(command: str, output: str, cwd: str) -> list[Effect]:
+    """What the command did, as proven by its output; [] when nothing is proven."""
+    if not worth_parsing(command):
+        return []
+    output = output[-MAX_OUTPUT:]
+    found: list[Effect] = []
+    for argv, here in _walk(command, cwd):
+        tool = _tool(argv)
+        if tool == "git":
+            found += _git(argv, output, here)
+        elif tool == "gh":
+            found += _gh(argv, output, here)
+        else:
+            found += _publish(argv, output)
+    unique: dict[tuple[str, str], Effect] = {}
+    for e in found:
+        unique.setdefault((e.kind, e.target), e)
+    return list(unique.values())
+
+
+def _git(argv: list[str], output: str, here: str) -> list[Effect]:
+    sub, args, _where = _git_sub(argv)
+    if sub == "commit":
+        return [_effect("commit", m["sha"], branch=m["branch"], subject=m["subject"].strip())
+                for m in _COMMIT_LINE.finditer(output)]
+    if sub == "push":
+        to = _PUSH_TO.search(output)
+        pos = _positionals(args, ("-o", "--push-option", "--repo", "--receive-pack", "--exec"))
+        remote = pos[0] if pos else (_clean(to["url"]) if to else "origin")
+        return [_effect("push", f"{remote} {m['dst']}", branch=m["dst"], remote=remote, source=m["src"],
+                        url=to["url"] if to else "") for m in _PUSH_REF.finditer(output)]
+    return []
+
+
+def _gh(argv: list[str], output: str, here: str) -> list[Effect]:
+    noun, verb = (argv[1] if len(argv) > 1 else ""), (argv[2] if len(argv) > 2 else "")
+    args = argv[3:]
+    urls = _URL.findall(output)
+    if (noun, verb) == ("pr", "create"):
+        for url in urls:
+            m = _PR_URL.search(url)
+            if m:
+                branch = _option(args, "--head", "-H") or current_branch(here) or "?"
+                return [_effect("pr", branch, url, number=m[1], branch=branch,
+                                title=_option(args, "--title", "-t") or "", base=_option(args, "--base", "-B") or "")]
+    elif (noun, verb) == ("issue", "create"):
+        for url in urls:
+            m = _ISSUE_URL.search(url)
+            if m:
+                title = _option(args, "--title", "-t") or ""
+                return [_effect("issue", title or url, url, number=m[1], title=title)]
+    elif noun in ("pr", "issue") and verb == "comment":
+        return [_effect("comment", url, url, on=noun) for url in urls if _COMMENT_URL.search(url)][:1]
+    elif (noun, verb) == ("release", "create"):
+        for url in urls:
+            m = _RELEASE_URL.search(url)
+            if m:
+                return [_effect("release", m[1], url, tag=m[1])]
+    return []
+
+
+def _publish(argv: list[str], output: str) -> list[Effect]:
+    tool = _tool(argv)
+    sub = argv[1] if len(argv) > 1 else ""
+    if tool in JS_PUBLISHERS and "publish" in argv[1:3]:
+        return [_effect("publish", f"{m['name']}@{m['version']}", None, registry="npm", name=m["name"],
+                        version=m["version"]) for m in _NPM_DONE.finditer(output)]
+    if tool == "cargo" and sub == "publish":
+        return [_effect("publish", f"{m['name']}@{m['version']}", None, registry="crates.io", name=m["name"],
+                        version=m["version"]) for m in _CARGO_DONE.finditer(output)]
+    if (tool, sub) in PY_PUBLISHERS:
+        done = [(m["name"], m["version"]) for m in _POETRY_DONE.finditer(output)] if tool == "poetry" else []
+        done += [d for d in (dist_version(m["file"]) for m in _UPLOADED.finditer(output)) if d]
+        return [_effect("publish", f"{pep503(n)}@{v}", None, registry="pypi", name=n, version=v)
+                for n, v in dict.fromkeys(done)]
+    return []
+
+
+def pep503(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def dist_version(filename: str) -> tuple[str, str] | None:
+    """(name, version) of a wheel or sdist file name."""
+    base = os.path.basename(filename)
+    if base.endswith(".whl"):
+        parts = base[:-4].split("-")
+        return (parts[0], parts[1]) if len(parts) >= 5 else None
+    for ext in (".tar.gz", ".zip"):
+        if base.endswith(ext):
+            stem = base[: -len(ext)]
+            name, _, version = stem.rpartition("-")
+            return (name, version) if name and version and version[0].isdigit() else None
+    return None
+
+
+def current_branch(directory: str) -> str | None:
+    from cairn.checks.gitstate import run_git
+
+    lines = run_git(directory, "rev-parse", "--abbrev-ref", "HEAD")
+    return lines[0] if lines and lines[0] != "HEAD" else None
+
+
+# ---------------------------------------------------------------------- before: would it repeat
+
+
+def planned(command: str, cwd: str) -> list[Planned]:
+    """What the command would create that must not be created twice in one workflow."""
+    if not worth_parsing(command):
+        return []
+    out: list[Planned] = []
+    for argv, here in _walk(command, cwd):
+        tool, shown = _tool(argv), " ".join(argv)[:200]
+        noun, verb, args = (argv[1:2] or [""])[0], (argv[2:3] or [""])[0], argv[3:]
+        if tool == "gh" and (noun, verb) == ("pr", "create"):
+            branch = _option(args, "--head", "-H") or current_branch(here)
+            if branch:
+                out.append(Planned("pr", branch, shown))
+        elif tool == "gh" and (noun, verb) == ("issue", "create"):
+            title = _option(args, "--title", "-t")
+            if title:
+                out.append(Planned("issue", _clean(title), shown))
+        elif tool == "gh" and (noun, verb) == ("release", "create"):
+            tags = _positionals(args, ("--title", "-t", "--notes", "-n", "--target", "--notes-file", "-F",
+                                       "--repo", "-R", "--discussion-category"))
+            if tags:
+                out.append(Planned("release", tags[0], shown))
+        else:
+            out += [Planned("publish", t, shown) for t in _would_publish(argv, here)]
+    return out
+
+
+def _would_publish(argv: list[str], here: str) -> list[str]:
+    """name@version of what a publish command would upload, from the files it names or the
+    project's manifest."""
+    tool, sub = _tool(argv), (argv[1] if len(argv) > 1 else "")
+    if tool in JS_PUBLISHERS and "publish" in argv[1:3]:
+        data = _read_json(os.path.join(here, *(_positionals(argv[2:])[:1] or ["."]), "package.json"))
+        name, version = data.get("name"), data.get("version")
+        return [f"{name}@{version}"] if isinstance(name, str) and isinstance(version, str) else []
+    if tool == "cargo" and sub == "publish":
+        found = _toml_fields(os.path.join(here, "Cargo.toml"), "package")
+        return [f"{found[0]}@{found[1]}"] if found else []
+    if (tool, sub) in PY_PUBLISHERS:
+        files = [f for a in _positionals(argv[2:]) for f in _expand(a, here)]
+        dists = [d for d in (dist_version(f) for f in files) if d]
+        if not dists and not files:
+            found = _toml_fields(os.path.join(here, "pyproject.toml"), "project") or \
+                _toml_fields(os.path.join(here, "pyproject.toml"), "tool.poetry")
+            dists = [found] if found else []
+        return [f"{pep503(n)}@{v}" for n, v in dict.fromkeys(dists)]
+    return []
+
+
+def _expand(pattern: str, here: str) -> list[str]:
+    import glob
+
+    path = os.path.join(here, pattern)
+    return sorted(glob.glob(path)) if any(c in pattern for c in "*?[") else [path]
+
+
+def _read_json(path: str) -> dict[str, object]:
+    try:
+        with open(path, "rb") as fh:
+            data = json.loads(fh.read(1 << 20))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _toml_fields(path: str, table: str) -> tuple[str, str] | None:
+    """(name, version) of `[table]` in a TOML file, read line by line (tomllib is not in
+    Python 3.10, and only two plain strings are wanted)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read(1 << 20)
+    except (OSError, UnicodeDecodeError):
+        return None
+    fields: dict[str, str] = {}
+    inside = False
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith("["):
+            inside = s == f"[{table}]"
+            continue
+        m = re.match(r"^(name|version)\s*=\s*[\"']([^\"']+)[\"']", s) if inside else None
+        if m:
+            fields.setdefault(m[1], m[2])
+    return (fields["name"], fields["version"]) if "name" in fields and "version" in fields else None
+
+
+def repeats(plans: Sequence[Planned], ledger: Sequence[Effect]) -> list[tuple[Planned, Effect]]:
+    """The planned creations the workflow's ledger already has."""
+    have = {(e.kind, e.target if e.kind != "publish" else e.target.lower()): e for e in ledger}
+    out = []
+    for p in plans:
+        key = (p.kind, p.target if p.kind != "publish" else p.target.lower())
+        if key in have:
+            out.append((p, have[key]))
+    return out
+
+
+# ---------------------------------------------------------------------- words
+
+
+def describe(e: Effect) -> str:
+    """One line for people and the model (callers frame it with `cairn.context.safe`)."""
+    d = e.detail
+    if e.kind == "pr":
+        return (f"opened PR #{d.get('number', '?')} on branch {d.get('branch', e.target)}"
+                + (f" ({e.url})" if e.url else "") + "; update it, do not open another")
+    if e.kind == "push":
+        return f"pushed {d.get('branch', e.target)} to {d.get('remote', '?')}"
+    if e.kind == "commit":
+        subject = d.get("subject", "")
+        return f"committed {e.target[:12]} on {d.get('branch', '?')}" + (f' "{subject[:80]}"' if subject else "")
+    if e.kind == "issue":
+        return (f"opened issue #{d.get('number', '?')}" + (f' "{d["title"][:80]}"' if d.get("title") else "")
+                + (f" ({e.url})" if e.url else "") + "; update it, do not open another")
+    if e.kind == "comment":
+        return f"commented on the {d.get('on', 'pr')} ({e.url or e.target})"
+    if e.kind == "release":
+        return f"created release {e.target}" + (f" ({e.url})" if e.url else "")
+    if e.kind == "publish":
+        return f"published {e.target} to {d.get('registry', 'its registry')}; never publish that version again"
+    return f"{e.kind} {e.target}"
