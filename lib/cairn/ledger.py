@@ -195,9 +195,11 @@ def _git(argv: list[str], output: str, here: str) -> list[Effect]:
     if sub == "push":
         to = _PUSH_TO.search(output)
         pos = _positionals(args, ("-o", "--push-option", "--repo", "--receive-pack", "--exec"))
-        remote = pos[0] if pos else (_clean(to["url"]) if to else "origin")
+        refs = list(_PUSH_REF.finditer(output))
+        remote = pos[0] if pos else (_upstream(here, refs[0]["src"]) if refs else None) or \
+            (_clean(to["url"]) if to else "origin")
         return [_effect("push", f"{remote} {m['dst']}", branch=m["dst"], remote=remote, source=m["src"],
-                        url=to["url"] if to else "") for m in _PUSH_REF.finditer(output)]
+                        url=to["url"] if to else "") for m in refs]
     return []
 
 
@@ -261,6 +263,14 @@ def dist_version(filename: str) -> tuple[str, str] | None:
             name, _, version = stem.rpartition("-")
             return (name, version) if name and version and version[0].isdigit() else None
     return None
+
+
+def _upstream(directory: str, branch: str) -> str | None:
+    """The remote a plain `git push` of `branch` went to (its configured remote)."""
+    from cairn.checks.gitstate import run_git
+
+    lines = run_git(directory, "config", f"branch.{branch}.remote")
+    return lines[0] if lines else None
 
 
 def current_branch(directory: str) -> str | None:

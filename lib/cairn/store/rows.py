@@ -252,6 +252,8 @@ class RowReader:
                "FROM effects e JOIN attempts t ON t.id = e.attempt_id WHERE e.workflow_id = ?")
         args: list[str] = [workflow_id]
         if kinds is not None:
+            if not kinds:
+                return []
             sql += f" AND e.kind IN ({','.join('?' * len(kinds))})"
             args += list(kinds)
         return [Effect(r[0], r[1], r[2], _strings(r[3]), _time(r[4]), r[5], r[6], r[7], workflow_id)
