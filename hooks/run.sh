@@ -54,6 +54,6 @@ fi
 # -S: no `site` at start-up (hooks import nothing outside the standard library; a
 # project's own schema is checked with jsonschema only when site-packages has it).
 case $event in  # the payload was read above for the prefilter: hand it on
-  bash-*) printf '%s' "$payload" | exec "$py" -I -S "$here/cairn_hook.py" "$event" ;;
+  bash-*) printf '%s' "$payload" | "$py" -I -S "$here/cairn_hook.py" "$event"; exit ;;
 esac
 exec "$py" -I -S "$here/cairn_hook.py" "$event"

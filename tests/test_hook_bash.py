@@ -299,6 +299,7 @@ def test_a_trigger_reaches_python_through_the_shell(project: Path, mgr: Checkpoi
     proc = shell_hook(project, "bash-pre", pre, f"{pybin}:/usr/bin:/bin")
     answer = json.loads(proc.stdout)
     assert answer["hookSpecificOutput"]["permissionDecision"] == "deny" and proc.returncode == 0
+    assert not (mgr.root / ".logs" / "cairn.log").exists()  # one Python per hook, and it had the payload
 
 
 def test_failed_commands_are_not_routed(project: Path, mgr: CheckpointManager) -> None:
