@@ -35,10 +35,13 @@ case $event in
     # word the side-effect ledger looks for (cairn/ledger.py TRIGGERS; keep them in step).
     # The test runs on the payload before "tool_response" (the command and its
     # description), so a command's output never starts Python.
+    # PreToolUse denies only repeats of creations (gh ... create, publishes): a commit or
+    # a push never starts Python there.
     [ -f "$root/.running" ] || exit 0
     payload=$(cat)
-    case ${payload%%\"tool_response\"*} in
-      *commit*|*push*|*'gh '*|*publish*|*upload*) ;;
+    case $event:${payload%%\"tool_response\"*} in
+      bash-pre:*'gh '*|bash-pre:*publish*|bash-pre:*upload*) ;;
+      bash-post:*commit*|bash-post:*push*|bash-post:*'gh '*|bash-post:*publish*|bash-post:*upload*) ;;
       *) exit 0 ;;
     esac ;;
   session-end|pre-compact|stop-failure) [ -f "$root/.running" ] || exit 0 ;;

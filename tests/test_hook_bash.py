@@ -271,7 +271,11 @@ def test_no_python_unless_the_command_names_a_trigger(project: Path, mgr: Checkp
     proc = shell_hook(project, event, body, path)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"", b"")
     assert not started.exists()
-    body["tool_input"]["command"] = "git push"  # a trigger: Python starts
+    body["tool_input"]["command"] = "git push"  # recorded after, never denied before: a trigger for PostToolUse only
+    shell_hook(project, event, body, path)
+    assert started.exists() == (event == "bash-post")
+    started.unlink(missing_ok=True)
+    body["tool_input"]["command"] = "gh pr create --fill"  # a trigger for both
     shell_hook(project, event, body, path)
     assert started.exists()
     started.unlink()

@@ -187,3 +187,14 @@ def test_dist_file_names() -> None:
     assert dist_version("a/b/Acme_Widget-2.0.0-py3-none-any.whl") == ("Acme_Widget", "2.0.0")
     assert dist_version("acme-widget-2.0.0.tar.gz") == ("acme-widget", "2.0.0")
     assert dist_version("README.md") is None and dist_version("x.whl") is None
+
+
+def test_triggers_agree_with_the_hooks_and_the_shell() -> None:
+    from cairn import hook_bash, ledger
+
+    assert hook_bash.POST_TRIGGERS == ledger.TRIGGERS and hook_bash.PRE_TRIGGERS == ledger.PLAN_TRIGGERS
+    run_sh = (Path(__file__).resolve().parents[1] / "hooks" / "run.sh").read_text()
+    for word in ledger.TRIGGERS:
+        assert f"bash-post:*{word}*" in run_sh or f"bash-post:*'{word}'*" in run_sh, word
+    for word in ledger.PLAN_TRIGGERS:
+        assert f"bash-pre:*{word}*" in run_sh or f"bash-pre:*'{word}'*" in run_sh, word

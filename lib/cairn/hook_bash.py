@@ -22,16 +22,18 @@ if TYPE_CHECKING:
     from cairn.store import Tx
 
 
-def _command(hook: Hook) -> str | None:
+def _command(hook: Hook, triggers: tuple[str, ...]) -> str | None:
     if hook.text("tool_name") != "Bash" or not (hook.root / ".running").exists():
         return None
     tool_input = hook.payload.get("tool_input")
     command = tool_input.get("command") if isinstance(tool_input, dict) else None
-    if not isinstance(command, str):
+    if not isinstance(command, str) or not any(t in command for t in triggers):
         return None
-    from cairn.ledger import worth_parsing
+    return command
 
-    return command if worth_parsing(command) else None
+
+POST_TRIGGERS = ("commit", "push", "gh ", "publish", "upload")  # = cairn.ledger.TRIGGERS (not imported:
+PRE_TRIGGERS = ("gh ", "publish", "upload")                      # the ledger loads the model)
 
 
 def owner(hook: Hook, m: CheckpointManager) -> tuple[str, Attempt] | str | None:
@@ -59,7 +61,7 @@ def owner(hook: Hook, m: CheckpointManager) -> tuple[str, Attempt] | str | None:
 def bash_post(hook: Hook) -> Output:
     """The command succeeded (PostToolUse comes only after exit 0): record what its output
     proves it did."""
-    command = _command(hook)
+    command = _command(hook, POST_TRIGGERS)
     response = hook.payload.get("tool_response")
     if command is None or not isinstance(response, dict) or response.get("interrupted") is True:
         return None
@@ -97,7 +99,7 @@ def record(m: CheckpointManager, wid: str, attempt_id: int, effects: list[Effect
 
 def bash_pre(hook: Hook) -> Output:
     """Deny a command that would repeat, within the workflow, a creation its ledger has."""
-    command = _command(hook)
+    command = _command(hook, PRE_TRIGGERS)
     if command is None:
         return None
     from cairn.ledger import describe, planned, repeats

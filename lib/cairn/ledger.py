@@ -27,8 +27,10 @@ from cairn.model import Effect
 from cairn.redact import redact
 
 # What a command must contain to be worth parsing (hooks/run.sh tests the same words in
-# the shell before any Python starts; keep the two in step).
+# the shell before any Python starts; keep the two in step). PreToolUse needs fewer: only
+# creations are denied as repeats.
 TRIGGERS = ("commit", "push", "gh ", "publish", "upload")
+PLAN_TRIGGERS = ("gh ", "publish", "upload")
 MAX_COMMAND = 64 << 10
 MAX_OUTPUT = 256 << 10
 
@@ -64,8 +66,8 @@ class Planned:
     command: str  # the simple command, for the message
 
 
-def worth_parsing(command: str) -> bool:
-    return any(t in command for t in TRIGGERS)
+def worth_parsing(command: str, triggers: Sequence[str] = TRIGGERS) -> bool:
+    return any(t in command for t in triggers)
 
 
 # ---------------------------------------------------------------------- the command line
@@ -285,7 +287,7 @@ def current_branch(directory: str) -> str | None:
 
 def planned(command: str, cwd: str) -> list[Planned]:
     """What the command would create that must not be created twice in one workflow."""
-    if not worth_parsing(command):
+    if not worth_parsing(command, PLAN_TRIGGERS):
         return []
     out: list[Planned] = []
     for argv, here in _walk(command, cwd):
