@@ -313,3 +313,47 @@ def test_failed_commands_are_not_routed(project: Path, mgr: CheckpointManager) -
     assert body["hook_event_name"] == "PostToolUseFailure" and "tool_response" not in body
     config = json.loads((REPO / "hooks" / "hooks.json").read_text())["hooks"]
     assert "PostToolUseFailure" not in config
+
+
+def test_bash_and_stop_failure_hooks_import_only_the_standard_library(project: Path, mgr: CheckpointManager,
+                                                                       tmp_path: Path) -> None:
+    """Every path of the new handlers (record, deny, StopFailure) in one `python -I -S`."""
+    post = payload("PostToolUse-Bash-subagent", project, tool_input={"command": "gh pr create --fill"},
+                   tool_response={"stdout": PR_URL + "\n", "stderr": ""})
+    pre = payload("PreToolUse-Bash-subagent", project, tool_input={"command": "gh pr create --fill && npm publish"})
+    fail = payload("StopFailure-subagent", project)
+    script = f"""
+import json, sys
+sys.path.insert(0, {str(REPO / 'lib')!r})
+from cairn import hooks
+env = {{"CLAUDE_PROJECT_DIR": {str(project)!r}}}
+out = [hooks.run(event, json.dumps(body).encode(), env) for event, body in json.loads(sys.stdin.read())]
+third = sorted({{m.split('.')[0] for m in sys.modules}} & {{"pydantic", "jsonschema", "yaml", "rich", "tomli"}})
+print(json.dumps([third, out]))
+"""
+    events = [("bash-post", post), ("bash-pre", pre), ("stop-failure", fail)]
+    proc = subprocess.run([sys.executable, "-I", "-S", "-c", script], input=json.dumps(events).encode(),
+                          capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode()
+    third, out = json.loads(proc.stdout)
+    assert third == []
+    assert out[0] is None and out[1]["hookSpecificOutput"]["permissionDecision"] == "deny" and out[2] is None
+    assert mgr.load(WID).status.value == "failed"
+
+
+@pytest.mark.parametrize("changes", [
+    {"tool_input": {"command": 5}}, {"tool_input": {"command": ["git", "push"]}}, {"tool_response": "text"},
+    {"tool_response": {"stdout": None, "stderr": 3}}, {"tool_name": "Write"}, {"agent_id": ""},
+    {"tool_input": {"command": "git push " + "x" * 200_000}}, {"tool_input": {"command": "git commit -m 'unclosed"}},
+    {"cwd": "/nonexistent/folder"}, {"session_id": ""},
+])
+def test_odd_bash_payloads_fail_open(project: Path, mgr: CheckpointManager, changes: dict[str, Any]) -> None:
+    env = {"CLAUDE_PROJECT_DIR": str(project)}
+    for event, name in (("bash-post", "PostToolUse-Bash-subagent"), ("bash-pre", "PreToolUse-Bash-subagent")):
+        body = payload(name, project)
+        body["tool_response"] = {"stdout": "[feat/login 1a2b3c4] x\n" + PR_URL + "\n", "stderr": ""}
+        body.update(changes)
+        answer = run(event, json.dumps(body).encode(), env)
+        assert answer is None or set(answer) <= {"systemMessage", "hookSpecificOutput"}
+        assert "internal error" not in json.dumps(answer)
+    assert not (mgr.root / ".logs" / "cairn.log").exists()
