@@ -8,6 +8,8 @@
 2. A stage completes (the client reports its tokens on PostToolUse for the Agent tool),
    the session ends; the next session is told what resuming skips, and after ``cairn
    resume`` both ``cairn status ID`` and ``cairn history`` report the tokens it saved.
+3. A stage's model request is rate limited (HTTP 429): StopFailure fails its attempt
+   with the reason, and the next session is told to wait and retry.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from fake_api import FakeAnthropic, Request, ResponderResult, text_turn
+from fake_api import FakeAnthropic, Request, ResponderResult, error_turn, text_turn
 from harness import ClaudeEnv, parse_stream_json
 from scenarios import (
     PLUGIN_DIR,
@@ -169,3 +171,39 @@ def test_a_resume_reports_the_tokens_it_saved(claude_env: ClaudeEnv, fake_api: F
     assert history["saved"]["tokens"] == tokens and history["tokens"] == tokens
     text = cli(project, "status", WID, "--no-color").stdout
     assert f"Saved by resuming: {shown} tokens" in text
+
+
+def test_a_rate_limited_stage_fails_with_the_reason_and_the_context_says_retry(claude_env: ClaudeEnv,
+                                                                              fake_api: FakeAnthropic) -> None:
+    """The subagent's request gets HTTP 429: Claude Code sends StopFailure with the
+    subagent's agent_id (and no SubagentStop). Its attempt fails with the reason; the
+    next session is told to wait and retry."""
+    env, project = claude_env, claude_env.project
+    plugin_ready(env)
+    env.env_extra["CLAUDE_CODE_MAX_RETRIES"] = "0"
+    make_workflow(project, ["orchestrator"])
+
+    def limited(req: Request) -> ResponderResult:
+        if req.is_side_request:
+            return None
+        if req.is_subagent:
+            return error_turn(429, "rate_limit_error", "Rate limited")
+        return agent_call("researcher") if req.last_tool_result("Agent") is None else text_turn("MAIN-DONE")
+
+    fake_api.set_responder(limited)
+    events = run(env, "run the researcher", str(uuid.uuid4()))
+    [agent] = fake_api.agent_ids()
+    wf = load(project)
+    last = wf.agents["researcher"].last
+    assert last is not None and (last.outcome, last.agent_id) == ("failed", agent)
+    assert last.error is not None and last.error.startswith("the model API failed (rate_limit): API Error:")
+    assert wf.status.value == "failed"
+    assert all(e.get("exit_code") == 0 for e in hook_responses(events))
+
+    fake_api.set_responder(lambda req: None if req.is_side_request else text_turn("OK"))
+    run(env, "hello", str(uuid.uuid4()))
+    context = fake_api.main_requests()[-1].system_messages_text()
+    assert "## Model API failure" in context
+    assert f"researcher stopped because a rate limit: wait a few minutes, then retry: `cairn resume {WID} --retry`" \
+        in context
+    assert log_lines(project) == []
