@@ -13,17 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from cairn.ledger import (
-    Planned,
-    describe,
-    dist_version,
-    effects_of,
-    planned,
-    repeats,
-    simple_commands,
-    worth_parsing,
-)
+from cairn.ledger import describe, dist_version, effects_of, simple_commands, worth_parsing
 from cairn.model import Effect
+from cairn.repeats import Planned, planned, repeats
 
 
 def sh(command: str, cwd: Path) -> str:

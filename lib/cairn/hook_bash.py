@@ -15,11 +15,8 @@ from cairn.hookio import Hook, Output, say
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from cairn.manager import CheckpointManager
-    from cairn.model import Attempt, Effect, Workflow
-    from cairn.store import Tx
+    from cairn.model import Attempt
 
 
 def _command(hook: Hook, triggers: tuple[str, ...]) -> str | None:
@@ -79,22 +76,9 @@ def bash_post(hook: Hook) -> Output:
 
     wid, attempt = whose
     tool_use = hook.text("tool_use_id") or f"unknown:{hook.text('session_id')}:{command[:200]}"
-    record(m, wid, attempt.id, [replace(e, tool_use_id=tool_use) for e in found], hook.text("session_id") or None)
+    m.workflows.record_effects(wid, attempt.id, [replace(e, tool_use_id=tool_use) for e in found],
+                               session_id=hook.text("session_id") or None)
     return None
-
-
-def record(m: CheckpointManager, wid: str, attempt_id: int, effects: list[Effect], session_id: str | None) -> None:
-    """One checkpoint for the effects of one Bash call (nothing when all are known)."""
-    from cairn.ledger import describe
-    from cairn.transitions import Unchanged
-
-    def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
-        new = [e for e in effects if tx.add_effect(wid, attempt_id, e, now)]
-        if not new:
-            raise Unchanged
-        for e in new:
-            tx.add_audit(wid, seq, now, f"effect:{e.kind}", describe(e)[:500])
-    m.workflows.commit(wid, "side_effect", change, session_id=session_id)
 
 
 def bash_pre(hook: Hook) -> Output:
@@ -102,7 +86,8 @@ def bash_pre(hook: Hook) -> Output:
     command = _command(hook, PRE_TRIGGERS)
     if command is None:
         return None
-    from cairn.ledger import describe, planned, repeats
+    from cairn.ledger import describe
+    from cairn.repeats import planned, repeats
 
     plans = planned(command, hook.text("cwd") or str(hook.project))
     if not plans:

@@ -10,18 +10,15 @@ comment` (the URL gh prints), and package publishes: npm/pnpm/yarn (`+ name@vers
 cargo (`Published name vX`), twine/uv/poetry/hatch/flit (the distribution files uploaded,
 or poetry's `Publishing name (version)`). No proof in the output, no record.
 
-`planned(command, cwd)` is what PreToolUse asks before the command runs: the repeats it
-would make (`Planned`), which `repeats(...)` compares with the workflow's ledger.
-Strings are redacted before they are kept. Standard library only.
+What PreToolUse asks before a command runs (would it repeat a creation?) is in
+`cairn.repeats`. Strings are redacted before they are kept. Standard library only.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 from cairn.model import Effect
 from cairn.redact import redact
@@ -55,15 +52,6 @@ _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 PY_PUBLISHERS = {("twine", "upload"), ("uv", "publish"), ("poetry", "publish"), ("hatch", "publish"),
                  ("flit", "publish")}
 JS_PUBLISHERS = {"npm", "pnpm", "yarn"}
-
-
-@dataclass(frozen=True)
-class Planned:
-    """A command about to run that would repeat something when the ledger has it."""
-
-    kind: str     # pr | issue | release | publish
-    target: str   # the branch, the title, the tag, name@version
-    command: str  # the simple command, for the message
 
 
 def worth_parsing(command: str, triggers: Sequence[str] = TRIGGERS) -> bool:
@@ -120,7 +108,7 @@ def _git_sub(argv: list[str]) -> tuple[str, list[str], str | None]:
     return (argv[i], argv[i + 1:], where) if i < len(argv) else ("", [], where)
 
 
-def _option(args: Sequence[str], *names: str) -> str | None:
+def option(args: Sequence[str], *names: str) -> str | None:
     """The value of `--name value`, `--name=value` or `-n value` in args."""
     for i, a in enumerate(args):
         for n in names:
@@ -131,7 +119,7 @@ def _option(args: Sequence[str], *names: str) -> str | None:
     return None
 
 
-def _positionals(args: Sequence[str], valued: Sequence[str] = ()) -> list[str]:
+def positionals(args: Sequence[str], valued: Sequence[str] = ()) -> list[str]:
     out, skip = [], False
     for a in args:
         if skip:
@@ -143,7 +131,7 @@ def _positionals(args: Sequence[str], valued: Sequence[str] = ()) -> list[str]:
     return out
 
 
-def _walk(command: str, cwd: str) -> Iterator[tuple[list[str], str]]:
+def walk(command: str, cwd: str) -> Iterator[tuple[list[str], str]]:
     """Each simple command with the folder it runs in (`cd X && ...` followed)."""
     here = cwd
     for argv in simple_commands(command):
@@ -153,20 +141,20 @@ def _walk(command: str, cwd: str) -> Iterator[tuple[list[str], str]]:
         yield argv, here
 
 
-def _tool(argv: list[str]) -> str:
+def tool_of(argv: list[str]) -> str:
     return os.path.basename(argv[0])
 
 
 # ---------------------------------------------------------------------- after: what happened
 
 
-def _clean(text: str, limit: int = 300) -> str:
+def clean(text: str, limit: int = 300) -> str:
     return redact(_USERINFO.sub("", text))[:limit]
 
 
 def _effect(kind: str, target: str, url: str | None = None, **detail: str) -> Effect:
-    return Effect(kind, _clean(target), _clean(url, 500) if url else None,
-                  {k: _clean(v) for k, v in detail.items() if v})
+    return Effect(kind, clean(target), clean(url, 500) if url else None,
+                  {k: clean(v) for k, v in detail.items() if v})
 
 
 def effects_of(command: str, output: str, cwd: str) -> list[Effect]:
@@ -175,8 +163,8 @@ def effects_of(command: str, output: str, cwd: str) -> list[Effect]:
         return []
     output = output[-MAX_OUTPUT:]
     found: list[Effect] = []
-    for argv, here in _walk(command, cwd):
-        tool = _tool(argv)
+    for argv, here in walk(command, cwd):
+        tool = tool_of(argv)
         if tool == "git":
             found += _git(argv, output, here)
         elif tool == "gh":
@@ -196,10 +184,10 @@ def _git(argv: list[str], output: str, here: str) -> list[Effect]:
                 for m in _COMMIT_LINE.finditer(output)]
     if sub == "push":
         to = _PUSH_TO.search(output)
-        pos = _positionals(args, ("-o", "--push-option", "--repo", "--receive-pack", "--exec"))
+        pos = positionals(args, ("-o", "--push-option", "--repo", "--receive-pack", "--exec"))
         refs = list(_PUSH_REF.finditer(output))
         remote = pos[0] if pos else (_upstream(here, refs[0]["src"]) if refs else None) or \
-            (_clean(to["url"]) if to else "origin")
+            (clean(to["url"]) if to else "origin")
         return [_effect("push", f"{remote} {m['dst']}", branch=m["dst"], remote=remote, source=m["src"],
                         url=to["url"] if to else "") for m in refs]
     return []
@@ -213,14 +201,14 @@ def _gh(argv: list[str], output: str, here: str) -> list[Effect]:
         for url in urls:
             m = _PR_URL.search(url)
             if m:
-                branch = _option(args, "--head", "-H") or current_branch(here) or "?"
+                branch = option(args, "--head", "-H") or current_branch(here) or "?"
                 return [_effect("pr", branch, url, number=m[1], branch=branch,
-                                title=_option(args, "--title", "-t") or "", base=_option(args, "--base", "-B") or "")]
+                                title=option(args, "--title", "-t") or "", base=option(args, "--base", "-B") or "")]
     elif (noun, verb) == ("issue", "create"):
         for url in urls:
             m = _ISSUE_URL.search(url)
             if m:
-                title = _option(args, "--title", "-t") or ""
+                title = option(args, "--title", "-t") or ""
                 return [_effect("issue", title or url, url, number=m[1], title=title)]
     elif noun in ("pr", "issue") and verb == "comment":
         return [_effect("comment", url, url, on=noun) for url in urls if _COMMENT_URL.search(url)][:1]
@@ -233,7 +221,7 @@ def _gh(argv: list[str], output: str, here: str) -> list[Effect]:
 
 
 def _publish(argv: list[str], output: str) -> list[Effect]:
-    tool = _tool(argv)
+    tool = tool_of(argv)
     sub = argv[1] if len(argv) > 1 else ""
     if tool in JS_PUBLISHERS and "publish" in argv[1:3]:
         return [_effect("publish", f"{m['name']}@{m['version']}", None, registry="npm", name=m["name"],
@@ -280,105 +268,6 @@ def current_branch(directory: str) -> str | None:
 
     lines = run_git(directory, "rev-parse", "--abbrev-ref", "HEAD")
     return lines[0] if lines and lines[0] != "HEAD" else None
-
-
-# ---------------------------------------------------------------------- before: would it repeat
-
-
-def planned(command: str, cwd: str) -> list[Planned]:
-    """What the command would create that must not be created twice in one workflow."""
-    if not worth_parsing(command, PLAN_TRIGGERS):
-        return []
-    out: list[Planned] = []
-    for argv, here in _walk(command, cwd):
-        tool, shown = _tool(argv), " ".join(argv)[:200]
-        noun, verb, args = (argv[1:2] or [""])[0], (argv[2:3] or [""])[0], argv[3:]
-        if tool == "gh" and (noun, verb) == ("pr", "create"):
-            branch = _option(args, "--head", "-H") or current_branch(here)
-            if branch:
-                out.append(Planned("pr", branch, shown))
-        elif tool == "gh" and (noun, verb) == ("issue", "create"):
-            title = _option(args, "--title", "-t")
-            if title:
-                out.append(Planned("issue", _clean(title), shown))
-        elif tool == "gh" and (noun, verb) == ("release", "create"):
-            tags = _positionals(args, ("--title", "-t", "--notes", "-n", "--target", "--notes-file", "-F",
-                                       "--repo", "-R", "--discussion-category"))
-            if tags:
-                out.append(Planned("release", tags[0], shown))
-        else:
-            out += [Planned("publish", t, shown) for t in _would_publish(argv, here)]
-    return out
-
-
-def _would_publish(argv: list[str], here: str) -> list[str]:
-    """name@version of what a publish command would upload, from the files it names or the
-    project's manifest."""
-    tool, sub = _tool(argv), (argv[1] if len(argv) > 1 else "")
-    if tool in JS_PUBLISHERS and "publish" in argv[1:3]:
-        data = _read_json(os.path.join(here, *(_positionals(argv[2:])[:1] or ["."]), "package.json"))
-        name, version = data.get("name"), data.get("version")
-        return [f"{name}@{version}"] if isinstance(name, str) and isinstance(version, str) else []
-    if tool == "cargo" and sub == "publish":
-        found = _toml_fields(os.path.join(here, "Cargo.toml"), "package")
-        return [f"{found[0]}@{found[1]}"] if found else []
-    if (tool, sub) in PY_PUBLISHERS:
-        files = [f for a in _positionals(argv[2:]) for f in _expand(a, here)]
-        dists = [d for d in (dist_version(f) for f in files) if d]
-        if not dists and not files:
-            found = _toml_fields(os.path.join(here, "pyproject.toml"), "project") or \
-                _toml_fields(os.path.join(here, "pyproject.toml"), "tool.poetry")
-            dists = [found] if found else []
-        return [f"{pep503(n)}@{v}" for n, v in dict.fromkeys(dists)]
-    return []
-
-
-def _expand(pattern: str, here: str) -> list[str]:
-    import glob
-
-    path = os.path.join(here, pattern)
-    return sorted(glob.glob(path)) if any(c in pattern for c in "*?[") else [path]
-
-
-def _read_json(path: str) -> dict[str, object]:
-    try:
-        with open(path, "rb") as fh:
-            data = json.loads(fh.read(1 << 20))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _toml_fields(path: str, table: str) -> tuple[str, str] | None:
-    """(name, version) of `[table]` in a TOML file, read line by line (tomllib is not in
-    Python 3.10, and only two plain strings are wanted)."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read(1 << 20)
-    except (OSError, UnicodeDecodeError):
-        return None
-    fields: dict[str, str] = {}
-    inside = False
-    for line in text.splitlines():
-        s = line.strip()
-        if s.startswith("["):
-            inside = s == f"[{table}]"
-            continue
-        m = re.match(r"^(name|version)\s*=\s*[\"']([^\"']+)[\"']", s) if inside else None
-        if m:
-            fields.setdefault(m[1], m[2])
-    return (fields["name"], fields["version"]) if "name" in fields and "version" in fields else None
-
-
-def repeats(plans: Sequence[Planned], ledger: Sequence[Effect]) -> list[tuple[Planned, Effect]]:
-    """The planned creations the workflow's ledger already has."""
-    have = {(e.kind, e.target if e.kind != "publish" else e.target.lower()): e for e in ledger}
-    out = []
-    for p in plans:
-        key = (p.kind, p.target if p.kind != "publish" else p.target.lower())
-        if key in have:
-            out.append((p, have[key]))
-    return out
 
 
 # ---------------------------------------------------------------------- words
