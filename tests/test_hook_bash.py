@@ -357,3 +357,16 @@ def test_odd_bash_payloads_fail_open(project: Path, mgr: CheckpointManager, chan
         assert answer is None or set(answer) <= {"systemMessage", "hookSpecificOutput"}
         assert "internal error" not in json.dumps(answer)
     assert not (mgr.root / ".logs" / "cairn.log").exists()
+
+
+def test_cairn_show_lists_the_ledger(project: Path, mgr: CheckpointManager, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from cairn.cli import main
+
+    bash(project, "gh pr create --fill", sh("gh pr create --fill", project, gh_on_path(tmp_path)))
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert main(["--dir", str(mgr.root), "show", WID, "--no-color"]) == 0
+    out = capsys.readouterr().out
+    assert "Side-effect ledger (1)" in out
+    assert f"researcher         opened PR #12 on branch feat/login ({PR_URL}); update it, do not open" in out
+    assert "effect:pr" in out  # the audit trail has it too
