@@ -14,8 +14,10 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from cairn.apifailure import stop_failure
 from cairn.errors import CairnError
 from cairn.hook_agents import post_tool_use, pre_tool_use, subagent_start, subagent_stop
+from cairn.hook_bash import bash_post, bash_pre
 from cairn.hook_session import session_start
 from cairn.hookio import ARTIFACTS, MAX_STDIN, BadPayload, Hook, Output, parse, project_dir
 from cairn.status import Status
@@ -127,6 +129,9 @@ HANDLERS: dict[str, Callable[[Hook], Output]] = {
     "stop": stop,
     "pre-compact": pre_compact,
     "session-end": session_end,
+    "bash-pre": bash_pre,
+    "bash-post": bash_post,
+    "stop-failure": stop_failure,
 }
 
 

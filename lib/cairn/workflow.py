@@ -27,7 +27,7 @@ from cairn.errors import (
     WorkflowNotFound,
 )
 from cairn.faults import point
-from cairn.model import ArtifactRecord, LeaseRecord, Workflow, utcnow
+from cairn.model import ArtifactRecord, Effect, LeaseRecord, Workflow, utcnow
 from cairn.paths import check_workflow_id
 from cairn.pipeline import Pipeline
 from cairn.redact import redact
@@ -343,6 +343,20 @@ class Workflows:
         def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
             tx.set_usage(attempt_id, usage)
         self.commit(found[0], "agent_usage", change)  # a checkpoint, so the projection shows it
+
+    def record_effects(self, workflow_id: str, attempt_id: int, effects: Sequence[Effect], *,
+                       session_id: str | None = None) -> Workflow:
+        """What an attempt did to the world (the side-effect ledger, `cairn.ledger`): one
+        checkpoint with an audit line each; nothing when all are on record (redelivered)."""
+        from cairn.ledger import describe  # its regular expressions: only when there is something to record
+
+        def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
+            new = [e for e in effects if tx.add_effect(workflow_id, attempt_id, e, now)]
+            if not new:
+                raise Unchanged
+            for e in new:
+                tx.add_audit(workflow_id, seq, now, f"effect:{e.kind}", describe(e)[:500])
+        return self.commit(workflow_id, "side_effect", change, session_id=session_id)
 
     def heartbeat(self, session_id: str) -> list[str]:
         """Stop: the session is alive. Not durable (a lost heartbeat costs nothing)."""

@@ -221,8 +221,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
         plan = resumer.plan(wid, report=report, cp=wf)
     context = resumer.render_context(plan, wf, note=note)
     if args.json:
+        from cairn.accounting import saving_json, would_save
+
         emit_json({**base, **plan.to_dict(), "status": wf.status.value, "seq": seq, "refused": False,
-                   "recovery": [], "context": context})
+                   "recovery": [], "context": context, "saves": saving_json(would_save(wf))})
     else:
         print(context)
     return EXIT_OK if plan.can_resume else EXIT_PROBLEM

@@ -13,6 +13,7 @@ from cairn.model import (
     ArtifactRecord,
     Attempt,
     AuditEvent,
+    Effect,
     LeaseRecord,
     Mark,
     SessionRecord,
@@ -259,3 +260,20 @@ class RowReader:
             return None
         return LeaseRecord(row[0], row[1], row[2], row[3], parse_iso(row[4]), parse_iso(row[5]))
 
+    def effects(self, workflow_id: str, kinds: Sequence[str] | None = None) -> list[Effect]:
+        """The workflow's side-effect ledger, oldest first (optionally only `kinds`)."""
+        sql = ("SELECT e.kind, e.target, e.url, e.detail, e.at, e.tool_use_id, e.attempt_id, t.stage "
+               "FROM effects e JOIN attempts t ON t.id = e.attempt_id WHERE e.workflow_id = ?")
+        args: list[str] = [workflow_id]
+        if kinds is not None:
+            if not kinds:
+                return []
+            sql += f" AND e.kind IN ({','.join('?' * len(kinds))})"
+            args += list(kinds)
+        return [Effect(r[0], r[1], r[2], _strings(r[3]), _time(r[4]), r[5], r[6], r[7], workflow_id)
+                for r in self.db.execute(sql + " ORDER BY e.id", args)]
+
+
+def _strings(text: str) -> dict[str, str]:
+    data = json.loads(text)
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}

@@ -135,7 +135,24 @@ INSERT INTO activity(workflow_id, tick)
 # (which a cloned repository can set to 2099). Databases written before it start from
 # their checkpoints' times, once.
 
+LEDGER = """
+CREATE TABLE effects (                  -- the side-effect ledger: what an attempt did to the world
+    id          INTEGER PRIMARY KEY,
+    workflow_id TEXT NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
+    attempt_id  INTEGER NOT NULL REFERENCES attempts(id) ON DELETE CASCADE,
+    kind        TEXT NOT NULL,          -- commit | push | pr | issue | comment | publish
+    target      TEXT NOT NULL,          -- what a repeat would repeat: a sha, remote/branch, package@version
+    url         TEXT,
+    detail      TEXT NOT NULL,          -- JSON object of strings (branch, title, command)
+    at          TEXT NOT NULL,
+    tool_use_id TEXT NOT NULL           -- the Bash call that did it
+);
+CREATE UNIQUE INDEX effects_once ON effects(tool_use_id, kind, target);
+CREATE INDEX effects_workflow ON effects(workflow_id, kind)
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_initial", INITIAL),
     ("0002_hardening", HARDENING),
+    ("0004_ledger", LEDGER),
 ]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from cairn import disk
 from cairn.errors import CairnError, DiskError, StoreError, WorkflowExists, WorkflowNotFound
-from cairn.model import ArtifactRecord, LeaseRecord, iso
+from cairn.model import ArtifactRecord, Effect, LeaseRecord, iso
 from cairn.pipeline import Pipeline
 from cairn.redact import redact, redact_json
 from cairn.status import Status
@@ -116,6 +116,15 @@ class SqliteTx(RowReader):
 
     def set_attempt_git(self, attempt_id: int, git: str) -> None:
         self.db.execute("UPDATE attempts SET git = ? WHERE id = ?", (git, attempt_id))
+
+    def add_effect(self, workflow_id: str, attempt_id: int, effect: Effect, at: datetime) -> bool:
+        """Once per (Bash call, kind, target), whatever the number of deliveries."""
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO effects(workflow_id, attempt_id, kind, target, url, detail, at, tool_use_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (workflow_id, attempt_id, effect.kind, effect.target, effect.url,
+             json.dumps(effect.detail, sort_keys=True), iso(at), effect.tool_use_id))
+        return cur.rowcount == 1
 
     def set_usage(self, attempt_id: int, usage: str) -> None:
         self.db.execute("UPDATE attempts SET usage = ? WHERE id = ?", (usage, attempt_id))
