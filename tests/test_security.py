@@ -598,3 +598,16 @@ def test_a_link_swapped_in_during_a_check_is_never_followed(root: Path, outside:
     print(f"swap during a check ({where}):", seen)
     assert seen["escapes"] == 0, seen
     assert seen["inside"] > 0 and seen["refused"] > 0, seen  # both states were really met
+
+
+def test_a_fifo_checkpoint_json_hangs_nothing(mgr: CheckpointManager, root: Path) -> None:
+    from conftest import run_cairn
+
+    mgr.create("x", workflow_id="wf-a")
+    mgr.pause("wf-a")
+    for args in (["validate", "wf-a"], ["status", "wf-a"], ["resume", "wf-a"], ["doctor"]):
+        (root / "wf-a" / "checkpoint.json").unlink(missing_ok=True)
+        os.mkfifo(root / "wf-a" / "checkpoint.json")
+        done = run_cairn("--dir", str(root), *args, timeout=30)  # a FIFO read would block for ever
+        assert "Traceback" not in done.stderr and done.returncode in (0, 1), (args, done.stderr)
+        assert (root / "wf-a" / "checkpoint.json").is_file(), args  # rewritten from the database
