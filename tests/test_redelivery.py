@@ -16,7 +16,7 @@ import pytest
 from cairn import hooks
 from cairn.faults import POINTS
 from cairn.manager import CheckpointManager
-from conftest import ARTIFACT_FIXTURES, LIB, run_cairn
+from support import ARTIFACT_FIXTURES, LIB, run_cairn
 
 SID = "11111111-2222-4333-8444-555555555555"
 AGENT = "agent-once"

@@ -515,7 +515,7 @@ def test_an_edited_projection_is_not_valid(mgr: CheckpointManager, root: Path) -
     """A stage name edited into checkpoint.json's pipeline snapshot (or its history)
     closes the frame if believed: the database is the truth, `cairn validate` reports the
     edit and rewrites the file, and the context never shows it."""
-    from conftest import run_cairn
+    from support import run_cairn
 
     mgr.create("x", workflow_id="wf-a")
     path = root / "wf-a" / "checkpoint.json"
@@ -601,7 +601,7 @@ def test_a_link_swapped_in_during_a_check_is_never_followed(root: Path, outside:
 
 
 def test_a_fifo_checkpoint_json_hangs_nothing(mgr: CheckpointManager, root: Path) -> None:
-    from conftest import run_cairn
+    from support import run_cairn
 
     mgr.create("x", workflow_id="wf-a")
     mgr.pause("wf-a")
