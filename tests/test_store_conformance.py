@@ -693,3 +693,40 @@ def test_refresh_lease_only_for_its_holder(store: Store) -> None:
     with store.read() as r:
         held = r.lease("wf-a")
     assert held is not None and held.heartbeat_at == t(60)
+
+
+SECRET = "postgres://app:pg-Pa55word!@db:5432/x sk_live_4eC39HqLyjWDarjtT1zdp7dc password: CorrectHorse99"
+LEAKS = ("pg-Pa55word!", "4eC39HqLyjWDarjtT1zdp7dc", "CorrectHorse99")
+
+
+def test_no_text_field_stores_a_secret(store: Store) -> None:
+    """The backend redacts what people and agents supply, whoever calls it (the importer
+    writes through the same Tx)."""
+    with store.write() as tx:
+        tx.create_workflow("wf-s", "uid-s", f"do {SECRET}", T0, PIPE, {"note": SECRET}, None)
+        tx.add_mark("wf-s", "created", T0, None, 1)
+        tx.set_status("wf-s", Status.FAILED, f"because {SECRET}")
+        tx.add_audit("wf-s", 1, T0, "note", f"detail {SECRET}")
+        tx.start_attempt("wf-s", "a", T0, 1, agent_id=None, session_id=None, outcome="failed", error=SECRET)
+        aid = tx.start_attempt("wf-s", "b", T0, 1, agent_id="ag-s", session_id=None)
+        tx.end_attempt(aid, "failed", t(1), 1, f"again {SECRET}")
+        tx.set_parameter("wf-s", "p", SECRET, 1)
+    with store.read() as r:
+        wf = r.workflow("wf-s")
+    assert wf is not None
+    texts = [wf.request, *wf.metadata.values(), wf.status_reason or "", *(e.detail for e in wf.audit),
+             *(a.error or "" for a in wf.attempts), *wf.parameters.values()]
+    assert all("[REDACTED:" in x for x in texts), texts
+    assert not [x for x in texts if any(leak in x for leak in LEAKS)]
+
+
+def test_by_change_follows_the_order_of_commits_not_their_times(store: Store) -> None:
+    made(store, "wf-a", "wf-b", "wf-c")  # created at T0, T0+1 s, T0+2 s
+    with store.write() as tx:
+        tx.add_mark("wf-a", "note", t(-3600), None)  # committed last, by a clock an hour behind
+    with store.write() as tx:
+        tx.set_status("wf-c", Status.COMPLETED, None)
+    with store.read() as r:
+        assert r.by_change([Status.PENDING]) == ["wf-a", "wf-b"]
+        assert r.by_change([Status.PENDING, Status.COMPLETED]) == ["wf-a", "wf-c", "wf-b"]
+        assert r.by_change([Status.RUNNING]) == []

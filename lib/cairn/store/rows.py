@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from cairn.errors import StoreError
 from cairn.model import (
     ArtifactRecord,
     Attempt,
@@ -68,7 +69,12 @@ class RowReader:
         found = _PIPELINES.get(digest)
         if found is None:
             row = self.db.execute("SELECT body FROM pipelines WHERE digest = ?", (digest,)).fetchone()
-            found = Pipeline.from_dict(json.loads(row[0]))
+            try:
+                found = Pipeline.from_dict(json.loads(row[0]))
+            except ValueError as exc:  # a crafted or damaged database: its snapshot is not trusted
+                raise StoreError(f"{self.where}: the stored pipeline {digest} is refused ({exc})",
+                                 hint="run `cairn doctor` to rebuild the database from the checkpoint.json "
+                                 "files") from None
             _PIPELINES[digest] = found
         return found
 
@@ -169,6 +175,14 @@ class RowReader:
         """Whether some workflow has one of `statuses` (one index probe each)."""
         return any(self.db.execute("SELECT 1 FROM workflows WHERE status = ? LIMIT 1", (s.value,)).fetchone()
                    for s in statuses)
+
+    def by_change(self, statuses: Iterable[Status]) -> list[str]:
+        """Ids of the workflows in `statuses`, the one the store changed last first (the
+        store's order of commits: no clock, no file time)."""
+        values = [s.value for s in statuses]
+        return [r[0] for r in self.db.execute(
+            "SELECT w.id FROM workflows w JOIN activity a ON a.workflow_id = w.id WHERE w.status IN "
+            f"({','.join('?' * len(values))}) ORDER BY a.tick DESC", values)]
 
     def recent(self, status: Status, limit: int) -> list[str]:
         """Ids of the `limit` workflows with `status` whose last checkpoint is newest: walks

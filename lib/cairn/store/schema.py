@@ -121,6 +121,20 @@ CREATE TABLE deliveries (               -- hook deliveries already handled (exac
 ) WITHOUT ROWID;
 """
 
+HARDENING = """
+CREATE TABLE activity (                 -- the store's order of changes: which workflow changed last
+    workflow_id TEXT PRIMARY KEY REFERENCES workflows(id) ON DELETE CASCADE,
+    tick        INTEGER NOT NULL        -- one more than the highest, at each checkpoint (writers are serialized)
+);
+CREATE INDEX activity_tick ON activity(tick);
+INSERT INTO activity(workflow_id, tick)
+    SELECT workflow_id, ROW_NUMBER() OVER (ORDER BY max(at), workflow_id) FROM marks GROUP BY workflow_id
+"""
+# Which workflow a new session is offered, and `latest`, follow the order in which the
+# store committed changes, never a wall clock (which can go back) or a file's mtime
+# (which a cloned repository can set to 2099). Databases written before it start from
+# their checkpoints' times, once.
+
 LEDGER = """
 CREATE TABLE effects (                  -- the side-effect ledger: what an attempt did to the world
     id          INTEGER PRIMARY KEY,
@@ -139,5 +153,6 @@ CREATE INDEX effects_workflow ON effects(workflow_id, kind)
 
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_initial", INITIAL),
+    ("0002_hardening", HARDENING),
     ("0004_ledger", LEDGER),
 ]
