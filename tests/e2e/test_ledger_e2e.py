@@ -10,6 +10,7 @@
    resume`` both ``cairn status ID`` and ``cairn history`` report the tokens it saved.
 3. A stage's model request is rate limited (HTTP 429): StopFailure fails its attempt
    with the reason, and the next session is told to wait and retry.
+4. A background stage (the Agent tool's default) has its tokens too, from its transcript.
 """
 
 from __future__ import annotations
@@ -220,4 +221,34 @@ def test_a_rate_limited_stage_fails_with_the_reason_and_the_context_says_retry(c
     context = fake_api.main_requests()[-1].system_messages_text()
     assert "## Model API failure" in context
     assert "researcher stopped because a rate limit: wait a few minutes, then retry: `cairn resume" in context
+    assert log_lines(project) == []
+
+
+def test_a_background_stage_has_its_tokens(claude_env: ClaudeEnv, fake_api: FakeAnthropic) -> None:
+    """`run_in_background` is the Agent tool's default: its PostToolUse comes at launch,
+    without usage. SubagentStop rebuilds the figures from the agent's transcript."""
+    env, project = claude_env, claude_env.project
+    plugin_ready(env)
+    make_workflow(project, [])
+    inner = pipeline_responder(project, "orchestrator", background=True)
+
+    def respond(req: Request) -> ResponderResult:
+        if not req.is_subagent and "<task-notification>" in req.last_user_text:
+            return text_turn("MAIN-NOTIFIED")
+        return inner(req)
+
+    fake_api.set_responder(respond)
+    run(env, "run the orchestrator in the background", str(uuid.uuid4()))
+    wf = load(project)
+    attempt = wf.effective("orchestrator")
+    assert attempt is not None and attempt.usage is not None, wf.attempts
+    usage = json.loads(attempt.usage)
+    assert usage["source"] == "transcript"
+    last = fake_api.subagent_requests()[-1]
+    assert usage["usage"]["input_tokens"] > 0 and usage["totalTokens"] > usage["usage"]["input_tokens"]
+    assert last.agent_id == attempt.agent_id
+    status = json.loads(cli(project, "status", WID, "--json").stdout)
+    assert status["cost"]["stages"][0] == {"stage": "orchestrator", "attempts": 1, "tokens": usage["totalTokens"],
+                                           "seconds": round(usage["totalDurationMs"] / 1000, 1),
+                                           "reported_attempts": 1}
     assert log_lines(project) == []
