@@ -189,7 +189,7 @@ class Workflows:
 
     def complete_stage(self, workflow_id: str, stage: str, records: Sequence[ArtifactRecord], *,
                        agent_id: str | None = None, session_id: str | None = None,
-                       git: str | None = None) -> Workflow:
+                       git: str | None = None, usage: str | None = None) -> Workflow:
         def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
             name = wf.pipeline.stage(stage).name
             attempt = attempt_for(tx, wf, name, agent_id)
@@ -221,6 +221,8 @@ class Workflows:
             tx.add_artifacts(aid, [r if r.agent == name else restage(r, name) for r in records])
             if git:
                 tx.set_attempt_git(aid, git)
+            if usage and (attempt is None or not attempt.usage):  # the client's own report wins
+                tx.set_usage(aid, usage)
             if session_id:
                 tx.touch_session(workflow_id, session_id, now)
             if not [s for s in wf.remaining_agents if s != name]:  # this completion was the last one
@@ -395,5 +397,3 @@ class Workflows:
                 return False
             tx.delete_lease(workflow_id)
             return True
-
-
