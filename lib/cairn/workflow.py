@@ -140,7 +140,7 @@ class Workflows:
     # ------------------------------------------------------------------ create
     def create(self, request: str, pipeline: Pipeline, *, workflow_id: str | None = None,
                session_id: str | None = None, metadata: dict[str, str] | None = None,
-               git: str | None = None) -> Workflow:
+               git: str | None = None, breakpoints: Sequence[str] = ()) -> Workflow:
         if not isinstance(request, str) or not request.strip():
             raise UsageError("the request is empty", hint='describe the work: cairn start "add X"')
         if len(request) > MAX_REQUEST:
@@ -161,6 +161,9 @@ class Workflows:
             tx.add_mark(wid, "created", now, session_id, 1)
             tx.add_audit(wid, 1, now, "created",
                          f"pipeline {pipeline.name} ({len(pipeline)} stages, {pipeline.digest})")
+            for stage in breakpoints:  # the project's cairn.yaml: held from the start
+                tx.add_breakpoint(wid, pipeline.stage(stage).name, 1, now, "cairn.yaml")
+                tx.add_audit(wid, 1, now, "breakpoint", f"{stage} held until approved (set by cairn.yaml)")
             if session_id:
                 tx.touch_session(wid, session_id, now, "create")
                 tx.bind(session_id, wid, now, "cairn start")
