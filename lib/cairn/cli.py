@@ -27,6 +27,9 @@ OPTIONAL = {
     "yaml": ("pyyaml", "to read .claude/cairn.yaml"),
     "jsonschema": ("jsonschema", "to check a project's own JSON Schemas"),
     "pydantic": ("pydantic", "for the checkpoint models"),
+    "starlette": ("starlette", "for `cairn ui`"),
+    "uvicorn": ("uvicorn", "for `cairn ui`"),
+    "jinja2": ("jinja2", "for `cairn ui`"),
 }
 # What an unexpected bug raises: reported as an internal error (exit 3) with a log line.
 BUGS: tuple[type[BaseException], ...] = (
