@@ -27,6 +27,14 @@ def git(project: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(project), *args], check=True, capture_output=True)
 
 
+def run(m: CheckpointManager, wid: str, stage: str, tokens: int) -> None:
+    """A stage run as the hooks record it: started by its agent, completed, its usage kept."""
+    agent = f"ag-{wid}-{stage}"
+    m.record_start(wid, stage, agent_id=agent)
+    complete_stage(m, wid, stage)
+    m.workflows.agent_launched(f"toolu-{agent}", agent, json.dumps({"totalTokens": tokens}))
+
+
 def fleet(project: Path) -> CheckpointManager:
     """wf-auth paused after three stages (green), wf-tests failed with an artifact deleted
     (red), wf-gate running up to a breakpoint before the reviewer (waiting for approval)."""
@@ -35,17 +43,17 @@ def fleet(project: Path) -> CheckpointManager:
     git(project, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "init")
     m = CheckpointManager(project / ".claude" / "artifacts", project_dir=project)
     m.create("Add user authentication <b>with</b> OAuth", workflow_id="wf-auth")
-    for stage in ("orchestrator", "researcher", "planner"):
-        complete_stage(m, "wf-auth", stage)
+    for i, stage in enumerate(("orchestrator", "researcher", "planner")):
+        run(m, "wf-auth", stage, 1000 * (i + 2))
     m.pause("wf-auth")
     m.create("Fix broken tests in the export module", workflow_id="wf-tests")
     for stage in ("orchestrator", "researcher"):
-        complete_stage(m, "wf-tests", stage)
+        run(m, "wf-tests", stage, 1500)
     (m.workflow_dir("wf-tests") / "research.json").unlink()
     m.record_failure("wf-tests", "planner", "the planner timed out")
     m.create("Review gate: the reviewer waits for a person", workflow_id="wf-gate")
-    for stage in ("orchestrator", "researcher", "planner", "test-master", "implementer"):
-        complete_stage(m, "wf-gate", stage)
+    for i, stage in enumerate(("orchestrator", "researcher", "planner", "test-master", "implementer")):
+        run(m, "wf-gate", stage, 800 * (i + 1))
     m.hold("wf-gate", "reviewer")
     return m
 
