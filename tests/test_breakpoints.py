@@ -66,6 +66,8 @@ def test_held_dispatch_is_denied_until_approved(project: Path, mgr: CheckpointMa
     assert wf.status.value == "running"  # a breakpoint is not a pause: the workflow runs up to it
     assert breakpoints.waiting(wf) == ["reviewer"]
     assert [a.action for a in wf.audit][-1] == "breakpoint"
+    code, out, _ = run(capsys, "--dir", str(mgr.root), "status", "--no-color")
+    assert code == 0 and "    waiting for approval: reviewer (`cairn approve ID`)" in out, out
 
     reason = denial(dispatch(project, "reviewer"))
     assert reason.startswith("Cairn: reviewer of workflow wf-gate is held at a breakpoint"), reason
