@@ -93,10 +93,11 @@ class Server:
 
 
 @contextmanager
-def serve(root: Path, *extra: str) -> Iterator[Server]:
+def serve(root: Path, *extra: str, env_extra: dict[str, str] | None = None) -> Iterator[Server]:
     """`cairn --dir ROOT ui` as a real process; stopped with SIGINT (Ctrl+C) at the end."""
     env = {k: v for k, v in os.environ.items() if k not in SESSION_VARS}
     env["PYTHONPATH"] = str(LIB)
+    env.update(env_extra or {})
     proc = subprocess.Popen([sys.executable, "-m", "cairn", "--dir", str(root), "ui", *extra], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None

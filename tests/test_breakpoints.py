@@ -165,6 +165,19 @@ def test_wrong_uses_say_what_to_do(project: Path, mgr: CheckpointManager,
     assert code == 1 and "cancelled" in err
 
 
+def test_the_session_at_the_breakpoint_cannot_release_itself(mgr: CheckpointManager,
+                                                              capsys: pytest.CaptureFixture[str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    at_reviewer(mgr)
+    mgr.hold(WID, "reviewer")
+    seq = mgr.load(WID).seq
+    monkeypatch.setenv("CLAUDE_CODE_SESSION_ID", "s-1")  # what Claude Code's Bash tool sets
+    for argv in (["approve", WID], ["reject", WID, "--feedback", "x"]):
+        code, _, err = run(capsys, "--dir", str(mgr.root), *argv)
+        assert code == 2 and "is for the person" in err and "cairn ui" in err, err
+    assert mgr.load(WID).seq == seq and breakpoints.waiting(mgr.load(WID)) == ["reviewer"]
+
+
 def test_as_of_and_rollback_keep_decisions_in_time(mgr: CheckpointManager) -> None:
     at_reviewer(mgr)
     held = mgr.hold(WID, "reviewer").seq

@@ -6,6 +6,7 @@ computed in-process on real git repositories and databases."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from cairn import breakpoints
 from cairn.manager import CheckpointManager
 from cairn.model import Attempt
 from cairn.web import charts, views
-from panel_support import fleet, git, serve
+from panel_support import fleet, git, path_of, serve
 from test_cli_support import no_claude_session, run_cairn  # noqa: F401  (autouse)
 
 
@@ -114,7 +115,7 @@ def test_actions_are_the_cli_library_calls(project: Path) -> None:
         assert code == 200 and "re-runs from researcher" in json.loads(text)["message"]
         assert m.load("wf-auth").completed_agents == ["orchestrator"]
         code, text = s.post("/api/w/wf-auth/restart", {"stage": "nope"})
-        assert code == 409 and "use one of" in (json.loads(text)["fix"] or ""), text
+        assert code == 400 and "use one of" in (json.loads(text)["fix"] or ""), text
 
         code, text = s.post("/api/w/wf-auth/reject", {"feedback": ""})
         assert code == 400 and "needs feedback" in json.loads(text)["message"]
@@ -144,6 +145,25 @@ def test_port_taken_is_a_usage_error(project: Path) -> None:
     with serve(m.root) as s:
         proc = run_cairn("--dir", str(m.root), "ui", "--port", str(s.port))
     assert proc.returncode == 2 and f"cannot listen on 127.0.0.1:{s.port}" in proc.stderr, proc.stderr
+
+
+def test_open_hands_the_url_to_the_browser(project: Path, tmp_path: Path) -> None:
+    """`--open` gives the browser ($BROWSER, as Python's webbrowser reads it) the printed URL,
+    and the server then answers it; Ctrl+C (SIGINT) ends it with exit 0."""
+    m = fleet(project)
+    opened = tmp_path / "opened.txt"
+    opener = tmp_path / "browser.sh"
+    opener.write_text(f'#!/bin/sh\nprintf "%s" "$1" > "{opened}"\n')
+    opener.chmod(0o755)
+    with serve(m.root, "--open", env_extra={"BROWSER": str(opener), "DISPLAY": ":0"}) as s:
+        deadline = time.monotonic() + 20  # the URL is printed first, then the browser is started
+        while not (opened.exists() and opened.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert opened.read_text() == s.url
+        code, _ = s.request("GET", path_of(s.url))
+        assert code == 200
+        proc = s.proc
+    assert proc.returncode == 0
 
 
 # ---------------------------------------------------------------------- cards, in-process

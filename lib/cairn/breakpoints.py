@@ -60,7 +60,8 @@ def feedback_for(wf: Workflow, stage: str) -> Breakpoint | None:
 def deny_reason(workflow_id: str, bp: Breakpoint) -> str:
     """What PreToolUse tells the model when it dispatches a held stage."""
     return (f"{bp.stage} of workflow {workflow_id} is held at a breakpoint: a person must approve it before it "
-            f"runs. Do not dispatch {bp.stage} again and do not do its work yourself. Tell the user that "
+            f"runs, and only they can. Do not dispatch {bp.stage} again and do not do its work yourself. Tell "
+            f"the user that "
             f"{bp.stage} is waiting for their approval (`cairn approve {workflow_id}`, optionally with "
             f"--feedback, or the Approve button of `cairn ui`; `cairn reject {workflow_id} --feedback TEXT` "
             "re-runs the stage before it instead), then stop and wait. Once they say it is approved, dispatch "

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 
 from cairn.breakpoints import waiting
-from cairn.cmd.common import Subparsers, emit_json, manager
-from cairn.errors import EXIT_OK
+from cairn.cmd.common import Subparsers, claude_session, emit_json, manager
+from cairn.errors import EXIT_OK, UsageError
 from cairn.model import Workflow
 
 
@@ -31,7 +31,17 @@ def cmd_hold(args: argparse.Namespace) -> int:
     return _report(args, wf, f"{wf.pipeline.stage(args.before).name} will wait for approval before it runs")
 
 
+def a_person(verb: str) -> None:
+    """A decision at a breakpoint is a person's: refused from inside a Claude Code session
+    (its Bash tool sets CLAUDE_CODE_SESSION_ID), so the model waiting at the breakpoint does
+    not release itself."""
+    if claude_session() is not None:
+        raise UsageError(f"`cairn {verb}` is for the person, not for the Claude session waiting at the breakpoint",
+                         hint="ask the user to run it in a terminal, or to press the button in `cairn ui`")
+
+
 def cmd_approve(args: argparse.Namespace) -> int:
+    a_person("approve")
     m = manager(args)
     wf = m.approve(args.workflow_id, args.feedback, args.stage)
     decided = max((b for b in wf.breakpoints if b.decision == "approved"), key=lambda b: b.decided_seq or 0)
@@ -39,6 +49,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
+    a_person("reject")
     m = manager(args)
     wf = m.reject(args.workflow_id, args.feedback, args.stage)
     decided = max((b for b in wf.breakpoints if b.decision == "rejected"), key=lambda b: b.decided_seq or 0)

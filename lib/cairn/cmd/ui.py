@@ -56,6 +56,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn shuts down, then hands Ctrl+C on: the normal way out
+        pass
     finally:
         sock.close()
     return EXIT_OK

@@ -28,7 +28,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cairn.errors import CairnError, NotResumable, StoreError, UsageError, WorkflowNotFound
+from cairn.errors import CairnError, StoreError, UnknownAgent, UsageError, WorkflowNotFound
 from cairn.manager import CheckpointManager
 from cairn.offer import db_stamp
 from cairn.paths import check_workflow_id
@@ -46,13 +46,13 @@ HEADERS = {
 
 
 def status_of(exc: CairnError) -> int:
+    """404 no such workflow, 400 a bad request (id, stage, body), 503 the database is busy
+    or broken, 409 the workflow's state refuses it (finished, not resumable, held)."""
     if isinstance(exc, WorkflowNotFound):
         return 404
-    if isinstance(exc, UsageError):
+    if isinstance(exc, (UsageError, UnknownAgent)):
         return 400
-    if isinstance(exc, StoreError):
-        return 503
-    return 409 if isinstance(exc, (NotResumable, CairnError)) else 500
+    return 503 if isinstance(exc, StoreError) else 409
 
 
 class Guard:
