@@ -122,6 +122,12 @@ def test_actions_are_the_cli_library_calls(project: Path) -> None:
         code, text = s.post("/api/w/wf-auth/reject", {"feedback": "redo"})
         assert code == 400 and "no breakpoint" in json.loads(text)["message"]
 
+        code, text = s.post("/api/w/wf-auth/hold", {"stage": "reviewer"})
+        assert code == 200 and "reviewer will wait for approval" in json.loads(text)["message"], text
+        assert [(b.stage, b.source) for b in m.load("wf-auth").breakpoints] == [("reviewer", "panel")]
+        code, text = s.post("/api/w/wf-auth/hold", {"stage": "orchestrator"})
+        assert code == 400 and "already completed" in json.loads(text)["message"]
+
         code, text = s.post("/api/w/wf-tests/cleanup")
         assert code == 200 and "removed" in json.loads(text)["message"]
         assert not m.workflow_dir("wf-tests").exists() and "wf-tests" not in [w for w, *_ in state(m)]

@@ -131,6 +131,12 @@ def test_panel_in_chromium(browser: sync_api.BrowserContext, panel: tuple[Server
     sync_api.expect(auth.locator(".status")).to_have_text("running")
     page.screenshot(path=str(out / "panel-after-resume.png"), full_page=True)
 
+    # A breakpoint set from the panel: the card says the stage is held
+    auth.locator('button[data-action="hold"]').click()
+    confirm(page, stage="reviewer")
+    sync_api.expect(page.locator("#results .result.ok")).to_contain_text("reviewer will wait for approval")
+    sync_api.expect(auth.locator(".held")).to_have_text("Breakpoint before reviewer.")
+
     # A change made elsewhere (another process's commit) reaches the page by itself
     m.pause("wf-gate", "paused from a terminal")
     sync_api.expect(gate.locator(".status")).to_have_text("paused")

@@ -117,6 +117,9 @@ def set_before(stage: str, source: str) -> Op:
     """Hold `stage`: its dispatch waits for a person. Setting it twice is one breakpoint."""
     from cairn.transitions import Unchanged
 
+    if source not in SOURCES:
+        raise UsageError(f"unknown breakpoint source {source!r}", hint="one of: " + ", ".join(SOURCES))
+
     def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> str | None:
         _open(wf)
         name = wf.pipeline.stage(stage).name

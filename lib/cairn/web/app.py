@@ -34,7 +34,7 @@ from cairn.offer import db_stamp
 from cairn.paths import check_workflow_id
 from cairn.web import charts, views
 
-ACTIONS = ("resume", "restart", "approve", "reject", "cleanup")
+ACTIONS = ("resume", "restart", "hold", "approve", "reject", "cleanup")
 MAX_BODY = 16_384
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "

@@ -58,6 +58,7 @@ class Card:
     checks: list[Check]
     waiting: list[str]
     held: list[str]
+    holdable: list[str]  # stages a breakpoint can still hold: not done, not held yet
     stop_label: str
     can_resume: bool
     reason: str
@@ -149,6 +150,7 @@ def card(m: CheckpointManager, wid: str, now: datetime | None = None) -> Card:
         resume_when=resume_when if nxt else "-",
         checks=checks(wf, report.problems, report.artifacts_checked, now),
         waiting=breakpoints.waiting(wf), held=[b.stage for b in wf.breakpoints if b.holding],
+        holdable=[n for n in wf.remaining_agents if breakpoints.holding(wf.breakpoints, n) is None],
         can_resume=plan.can_resume, reason=plan.reason, command=resume_command(wid),
         options=recovery(wid, report.problems, wf.pipeline))
 
@@ -162,9 +164,12 @@ def cards(m: CheckpointManager) -> list[Card]:
         try:
             out.append(card(m, s.workflow_id, now))
         except CairnError as exc:
-            out.append(Card(s.workflow_id, s.request, s.status.value, exc.message, s.completed, s.total, 0, [],
-                            "-", "-", "-", "-", [Check("Checkpoint", RED, exc.message)], [], [], "Stopped at", False,
-                            exc.message, resume_command(s.workflow_id)))
+            out.append(Card(workflow_id=s.workflow_id, request=s.request, status=s.status.value,
+                            status_reason=exc.message, done=s.completed, total=s.total, percent=0, stages=[],
+                            paused_at="-", paused_when="-", resume_from="-", resume_when="-",
+                            checks=[Check("Checkpoint", RED, exc.message)], waiting=[], held=[], holdable=[],
+                            stop_label="Stopped at", can_resume=False, reason=exc.message,
+                            command=resume_command(s.workflow_id)))
     return out
 
 
@@ -214,13 +219,19 @@ def act(m: CheckpointManager, wid: str, action: str, *, stage: str | None = None
         wf = m.reject(wid, feedback or "", stage or None)
         return Done(f"{wid}: rejected (checkpoint {wf.seq}); next: {', '.join(wf.pipeline.ready(wf.done))} "
                     "re-runs with your feedback. Continue with:", resume_command(wid))
+    if action == "hold":  # `cairn pause ID --before STAGE`
+        if not stage:
+            raise UsageError("choose the stage to hold", hint="pick one of the stages not done yet")
+        wf = m.hold(wid, stage, "panel")
+        return Done(f"{wid}: {wf.pipeline.stage(stage).name} will wait for approval before it runs "
+                    f"(checkpoint {wf.seq}).")
     if action == "cleanup":  # `cairn cancel ID`, then `cairn cleanup`: the rows and the folder go
         wf = m.load(wid)
         if wf.status not in FINISHED:
             m.cancel(wid, "cancelled from the panel (cleanup)")
         m.delete(wid)
         return Done(f"{wid} was cancelled and removed (its folder and its rows in the database).")
-    raise UsageError(f"unknown action {action!r}", hint="one of: resume, restart, approve, reject, cleanup")
+    raise UsageError(f"unknown action {action!r}", hint="one of: resume, restart, hold, approve, reject, cleanup")
 
 
 def is_open(wf: Workflow) -> bool:
