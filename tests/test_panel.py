@@ -192,6 +192,7 @@ def test_card_readiness_checks_follow_the_world(project: Path) -> None:
     assert tests.level == "red" and levels(tests)["Artifacts"] == "red"
     assert "research.json was deleted" in next(c.text for c in tests.checks if c.name == "Artifacts")
     assert tests.stages[1].state == "invalidated" and tests.resume_from == "researcher"
+    assert tests.resume_when.startswith("re-run: attempt 1 completed") and "artifacts changed" in tests.resume_when
 
     gate = views.card(m, "wf-gate")
     assert gate.waiting == ["reviewer"] and gate.level == "yellow" and gate.stages[5].state == "waiting"

@@ -140,6 +140,8 @@ def card(m: CheckpointManager, wid: str, now: datetime | None = None) -> Card:
     attempt = tried.last if tried else None
     resume_when = ("not started yet" if attempt is None else
                    f"attempt {attempt.number} {attempt.outcome} {when(attempt.ended_at or attempt.started_at, now)}")
+    if nxt in plan.invalidated_agents:
+        resume_when = f"re-run: {resume_when}, its artifacts changed since"
     return Card(
         workflow_id=wid, request=wf.request, status=wf.status.value, status_reason=wf.status_reason,
         done=plan.progress.completed, total=plan.progress.total, percent=plan.progress.percent,
