@@ -104,7 +104,8 @@ def test_breakpoint_comes_from_cairn_yaml(project: Path, mgr: CheckpointManager)
     assert breakpoints.waiting(mgr.load(WID)) == ["planner"]
     assert "planner of workflow wf-gate is held" in denial(dispatch(project, "planner"))
     context = WorkflowResumer(mgr).render_context(WorkflowResumer(mgr).plan(WID), mgr.load(WID))
-    assert "## Waiting for approval" in context and f"cairn approve {WID}" in context
+    assert "## Waiting for approval" in context and "only the user can approve it" in context
+    assert "- planner (after the user approves it): use the Agent tool" in context
 
 
 def test_cairn_yaml_breakpoint_on_unknown_stage(project: Path, mgr: CheckpointManager) -> None:

@@ -221,14 +221,15 @@ class WorkflowResumer:
         held = waiting(cp)
         if held:
             body.append("## Waiting for approval")
-            body += [f"- {safe(s, 80)} is held at a breakpoint: do not dispatch it until the user says it is "
-                     f"approved (`cairn approve {plan.workflow_id}`)." for s in held]
+            body += [f"- {safe(s, 80)} is held at a breakpoint: only the user can approve it (in a terminal or "
+                     "`cairn ui`); tell them, and dispatch it only once they say it is approved." for s in held]
         if plan.next_agents:
             body.append("## Next")
             for name in plan.next_agents:
                 stage = pipeline.stage(name)
                 outputs = ", ".join(safe(a.path, 120) for a in stage.artifacts)
-                body.append(f'- {safe(name, 80)}: use the Agent tool with subagent_type "{safe(stage.agent, 80)}"'
+                wait = " (after the user approves it)" if name in held else ""
+                body.append(f'- {safe(name, 80)}{wait}: use the Agent tool with subagent_type "{safe(stage.agent, 80)}"'
                             f' and put the line "{workflow_marker(plan.workflow_id)}" in its prompt; it must '
                             f"write {outputs}.")
             later = [s for s in plan.remaining_agents if s not in plan.next_agents]
