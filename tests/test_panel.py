@@ -64,6 +64,8 @@ def test_nothing_answers_without_the_token_host_or_origin(project: Path) -> None
         assert code == 400 and "JSON" in json.loads(text)["message"]
         code, _ = s.request("GET", f"/{s.token}/api/w/wf-gate/approve")
         assert code == 405
+        code, text = s.post("/api/w/wf-gate/approve", {"feedback": "x" * 20_000})
+        assert code == 400 and "over 16384 bytes" in json.loads(text)["message"]
         assert state(m) == before
         code, headers_text = s.request("GET", f"/{s.token}/static/panel.js")
         assert code == 200 and "fetch(" in headers_text

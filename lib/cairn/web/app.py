@@ -167,9 +167,11 @@ class Panel:
     async def _json(request: Request) -> dict[str, object]:
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
             raise UsageError("actions take a JSON body", hint="send Content-Type: application/json")
-        raw = await request.body()
-        if len(raw) > MAX_BODY:
-            raise UsageError(f"the request body is {len(raw)} bytes; the limit is {MAX_BODY}")
+        raw = b""
+        async for chunk in request.stream():  # read no more than the limit, whatever the sender says
+            raw += chunk
+            if len(raw) > MAX_BODY:
+                raise UsageError(f"the request body is over {MAX_BODY} bytes", hint="send a smaller JSON body")
         try:
             data = json.loads(raw or b"{}")
         except ValueError:
