@@ -16,11 +16,12 @@ the hooks read `holding`, `waiting` and `feedback_for`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from cairn.errors import NotResumable, UsageError
 from cairn.model import Breakpoint, Workflow
+from cairn.pipeline import Pipeline
 from cairn.redact import redact
 from cairn.status import FINISHED
 from cairn.store import Tx
@@ -134,6 +135,14 @@ def set_before(stage: str, source: str) -> Op:
         tx.add_audit(wf.workflow_id, seq, now, "breakpoint", f"{name} held until approved (set by {source})")
         return f"breakpoint before {name}"
     return change
+
+
+def hold_from_start(tx: Tx, workflow_id: str, pipeline: Pipeline, stages: Sequence[str], now: datetime) -> None:
+    """Inside `Workflows.create`'s transaction: the stages `cairn.yaml` holds in every new workflow."""
+    for stage in stages:
+        name = pipeline.stage(stage).name
+        tx.add_breakpoint(workflow_id, name, 1, now, "cairn.yaml")
+        tx.add_audit(workflow_id, 1, now, "breakpoint", f"{name} held until approved (set by cairn.yaml)")
 
 
 def approve(stage: str | None, feedback: str | None) -> Op:

@@ -8,7 +8,8 @@ from collections import Counter
 from dataclasses import dataclass
 from html import escape
 
-from cairn.cmd.history import RESUME_MARKS, HistoryJSON, analytics
+from cairn.accounting import RESUME_MARKS
+from cairn.cmd.history import HistoryJSON, analytics
 from cairn.humanize import duration
 from cairn.model import Workflow
 from cairn.web.views import tokens
