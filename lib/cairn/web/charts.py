@@ -1,6 +1,6 @@
 """The history page's charts, drawn on the server as inline SVG (no script, no library):
 time per stage, where runs fail, resumes and pauses over time, tokens per stage. The
-numbers come from `cairn history`'s analytics and the attempts' recorded usage."""
+numbers are `cairn history`'s analytics (tokens: what the client reported per attempt)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from collections import Counter
 from dataclasses import dataclass
 from html import escape
 
-from cairn.accounting import RESUME_MARKS
+from cairn.accounting import resume_seqs
 from cairn.cmd.history import HistoryJSON, analytics
 from cairn.humanize import duration
 from cairn.model import Workflow
-from cairn.web.views import tokens
 
 WIDTH, ROW, LABEL = 640, 26, 150
 
@@ -76,14 +75,15 @@ def _fmt(value: float, fmt: str) -> str:
 
 
 def per_day(workflows: list[Workflow]) -> tuple[list[str], list[float], list[float]]:
-    """(days, resumes, pauses): resumes are checkpoints `cairn resume` (or the panel) made,
-    pauses the moves to paused, each on the day it happened."""
+    """(days, resumes, pauses), the last 14 days with any: resumes as `cairn history` counts
+    them (`accounting.resume_seqs`), pauses the moves to paused, each on the day it happened."""
     resumes: Counter[str] = Counter()
     pauses: Counter[str] = Counter()
     for wf in workflows:
-        for mk in wf.marks:
-            if mk.type in RESUME_MARKS:
-                resumes[mk.at.strftime("%Y-%m-%d")] += 1
+        at = {mk.seq: mk.at for mk in wf.marks}
+        for seq in resume_seqs(wf):
+            if seq in at:
+                resumes[at[seq].strftime("%Y-%m-%d")] += 1
         for e in wf.audit:
             if e.action.startswith("status:") and e.action.endswith("->paused"):
                 pauses[e.at.strftime("%Y-%m-%d")] += 1
@@ -91,24 +91,12 @@ def per_day(workflows: list[Workflow]) -> tuple[list[str], list[float], list[flo
     return days, [float(resumes[d]) for d in days], [float(pauses[d]) for d in days]
 
 
-def token_totals(workflows: list[Workflow], order: list[str]) -> tuple[list[str], list[float]]:
-    found: Counter[str] = Counter()
-    for wf in workflows:
-        for a in wf.attempts:
-            n = tokens(a.usage)
-            if n is not None:
-                found[a.stage] += n
-    names = [s for s in order if found[s]] + sorted(s for s in found if s not in order and found[s])
-    return names, [float(found[s]) for s in names]
-
-
 def history(workflows: list[Workflow], database: str) -> tuple[HistoryJSON, list[Chart]]:
     data = analytics(workflows, database)
-    order = [s["stage"] for s in data["stages"]]
     timed = data["stage_durations"]
     fails = [s for s in data["stages"] if s["failed"] or s["interrupted"]]
     days, resumes, pauses = per_day(workflows)
-    names, counts = token_totals(workflows, order)
+    spent = [s for s in data["stages"] if s["tokens"]]
     charts = [
         bars("Average time per stage", [s["stage"] for s in timed],
              [Series("average", "c-time", [s["average_seconds"] or 0.0 for s in timed])], "seconds"),
@@ -117,7 +105,7 @@ def history(workflows: list[Workflow], database: str) -> tuple[HistoryJSON, list
               Series("interrupted", "c-int", [float(s["interrupted"]) for s in fails])]),
         bars("Resumes and pauses per day", days,
              [Series("resumes", "c-resume", resumes), Series("pauses", "c-pause", pauses)]),
-        bars("Tokens per stage (as the client reported them)", names, [Series("tokens", "c-tok", counts)],
-             "tokens"),
+        bars("Tokens per stage (as the client reported them)", [s["stage"] for s in spent],
+             [Series("tokens", "c-tok", [float(s["tokens"]) for s in spent])], "tokens"),
     ]
     return data, charts

@@ -4,7 +4,6 @@ actions, each the same library call as the CLI command it mirrors."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -173,16 +172,6 @@ def cards(m: CheckpointManager) -> list[Card]:
                             stop_label="Stopped at", can_resume=False, reason=exc.message,
                             command=resume_command(s.workflow_id)))
     return out
-
-
-def tokens(usage: str | None) -> int | None:
-    """Total tokens of an attempt, from what the client reported (PostToolUse)."""
-    try:
-        data = json.loads(usage) if usage else None
-    except ValueError:
-        return None
-    value = data.get("totalTokens") if isinstance(data, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 # ---------------------------------------------------------------------- actions
