@@ -185,3 +185,21 @@ def test_as_of_and_rollback_keep_decisions_in_time(mgr: CheckpointManager) -> No
     wf = mgr.approve(WID, "fine")
     assert wf.as_of(held).breakpoints[0].holding and not wf.breakpoints[0].holding
     assert wf.as_of(held - 1).breakpoints == ()
+
+
+def test_a_rebuilt_database_says_breakpoints_are_not_recovered(mgr: CheckpointManager, root: Path) -> None:
+    """checkpoint.json carries no breakpoints (its format is fixed): `cairn doctor`'s rebuild
+    says so, and the audit trail it keeps still names the hold and the decision."""
+    from cairn.project import rebuild
+
+    at_reviewer(mgr)
+    mgr.hold(WID, "reviewer")
+    mgr.approve(WID, "go")
+    mgr.store.close()
+    for p in root.glob("cairn.db*"):
+        p.unlink()
+    report = rebuild(root)
+    assert report.imported == [WID]
+    assert any("not recovered" in n and "breakpoints" in n and "--before STAGE" in n for n in report.notes)
+    wf = CheckpointManager(root).load(WID)
+    assert wf.breakpoints == () and [e.action for e in wf.audit][-3:] == ["breakpoint", "approved", "imported"]
