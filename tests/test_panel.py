@@ -6,6 +6,7 @@ computed in-process on real git repositories and databases."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 from pathlib import Path
 
@@ -28,6 +29,30 @@ def state(m: CheckpointManager) -> list[tuple[str, int, str]]:
     """Every workflow's id, checkpoint and status: what a refused request must not change."""
     with m.store.read() as r:
         return [(w.workflow_id, w.seq, w.status.value) for w in (r.workflow(i) for i in r.ids()) if w]
+
+
+def other_address() -> str | None:
+    """This machine's address on its default route (a UDP connect sends nothing), if any."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))  # TEST-NET-1: only the route is looked up
+        address = str(probe.getsockname()[0])
+    except OSError:
+        return None
+    finally:
+        probe.close()
+    return None if address.startswith("127.") else address
+
+
+def test_it_listens_on_loopback_only(project: Path) -> None:
+    m = fleet(project)
+    address = other_address()
+    if address is None:
+        pytest.skip("this machine has no address but loopback to try")
+    with serve(m.root) as s:
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((address, s.port), timeout=5).close()
+        socket.create_connection(("127.0.0.1", s.port), timeout=5).close()
 
 
 def test_nothing_answers_without_the_token_host_or_origin(project: Path) -> None:
