@@ -77,6 +77,7 @@ def test_held_dispatch_is_denied_until_approved(project: Path, mgr: CheckpointMa
 
     code, data = run_json(capsys, "--dir", str(mgr.root), "approve", WID, "--feedback", HOSTILE, "--json")
     assert code == 0 and data["held"] == [] and data["waiting_for_approval"] == [], data
+    assert data["message"] == "reviewer approved with feedback" and data["next_agents"] == ["reviewer"]
     assert dispatch(project, "reviewer", n=2) is None
     with mgr.store.read() as r:
         assert [d[0] for d in r.dispatches("s-1", "reviewer")] == ["toolu_2"]

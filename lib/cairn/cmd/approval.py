@@ -16,7 +16,7 @@ def _report(args: argparse.Namespace, wf: Workflow, what: str) -> int:
     if args.json:
         emit_json({"workflow_id": wf.workflow_id, "status": wf.status.value, "seq": wf.seq,
                    "held": held, "waiting_for_approval": waiting(wf),
-                   "next_agents": wf.pipeline.ready(wf.done), "done": what})
+                   "next_agents": wf.pipeline.ready(wf.done), "message": what})
     else:
         print(f"{wf.workflow_id}: {what} (checkpoint {wf.seq})")
         if held:
