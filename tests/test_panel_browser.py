@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -189,3 +190,7 @@ def test_refused_action_shows_why(browser: sync_api.BrowserContext,
     sync_api.expect(failed).to_contain_text("workflow 'wf-gate' is cancelled")
     sync_api.expect(failed.locator(".hint")).to_contain_text("cairn start")
     sync_api.expect(page.locator('article[data-workflow="wf-gate"]')).to_have_count(0)  # and the page follows
+    sync_api.expect(page.locator("#live")).to_have_text("live")
+    server.proc.send_signal(signal.SIGINT)  # the panel stops: the page says it no longer updates
+    assert server.proc.wait(timeout=15) == 0
+    sync_api.expect(page.locator("#live")).to_have_text("not updating: is `cairn ui` still running?")

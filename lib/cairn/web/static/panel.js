@@ -85,7 +85,9 @@
     try {
       const r = await fetch(base + "/api/stamp", {cache: "no-store"});
       const now = (await r.json()).stamp;
-      document.getElementById("live").classList.remove("stale");
+      const live = document.getElementById("live");
+      live.classList.remove("stale");
+      live.textContent = "live";
       if (!force && now === stamp) return;
       const page = await fetch(location.href, {cache: "no-store"});
       const doc = new DOMParser().parseFromString(await page.text(), "text/html");
@@ -96,7 +98,9 @@
         document.body.dataset.stamp = stamp;
       }
     } catch (e) {
-      document.getElementById("live").classList.add("stale");
+      const live = document.getElementById("live");
+      live.classList.add("stale");
+      live.textContent = "not updating: is `cairn ui` still running?";
     }
   }
   setInterval(refresh, 1000);
