@@ -6,6 +6,7 @@ computed in-process on real git repositories and databases."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 from pathlib import Path
@@ -133,11 +134,14 @@ def test_actions_are_the_cli_library_calls(project: Path) -> None:
 
         code, text = s.post("/api/w/wf-auth/resume")
         assert code == 200 and json.loads(text)["command"] == "/cairn:resume wf-auth"
+        assert "Note:" not in json.loads(text)["message"]
         wf = m.load("wf-auth")
         assert wf.status.value == "running" and wf.checkpoint_type == "resume"
 
+        m.workflows.acquire("wf-tests", "s-live", os.getpid())  # a live session holds it (this process)
         code, text = s.post("/api/w/wf-tests/resume")  # a missing artifact: resumable from the researcher
         assert code == 200, text
+        assert "Note: session s-live (pid" in json.loads(text)["message"], text
         code, text = s.post("/api/w/wf-auth/restart", {"stage": "researcher"})
         assert code == 200 and "re-runs from researcher" in json.loads(text)["message"]
         assert m.load("wf-auth").completed_agents == ["orchestrator"]

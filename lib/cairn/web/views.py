@@ -183,6 +183,19 @@ class Done:
     command: str | None = None
 
 
+def held_by(m: CheckpointManager, wid: str) -> str | None:
+    """The live Claude session holding the workflow's lease, described, if any (as `cairn
+    resume` in a terminal warns: the panel takes no lease)."""
+    from cairn import lease
+    from cairn.live import live_seen
+
+    with m.store.read() as r:
+        held = r.lease(wid)
+    if held is None or not lease.alive(held, utcnow(), m.settings.lease_ttl, live_seen(m.root, held.session_id)):
+        return None
+    return held.describe()
+
+
 def act(m: CheckpointManager, wid: str, action: str, *, stage: str | None = None,
         feedback: str | None = None) -> Done:
     """Run a panel action through the same library calls as the CLI command it mirrors."""
@@ -193,8 +206,11 @@ def act(m: CheckpointManager, wid: str, action: str, *, stage: str | None = None
             raise NotResumable(f"{wid} cannot be resumed: {plan.reason}",
                                hint="see View details; restart from a stage or clean it up")
         wf = m.apply(wid, Operation().change, "resume", running=True)
+        busy = held_by(m, wid)
         return Done(f"{wid} is marked to resume at checkpoint {wf.seq}; next: "
-                    f"{', '.join(wf.pipeline.ready(wf.done)) or '-'}. Continue it in Claude Code:", resume_command(wid))
+                    f"{', '.join(wf.pipeline.ready(wf.done)) or '-'}."
+                    + (f" Note: {busy} is working on it; continue it there, or:" if busy
+                       else " Continue it in Claude Code:"), resume_command(wid))
     if action == "restart":  # `cairn resume ID --from STAGE`
         if not stage:
             raise UsageError("choose the stage to restart from", hint="pick one of the workflow's stages")
