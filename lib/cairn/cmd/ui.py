@@ -68,8 +68,8 @@ def register(sub: Subparsers) -> None:
         "ui", help="the local web panel: resumable workflows, actions, history charts",
         description="Serve a web panel on 127.0.0.1 (a free port unless --port): a card per resumable "
         "workflow with its readiness checks and buttons (Resume, View details, Restart from a stage, "
-        "Breakpoint before a stage, Cleanup, Approve/Reject at a breakpoint), and a history page with charts. The URL it prints "
-        "carries a random token; nothing answers without it. Runs until Ctrl+C.",
+        "Breakpoint before a stage, Cleanup, Approve/Reject at a breakpoint), and a history page with charts. "
+        "The URL it prints carries a random token; nothing answers without it. Runs until Ctrl+C.",
         epilog="Exit codes: 0 stopped with Ctrl+C, 2 usage error (e.g. the port is taken), 3 a missing "
         "package (starlette, uvicorn, jinja2 come with Cairn's own dependencies; the message names the fix).")
     p.add_argument("--port", type=int, default=0, help="the port on 127.0.0.1 (default: a free one)")
