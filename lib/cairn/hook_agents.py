@@ -56,6 +56,12 @@ def pre_tool_use(hook: Hook) -> Output:
         return _deny(f"{stage.name} of workflow {row.workflow_id} depends on {', '.join(missing)}, which "
                      f"{'is' if len(missing) == 1 else 'are'} not complete; run "
                      f"{', '.join(row.next_agents) or 'the earlier stages'} first")
+    from cairn.breakpoints import deny_reason, holding
+
+    with m.store.read() as r:
+        bp = holding(r.breakpoints(row.workflow_id), stage.name)
+    if bp is not None:  # a person holds this stage: the model waits for their approval
+        return _deny(deny_reason(row.workflow_id, bp))
     tool_use = hook.text("tool_use_id")
     if tool_use and sid:
         m.workflows.dispatch(tool_use, sid, row.workflow_id, stage.name)

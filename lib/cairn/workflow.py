@@ -16,6 +16,7 @@ from pathlib import Path
 
 from cairn import lease as leases
 from cairn import safefs
+from cairn.breakpoints import hold_from_start
 from cairn.errors import (
     CairnError,
     ConfinementError,
@@ -138,7 +139,7 @@ class Workflows:
     # ------------------------------------------------------------------ create
     def create(self, request: str, pipeline: Pipeline, *, workflow_id: str | None = None,
                session_id: str | None = None, metadata: dict[str, str] | None = None,
-               git: str | None = None) -> Workflow:
+               git: str | None = None, breakpoints: Sequence[str] = ()) -> Workflow:
         if not isinstance(request, str) or not request.strip():
             raise UsageError("the request is empty", hint='describe the work: cairn start "add X"')
         if len(request) > MAX_REQUEST:
@@ -159,6 +160,7 @@ class Workflows:
             tx.add_mark(wid, "created", now, session_id, 1)
             tx.add_audit(wid, 1, now, "created",
                          f"pipeline {pipeline.name} ({len(pipeline)} stages, {pipeline.digest})")
+            hold_from_start(tx, wid, pipeline, breakpoints, now)  # the project's cairn.yaml `breakpoints:`
             if session_id:
                 tx.touch_session(wid, session_id, now, "create")
                 tx.bind(session_id, wid, now, "cairn start")

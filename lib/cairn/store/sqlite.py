@@ -197,6 +197,18 @@ class SqliteTx(RowReader):
         cur = self.db.execute("INSERT OR IGNORE INTO deliveries(key, at) VALUES (?, ?)", (key, iso(at)))
         return cur.rowcount == 1
 
+    def add_breakpoint(self, workflow_id: str, stage: str, seq: int, at: datetime, source: str) -> int:
+        cur = self.db.execute("INSERT INTO breakpoints(workflow_id, stage, set_seq, set_at, source) "
+                              "VALUES (?, ?, ?, ?, ?)", (workflow_id, stage, seq, iso(at), source))
+        return int(cur.lastrowid or 0)
+
+    def decide_breakpoint(self, breakpoint_id: int, decision: str, seq: int, at: datetime,
+                          feedback: str | None, rerun: str | None) -> None:
+        """Once: a breakpoint already decided keeps its first decision."""
+        self.db.execute("UPDATE breakpoints SET decision = ?, decided_seq = ?, decided_at = ?, feedback = ?, "
+                        "rerun = ? WHERE id = ? AND decision IS NULL",
+                        (decision, seq, iso(at), feedback, rerun, breakpoint_id))
+
 
 SIDE_FILES = ("", "-wal", "-shm", "-journal", ".lock")
 
