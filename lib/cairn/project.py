@@ -80,8 +80,9 @@ def rebuild(root: Path) -> ImportReport:
     if report.imported:
         report.notes.append("not in the projections, so not recovered: which session each workflow was bound "
                             "to (run /cairn:resume in the session), pending Agent dispatches, leases, "
-                            "the side-effect ledger (its entries stay in each audit trail), and the record "
-                            "of hook deliveries already handled")
+                            "the side-effect ledger (its entries stay in each audit trail), breakpoints "
+                            "(their decisions stay in each audit trail; set a hold again with `cairn pause ID "
+                            "--before STAGE`), and the record of hook deliveries already handled")
     return report
 
 

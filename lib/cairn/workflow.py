@@ -16,6 +16,7 @@ from pathlib import Path
 
 from cairn import lease as leases
 from cairn import safefs
+from cairn.breakpoints import hold_from_start
 from cairn.errors import (
     CairnError,
     ConfinementError,
@@ -138,7 +139,7 @@ class Workflows:
     # ------------------------------------------------------------------ create
     def create(self, request: str, pipeline: Pipeline, *, workflow_id: str | None = None,
                session_id: str | None = None, metadata: dict[str, str] | None = None,
-               git: str | None = None) -> Workflow:
+               git: str | None = None, breakpoints: Sequence[str] = ()) -> Workflow:
         if not isinstance(request, str) or not request.strip():
             raise UsageError("the request is empty", hint='describe the work: cairn start "add X"')
         if len(request) > MAX_REQUEST:
@@ -159,6 +160,7 @@ class Workflows:
             tx.add_mark(wid, "created", now, session_id, 1)
             tx.add_audit(wid, 1, now, "created",
                          f"pipeline {pipeline.name} ({len(pipeline)} stages, {pipeline.digest})")
+            hold_from_start(tx, wid, pipeline, breakpoints, now)  # the project's cairn.yaml `breakpoints:`
             if session_id:
                 tx.touch_session(wid, session_id, now, "create")
                 tx.bind(session_id, wid, now, "cairn start")
@@ -189,7 +191,7 @@ class Workflows:
 
     def complete_stage(self, workflow_id: str, stage: str, records: Sequence[ArtifactRecord], *,
                        agent_id: str | None = None, session_id: str | None = None,
-                       git: str | None = None) -> Workflow:
+                       git: str | None = None, usage: str | None = None) -> Workflow:
         def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
             name = wf.pipeline.stage(stage).name
             attempt = attempt_for(tx, wf, name, agent_id)
@@ -221,6 +223,8 @@ class Workflows:
             tx.add_artifacts(aid, [r if r.agent == name else restage(r, name) for r in records])
             if git:
                 tx.set_attempt_git(aid, git)
+            if usage and (attempt is None or not attempt.usage):  # the client's own report wins
+                tx.set_usage(aid, usage)
             if session_id:
                 tx.touch_session(workflow_id, session_id, now)
             if not [s for s in wf.remaining_agents if s != name]:  # this completion was the last one
@@ -395,5 +399,3 @@ class Workflows:
                 return False
             tx.delete_lease(workflow_id)
             return True
-
-
