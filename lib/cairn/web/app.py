@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cairn import accounting
 from cairn.errors import CairnError, StoreError, UnknownAgent, UsageError, WorkflowNotFound
+from cairn.humanize import duration
 from cairn.manager import CheckpointManager
 from cairn.offer import db_stamp
 from cairn.paths import check_workflow_id
@@ -139,7 +140,7 @@ class Panel:
             wf = self.m.load(wid)
             return self.page("details.html", seen, wf=wf, card=views.card(self.m, wid) if views.is_open(wf) else None,
                              detail=detail(self.m, wid, history_limit=len(wf.marks) or 1),
-                             tokens=lambda a: accounting.usage(a).tokens, when=views.when, title=f"Workflow {wid}")
+                             tokens=lambda a: accounting.usage(a).tokens, duration=duration, title=f"Workflow {wid}")
         except CairnError as exc:
             return self.failed(exc, seen)
 
