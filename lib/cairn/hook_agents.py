@@ -146,6 +146,7 @@ def subagent_start(hook: Hook) -> Output:
 def subagent_stop(hook: Hook) -> Output:
     if not hook.text("agent_type") or not (hook.root / ".open").exists():
         return None
+    from cairn.accounting import transcript_usage
     from cairn.checks.artifacts import inspect_stage
     from cairn.checks.gitstate import git_state
 
@@ -162,7 +163,8 @@ def subagent_stop(hook: Hook) -> Output:
         records = [c.record for c in found if c.record is not None]
         try:
             m.workflows.complete_stage(wid, stage, records, agent_id=agent_id, session_id=sid,
-                                       git=git_state(m.project_dir))
+                                       git=git_state(m.project_dir),
+                                       usage=transcript_usage(hook.text("agent_transcript_path") or None))
         except CairnError as exc:  # e.g. a re-run that did not rewrite its artifact
             problems = [exc.message]
         else:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from cairn.accounting import minutes_text, tokens_text, would_save
-from cairn.apifailure import advice
+from cairn.apifailure import advice, last_failure
 from cairn.checks import stale as stale_mod
 from cairn.checks.artifacts import inspect, rehash, unchanged_by_stat
 from cairn.context import RESUME_TAG, STAGE_TAG, bounded, safe, workflow_marker
@@ -279,6 +279,11 @@ class WorkflowResumer:
         what = advice(reason.split("interrupted: ", 1)[-1]) if cp.status == Status.PAUSED else None
         if what:
             out.append(f"- The session stopped because {safe(what, 200)}.")
+        late = None if out else last_failure(cp)  # the session ended before StopFailure was handled
+        if late is not None:
+            where, what = late
+            out.append(f"- {'The ' + safe(where, 80) + ' stage' if where else 'The session'} stopped because "
+                       f"{safe(what, 200)}: `cairn resume {cp.workflow_id}`.")
         return ["## Model API failure", *out] if out else []
 
     def _ledger_lines(self, workflow_id: str, stage: str | None = None, limit: int = 8) -> list[str]:

@@ -120,8 +120,8 @@ class SqliteTx(RowReader):
     def add_effect(self, workflow_id: str, attempt_id: int, effect: Effect, at: datetime) -> bool:
         """Once per (Bash call, kind, target), whatever the number of deliveries."""
         cur = self.db.execute(
-            "INSERT OR IGNORE INTO effects(workflow_id, attempt_id, kind, target, url, detail, at, tool_use_id)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO effects(workflow_id, attempt_id, kind, target, url, detail, at, tool_use_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tool_use_id, kind, target) DO NOTHING",  # portable SQL
             (workflow_id, attempt_id, effect.kind, effect.target, effect.url,
              json.dumps(effect.detail, sort_keys=True), iso(at), effect.tool_use_id))
         return cur.rowcount == 1
