@@ -7,11 +7,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+import pgcluster
 from cairn.manager import CheckpointManager
 from cairn.pipeline import Pipeline, default_pipeline
 
@@ -126,3 +127,22 @@ def cairn_sub() -> Callable[..., subprocess.CompletedProcess[str]]:
 @pytest.fixture
 def tiny() -> Pipeline:
     return three_stage_pipeline()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[pgcluster.Cluster]:
+    """A real PostgreSQL server for the session (the system's package), or a skip that
+    says how to get one."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("psycopg is not installed: pip install -e '.[postgres]'")
+    if pgcluster.binaries() is None:
+        pytest.skip("no PostgreSQL server binaries (initdb): run .ci/install-postgres.sh")
+    with pgcluster.cluster() as c:
+        yield c
+
+
+@pytest.fixture
+def pg_url(pg_server: pgcluster.Cluster) -> str:
+    return pg_server.url

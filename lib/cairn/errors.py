@@ -124,6 +124,11 @@ class StoreError(CairnError):
     """The database cannot be opened, read or written (busy, full, damaged, a link)."""
 
 
+class StoreUnreachable(StoreError):
+    """The shared store's server cannot be reached (down, unreachable, or its driver,
+    psycopg, is not importable here). Hooks record locally instead (`cairn.store.offline`)."""
+
+
 class LeaseHeld(CairnError):
     """Another live session holds the workflow's lease."""
 

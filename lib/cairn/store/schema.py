@@ -121,6 +121,18 @@ CREATE TABLE deliveries (               -- hook deliveries already handled (exac
 ) WITHOUT ROWID;
 """
 
+# Beyond one machine: the host each session ran on (shown by status and history on a
+# shared store), and artifact contents by hash, so a resume elsewhere can restore them.
+SHARED = """
+ALTER TABLE sessions ADD COLUMN host TEXT;
+CREATE TABLE artifact_bodies (
+    sha256 TEXT PRIMARY KEY,
+    size   INTEGER NOT NULL,
+    body   TEXT NOT NULL                -- base64: one portable column type
+);
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_initial", INITIAL),
+    ("0006_shared", SHARED),
 ]
