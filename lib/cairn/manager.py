@@ -42,7 +42,7 @@ class CheckpointManager:
     @property
     def store(self) -> Store:
         if self._store is None:
-            store, report = open_store(self.root)
+            store, report = open_store(self.root, project_dir=self.project_dir, settings=self.settings)
             if report is not None and (report.imported or report.skipped):
                 self.notes.append(f"imported {len(report.imported)} workflow(s) into {self.root}/cairn.db")
                 self.notes += [f"not imported: {s}" for s in report.skipped]
@@ -56,9 +56,17 @@ class CheckpointManager:
         return self._workflows
 
     def exists(self) -> bool:
-        """Whether there is anything to read (without creating the database)."""
-        return self._store is not None or has_store(self.root) or (
+        """Whether there is anything to read (without creating the database). A shared
+        store always may: other machines write there."""
+        return self._store is not None or self.shared or has_store(self.root) or (
             self.root.is_dir() and any(e.is_dir() and not e.name.startswith(".") for e in os.scandir(self.root)))
+
+    @property
+    def shared(self) -> bool:
+        """Whether the project's store is a shared server (configured, whether or not it answers)."""
+        from cairn.store.address import configured
+
+        return configured(os.environ, self.settings.store) is not None
 
     @property
     def settings(self) -> Settings:

@@ -26,7 +26,8 @@ _ARTIFACT_KEYS = {"path", "schema"}
 _FILE_KEYS = {"version", "name", "stages"}
 _PROJECT_KEYS = {"version", "pipeline", "settings"}
 _PROJECT_PIPELINE_KEYS = {"replace", "name", "stages", "remove"}
-_SETTINGS_KEYS = {"expiry_days", "context_bytes", "lock_timeout"}
+_SETTINGS_KEYS = {"expiry_days", "context_bytes", "lock_timeout", "artifact_max_bytes", "store", "project_key"}
+_TEXT_SETTINGS = {"store", "project_key"}  # the rest are positive numbers
 # Artifact paths are shown to the model: no control characters, markup or code fences.
 _UNSAFE_PATH_CHARS = frozenset([*map(chr, range(32)), "\x7f", "<", ">", "`", '"', "\\"])
 
@@ -141,6 +142,9 @@ class Settings:
     expiry_days: float = 14.0
     context_bytes: int = 4096
     lock_timeout: float = 10.0
+    artifact_max_bytes: int = 1_000_000  # the largest artifact a shared store carries to other machines
+    store: str = ""        # "" = the project's SQLite file; postgresql://... = a shared server
+    project_key: str = ""  # the project's scope on a shared store ("" = the normalized git remote URL)
 
 
 # --------------------------------------------------------------------------- loading

@@ -22,7 +22,7 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pgerr
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from cairn.errors import StoreError, StoreUnreachable
 from cairn.store.rows import Cursor
@@ -106,10 +106,10 @@ def public_url(url: str) -> str:
     return f"postgresql://{user}{where}{port}/{parts.get('dbname', '')}"
 
 
-def _without_secrets(text: str, url: str) -> str:
-    """A driver's message with any password it might echo removed (from the address or
-    the environment): Cairn never writes a password anywhere."""
-    secrets = [os.environ.get("PGPASSWORD", "")]
+def _without_secrets(text: str, url: str, password: str | None = None) -> str:
+    """A driver's message with any password it might echo removed (from the address, the
+    plugin's option or the environment): Cairn never writes a password anywhere."""
+    secrets = [os.environ.get("PGPASSWORD", ""), password or ""]
     with contextlib.suppress(psycopg.ProgrammingError):
         secrets.append(str(conninfo_to_dict(url).get("password") or ""))
     for secret in secrets:
@@ -127,8 +127,9 @@ class PgStore:
 
     shared = True
 
-    def __init__(self, url: str, scope: str) -> None:
+    def __init__(self, url: str, scope: str, *, password: str | None = None) -> None:
         self.url = url
+        self._password = password  # from the plugin's keychain-backed option: held in memory only
         self.scope = scope
         self.schema = schema_name(scope)
         # the advisory lock's key: this scope's writers queue on it, other scopes never wait
@@ -142,7 +143,7 @@ class PgStore:
         return f"{public_url(self.url)} (project {self.scope})"
 
     def _unreachable(self, exc: BaseException) -> StoreUnreachable:
-        text = _without_secrets(str(exc).strip(), self.url)
+        text = _without_secrets(str(exc).strip(), self.url, self._password)
         first = text.splitlines()[0] if text else type(exc).__name__
         return StoreUnreachable(f"{public_url(self.url)} cannot be reached: {first[:200]}",
                                 hint="start the server or check the address in CAIRN_STORE / settings.store; "
@@ -152,7 +153,9 @@ class PgStore:
         if self._conn is not None and not self._conn.closed:
             return PgConn(self._conn)
         try:
-            self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
+            # the plugin's password joins the address in memory only, for this connection
+            info = make_conninfo(self.url, password=self._password) if self._password else self.url
+            self._conn = psycopg.connect(info, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
                                          application_name="cairn")
             # a schema name from a hash: nothing to quote but the convention
             self._conn.execute(f'SET search_path TO "{self.schema}"')
@@ -203,8 +206,8 @@ class PgStore:
             raise self._unreachable(exc) from None
         except psycopg.Error as exc:
             self._rollback()
-            raise StoreError(f"{self.describe()}: {_without_secrets(str(exc).strip(), self.url)[:300]}; "
-                             "nothing was recorded",
+            said = _without_secrets(str(exc).strip(), self.url, self._password)[:300]
+            raise StoreError(f"{self.describe()}: {said}; nothing was recorded",
                              hint="retry; if it persists, run `cairn doctor`") from None
         except BaseException:
             self._rollback()
