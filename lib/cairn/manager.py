@@ -112,6 +112,11 @@ class CheckpointManager:
                 if seen is not None and (wf.last_seen is None or seen > wf.last_seen):
                     wf.last_seen = seen
         warnings = []
+        if self.store.shared:  # another machine may have recorded what this folder lacks
+            from cairn.carried import restore
+
+            with self.store.read() as r:
+                warnings += restore(self.workflow_dir(workflow_id), wf, r.body)
         why = projection_state(self.root, workflow_id, wf.seq, wf.uid)
         if why is not None:
             self.workflows.project(wf, force=True)
@@ -210,10 +215,16 @@ class CheckpointManager:
             raise ArtifactError(f"{stage.name}'s artifacts are not valid: " + "; ".join(problems),
                                 path=str(folder), hint="fix the files, then record the completion again")
         records = [c.record for c in found if c.record is not None]
+        bodies: dict[str, bytes] = {}
+        if self.store.shared:  # the artifacts travel with the checkpoint to other machines
+            from cairn.carried import pack
+
+            bodies, left = pack(folder, records, self.settings.artifact_max_bytes)
+            self.notes += left
         from cairn.checks.gitstate import git_state
 
         return self.workflows.complete_stage(workflow_id, stage.name, records, agent_id=agent_id,
-                                             session_id=session_id, git=git_state(self.project_dir))
+                                             session_id=session_id, git=git_state(self.project_dir), bodies=bodies)
 
     @staticmethod
     def _relative(folder: Path, path: str) -> str:

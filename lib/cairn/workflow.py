@@ -191,7 +191,8 @@ class Workflows:
 
     def complete_stage(self, workflow_id: str, stage: str, records: Sequence[ArtifactRecord], *,
                        agent_id: str | None = None, session_id: str | None = None,
-                       git: str | None = None) -> Workflow:
+                       git: str | None = None, bodies: dict[str, bytes] | None = None) -> Workflow:
+        """`bodies`: the artifacts' contents by hash, on a shared store (`cairn.carried`)."""
         def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
             name = wf.pipeline.stage(stage).name
             attempt = attempt_for(tx, wf, name, agent_id)
@@ -221,6 +222,8 @@ class Workflows:
                 aid = attempt.id
                 tx.end_attempt(aid, "completed", now, seq, None)
             tx.add_artifacts(aid, [r if r.agent == name else restage(r, name) for r in records])
+            for sha256, data in (bodies or {}).items():
+                tx.put_body(sha256, data)
             if git:
                 tx.set_attempt_git(aid, git)
             if session_id:

@@ -1,0 +1,130 @@
+"""A shared PostgreSQL store, against a real server the tests start (tests/pgcluster.py):
+two clones of one repository in two folders (standing in for two machines) see the same
+workflows, a pipeline started in one is resumed in the other with its artifacts
+restored, two repositories never mix, and the password never shows."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cairn.errors import ConfigError, StoreUnreachable
+from cairn.manager import CheckpointManager
+from cairn.scope import normalize_remote
+from cairn.store import address
+from conftest import complete_stage, run_cairn
+
+
+def git(*args: str, cwd: Path) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture
+def clones(tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """Two clones of one repository (an `origin` they were both cloned from)."""
+    origin = tmp_path / "origin.git"
+    git("init", "--bare", "-q", str(origin), cwd=tmp_path)
+    for name in ("machine-a", "machine-b"):
+        git("clone", "-q", str(origin), name, cwd=tmp_path)
+        (tmp_path / name / ".claude" / "artifacts").mkdir(parents=True)
+    monkeypatch.setenv("CAIRN_STORE", pg_url)
+    return tmp_path / "machine-a", tmp_path / "machine-b"
+
+
+def cairn_in(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`cairn ARGS` run in `project` as a person would there (no CLAUDE_PROJECT_DIR)."""
+    saved = os.environ.pop("CLAUDE_PROJECT_DIR", None)
+    try:
+        return run_cairn(*args, cwd=project)
+    finally:
+        if saved is not None:
+            os.environ["CLAUDE_PROJECT_DIR"] = saved
+
+
+def manager(project: Path) -> CheckpointManager:
+    return CheckpointManager(project / ".claude" / "artifacts", project_dir=project)
+
+
+def test_a_pipeline_started_in_one_clone_resumes_in_another_with_its_artifacts(clones: tuple[Path, Path]) -> None:
+    a, b = clones
+    ma = manager(a)
+    wf = ma.create("shared pipeline", workflow_id="wf-shared")
+    written = [complete_stage(ma, "wf-shared", stage) for stage in ("orchestrator", "researcher")]
+    assert ma.store.shared and not (b / ".claude" / "artifacts" / "wf-shared").exists()
+
+    done = cairn_in(b, "resume", "wf-shared", "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["completed_agents"] == ["orchestrator", "researcher"] and out["next_agent"] == "planner"
+    assert "restored 2 artifact(s) from the shared store" in done.stderr
+    for path in written:  # the same bytes, in the other clone's workflow folder
+        there = b / ".claude" / "artifacts" / "wf-shared" / path.name
+        assert there.read_bytes() == path.read_bytes()
+        assert there.stat().st_mtime == path.stat().st_mtime
+    assert (b / ".claude" / "artifacts" / "wf-shared" / "checkpoint.json").is_file()
+    # the context that is injected reads the restored artifacts (no "missing" problem)
+    assert out["problems"] == [] and out["can_resume"]
+
+    mb = manager(b)
+    complete_stage(mb, "wf-shared", "planner")  # the other machine goes on; the first sees it
+    assert manager(a).load("wf-shared").completed_agents == ["orchestrator", "researcher", "planner"]
+    assert wf.uid == mb.load("wf-shared").uid
+
+
+def test_a_missing_or_oversized_artifact_is_reported_never_skipped(clones: tuple[Path, Path]) -> None:
+    a, b = clones
+    (a / ".claude" / "cairn.yaml").write_text("settings:\n  artifact_max_bytes: 50\n", encoding="utf-8")
+    ma = manager(a)
+    ma.create("too big to travel", workflow_id="wf-big")
+    complete_stage(ma, "wf-big", "orchestrator")
+    assert any("over settings.artifact_max_bytes (50)" in n for n in ma.notes)
+    _, warnings = manager(b).load_with_warnings("wf-big")
+    assert any("manifest.json (orchestrator) is missing here and the shared store does not carry it" in w
+               for w in warnings)
+
+
+def test_two_repositories_never_mix(clones: tuple[Path, Path], tmp_path: Path) -> None:
+    a, _ = clones
+    other = tmp_path / "other"
+    git("init", "-q", str(other), cwd=tmp_path)
+    git("remote", "add", "origin", "git@github.com:Acme/Other.git", cwd=other)
+    manager(a).create("repo one", workflow_id="wf-one")
+    assert [s.workflow_id for s in manager(other).list_workflows(include_finished=True)] == []
+    (other / ".claude").mkdir()
+    (other / ".claude" / "cairn.yaml").write_text("settings:\n  project_key: team/one\n", encoding="utf-8")
+    manager(other).create("by key", workflow_id="wf-key")
+    assert [s.workflow_id for s in manager(a).list_workflows()] == ["wf-one"]
+
+
+def test_sessions_show_the_host_they_ran_on(clones: tuple[Path, Path]) -> None:
+    a, b = clones
+    manager(a).create("hosts", workflow_id="wf-h", session_id="sess-a")
+    hist = cairn_in(b, "history", "--json")
+    assert hist.returncode == 0, hist.stderr
+    assert json.loads(hist.stdout)["hosts"] == [{"host": os.uname().nodename, "workflows": 1}]
+    assert f"Hosts: {os.uname().nodename} (1 workflows)" in cairn_in(b, "history").stdout
+
+
+def test_remote_urls_of_one_repository_normalize_alike() -> None:
+    forms = ["https://github.com/Acme/Payments.git", "git@github.com:acme/payments.git",
+             "ssh://git@github.com:22/acme/payments/", "https://user:tok3n@GitHub.com/acme/payments"]
+    assert {normalize_remote(f) for f in forms} == {"github.com/acme/payments"}
+    assert normalize_remote("https://gitea.example.com/Team/Repo.git") == "gitea.example.com/Team/Repo"
+    assert normalize_remote("/srv/git/repo.git") == "file:/srv/git/repo"
+
+
+def test_the_password_never_shows_and_never_sits_in_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert address.public("postgresql://cairn:s3cret@db:5432/x") == "postgresql://cairn@db:5432/x"
+    with pytest.raises(ConfigError, match="carries a password"):
+        address.check_address("postgresql://cairn:s3cret@db/x", path="cairn.yaml", line=2)
+    monkeypatch.setenv("PGPASSWORD", "s3cret-pw")
+    from cairn.store.postgres import PgStore
+
+    # a port nothing listens on: the error names the server without the password
+    with pytest.raises(StoreUnreachable) as err:
+        PgStore("postgresql://cairn:s3cret-pw@127.0.0.1:1/x", "key:p")
+    assert "s3cret" not in str(err.value) and "postgresql://cairn@127.0.0.1:1/x" in str(err.value)
