@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from cairn.errors import CairnError
+from cairn.errors import CairnError, StoreUnreachable
 from cairn.hook_agents import post_tool_use, pre_tool_use, subagent_start, subagent_stop
 from cairn.hook_session import session_start
 from cairn.hookio import ARTIFACTS, MAX_STDIN, BadPayload, Hook, Output, parse, project_dir
@@ -31,6 +31,7 @@ __all__ = ["HANDLERS", "MAX_STDIN", "Hook", "main", "parse", "run"]
 def run(event: str, raw: bytes, env: Mapping[str, str]) -> Output:
     handler = HANDLERS.get(event)
     root = Path(env.get("CLAUDE_PROJECT_DIR") or os.getcwd()) / ARTIFACTS
+    hook: Hook | None = None
     try:
         if handler is None:
             raise BadPayload(f"unknown hook event {event!r}")
@@ -38,6 +39,8 @@ def run(event: str, raw: bytes, env: Mapping[str, str]) -> Output:
         hook = Hook(event, payload, project_dir(payload, env), env)
         root = hook.root
         return handler(hook)
+    except StoreUnreachable as exc:  # only a handler reaches the store, so `hook` is set
+        return _offline(hook, raw, exc) if hook is not None else None
     except BadPayload as exc:
         _log(root, event, exc)
         return None
@@ -48,6 +51,26 @@ def run(event: str, raw: bytes, env: Mapping[str, str]) -> Output:
     except Exception as exc:  # the hook boundary: fail open, a Cairn bug must not break the session
         where = _log(root, event, exc)
         return {"systemMessage": f"Cairn: internal error in the {event} hook (logged to {where})."}
+
+
+def _offline(hook: Hook, raw: bytes, exc: StoreUnreachable) -> Output:
+    """The shared store cannot be reached: keep the event for the next process that can
+    (`cairn.store.offline`), and tell the session once."""
+    import sqlite3
+
+    from cairn.store.offline import record
+
+    _log(hook.root, hook.event, exc)
+    try:
+        first = record(hook.root, hook.event, raw, hook.project, hook.text("session_id"))
+    except (OSError, sqlite3.Error, CairnError) as err:
+        return {"systemMessage": f"Cairn: {exc.message[:300]}; this {hook.event} event could not be kept locally "
+                f"either ({str(err)[:200]}), so it is lost"}
+    if not first:
+        return None
+    return {"systemMessage": f"Cairn: {exc.message[:300]}. Working offline: this session's hook events are kept in "
+            f"{hook.root}/offline.db and sent, merged without duplicates, by the next `cairn` command that "
+            "reaches the store."}
 
 
 def _log(root: Path, event: str, exc: BaseException) -> str:

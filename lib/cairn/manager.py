@@ -47,6 +47,10 @@ class CheckpointManager:
                 self.notes.append(f"imported {len(report.imported)} workflow(s) into {self.root}/cairn.db")
                 self.notes += [f"not imported: {s}" for s in report.skipped]
             self._store = store
+            if store.shared and os.path.exists(self.root / "offline.db"):
+                from cairn.store.offline import replay  # what hooks kept while the store was unreachable
+
+                self.notes += replay(self.root, os.environ)
         return self._store
 
     @property

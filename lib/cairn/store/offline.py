@@ -1,0 +1,120 @@
+"""Hooks that cannot reach the shared store record locally; the next Cairn process that
+reaches it sends what they kept. Standard library only (hooks run here).
+
+A hook whose project uses a PostgreSQL store and cannot reach it — the server is down
+or unreachable, or this interpreter cannot import psycopg (hooks run on the standard
+library) — never blocks the session: its event (the hook payload, as Claude Code sent
+it) is appended to `.claude/artifacts/offline.db`, a SQLite file of the project, and the
+session is told once. The next `cairn` command or hook that reaches the server replays
+the kept events in their order through the same hook handlers, before its own work.
+Replaying is merging, never duplicating: every hook delivery counts once in the store
+(an attempt per agent id, a dispatch per tool use id, a SessionStart answer per
+session), so an event that did reach the server before the connection broke changes
+nothing the second time. What a replay cannot settle (a kept event that is now refused)
+is logged and said, never retried forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from cairn import safefs
+from cairn.errors import CairnError, StoreError, StoreUnreachable
+
+OFFLINE_DB = "offline.db"
+_SCHEMA = ("CREATE TABLE IF NOT EXISTS pending (id INTEGER PRIMARY KEY, event TEXT NOT NULL, payload BLOB NOT "
+           "NULL, project TEXT NOT NULL, at TEXT NOT NULL);"
+           "CREATE TABLE IF NOT EXISTS told (session_id TEXT PRIMARY KEY, at TEXT NOT NULL)")
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@contextlib.contextmanager
+def _open(root: Path) -> Iterator[sqlite3.Connection]:
+    safefs.ensure_dir(root)
+    path = root / OFFLINE_DB
+    if os.path.islink(path):
+        raise StoreError(f"{path} is a symbolic link; Cairn never writes through it", hint="remove it")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    os.close(fd)
+    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode = WAL")
+        db.executescript(_SCHEMA)
+        yield db
+    finally:
+        db.close()
+
+
+def record(root: Path, event: str, raw: bytes, project: Path, session_id: str) -> bool:
+    """Keep one hook delivery; True when this session has not been told yet."""
+    with _open(root) as db:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO pending(event, payload, project, at) VALUES (?, ?, ?, ?)",
+                   (event, raw, str(project), _now()))
+        told = db.execute("INSERT OR IGNORE INTO told(session_id, at) VALUES (?, ?)",
+                          (session_id or "-", _now())).rowcount == 0
+        db.execute("COMMIT")
+    return not told
+
+
+def pending(root: Path) -> int:
+    path = root / OFFLINE_DB
+    if not path.is_file() or path.is_symlink():
+        return 0
+    with _open(root) as db:
+        return int(db.execute("SELECT count(*) FROM pending").fetchone()[0])
+
+
+_replaying = False  # a replayed handler opens the store again: it must not replay in turn
+
+
+def replay(root: Path, env: Mapping[str, str]) -> list[str]:
+    """Send the kept events to the store, oldest first (one replayer at a time). Returns
+    what to tell: how many were sent, and any that could not be applied."""
+    global _replaying
+    path = root / OFFLINE_DB
+    if _replaying or not path.is_file() or path.is_symlink():
+        return []
+    from cairn.hookio import Hook, parse
+    from cairn.hooks import HANDLERS
+
+    lock = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    notes: list[str] = []
+    sent = 0
+    _replaying = True
+    try:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return []  # another process is sending them
+        with _open(root) as db:
+            rows = db.execute("SELECT id, event, payload, project FROM pending ORDER BY id").fetchall()
+            for rid, event, raw, project in rows:
+                handler = HANDLERS.get(event)
+                try:
+                    if handler is not None:
+                        handler(Hook(event, parse(bytes(raw)), Path(project), {**env, "CLAUDE_PROJECT_DIR": project}))
+                except StoreUnreachable:
+                    break  # gone again: the rest waits for the next time, in order
+                except CairnError as exc:
+                    notes.append(f"a kept {event} event could not be applied: {exc.message[:200]}")
+                db.execute("DELETE FROM pending WHERE id = ?", (rid,))
+                sent += 1
+            if not db.execute("SELECT 1 FROM pending LIMIT 1").fetchone():
+                db.execute("DELETE FROM told")  # a later outage is told again
+    finally:
+        _replaying = False
+        os.close(lock)
+    if sent:
+        notes.insert(0, f"sent {sent} hook event(s) recorded while the shared store was unreachable "
+                     f"(from {path})")
+    return notes
