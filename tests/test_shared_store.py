@@ -128,3 +128,39 @@ def test_the_password_never_shows_and_never_sits_in_a_file(tmp_path: Path, monke
     with pytest.raises(StoreUnreachable) as err:
         PgStore("postgresql://cairn:s3cret-pw@127.0.0.1:1/x", "key:p")
     assert "s3cret" not in str(err.value) and "postgresql://cairn@127.0.0.1:1/x" in str(err.value)
+
+
+def test_store_migrate_to_the_server_and_back_keeps_every_projection(
+        clones: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, pg_url: str) -> None:
+    from cairn.store import projection
+
+    a, b = clones
+    monkeypatch.delenv("CAIRN_STORE")
+    local = manager(a)  # the project on its SQLite file, as before the server existed
+    local.create("first", workflow_id="wf-1", session_id="s-1")
+    for stage in ("orchestrator", "researcher", "planner"):
+        complete_stage(local, "wf-1", stage)
+    from cairn.operations import Operation
+
+    local.apply("wf-1", Operation(rollback=3, reason="redo the plan").change, "rollback")
+    local.create("second", workflow_id="wf-2")
+    local.pause("wf-2", "for later")
+    before = {w: projection.render(local.load(w)) for w in ("wf-1", "wf-2")}
+    local.store.close()
+
+    up = cairn_in(a, "store", "migrate", "--to", pg_url, "--json")
+    assert up.returncode == 0, up.stderr
+    report = json.loads(up.stdout)
+    assert report["workflows"] == 2 and report["artifacts_carried"] == 2 and "project file:" in report["to"]
+    again = cairn_in(a, "store", "migrate", "--to", pg_url)
+    assert again.returncode == 2 and "already holds 2 workflow(s)" in again.stderr
+
+    monkeypatch.setenv("CAIRN_STORE", pg_url)
+    assert {w: projection.render(manager(b).load(w)) for w in ("wf-1", "wf-2")} == before
+    assert (b / ".claude" / "artifacts" / "wf-1" / "research.json").is_file()  # restored from the copy
+
+    down = cairn_in(b, "store", "migrate", "--to", "sqlite")
+    assert down.returncode == 0, down.stderr
+    assert "Copied 2 workflow(s)" in down.stdout and "unset CAIRN_STORE" in down.stdout
+    monkeypatch.delenv("CAIRN_STORE")
+    assert {w: projection.render(manager(b).load(w)) for w in ("wf-1", "wf-2")} == before

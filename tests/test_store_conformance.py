@@ -714,3 +714,31 @@ def test_a_failed_unique_insert_leaves_the_transaction_usable(store: Store) -> N
     with store.read() as r:
         wf = r.workflow("wf-a")
     assert wf is not None and wf.seq == 2 and len(wf.attempts) == 1
+
+
+def test_dump_and_load_give_back_every_row_with_its_ids(store: Store) -> None:
+    """What `cairn store migrate` copies: every table, ids included; new ids continue after them."""
+    from cairn.store.schema import tables
+
+    made(store, "wf-a")
+    with store.write() as tx:
+        aid = tx.start_attempt("wf-a", "a", t(1), 2, agent_id="ag1", session_id="s1")
+        tx.add_artifacts(aid, [rec("a.json")])
+        tx.add_audit("wf-a", 2, t(1), "note", "kept")
+        tx.touch_session("wf-a", "s1", t(1), "create")
+    with store.read() as r:
+        before = r.workflow("wf-a")
+        dumped = {name: r.dump(name) for name in tables()}
+    assert dumped["attempts"][1] and dumped["artifacts"][1] and "check" in dumped["artifacts"][0]
+    with store.write() as tx:
+        tx.delete_workflow("wf-a")  # its rows go with it (the pipeline stays)
+        tx.load("workflows", *dumped["workflows"])
+        for name in ("marks", "attempts", "artifacts", "audit", "sessions"):
+            tx.load(name, *dumped[name])
+    with store.read() as r:
+        assert r.workflow("wf-a") == before
+    with store.write() as tx:
+        assert tx.start_attempt("wf-a", "b", t(2), 3, agent_id="ag2", session_id="s1") > aid
+    with pytest.raises(ValueError, match="not a table"):
+        with store.read() as r:
+            r.dump("sqlite_master")

@@ -92,6 +92,12 @@ class PgTx(SqlTx):
         self.db.execute("RELEASE SAVEPOINT uniq")
         return cur
 
+    def load(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+        super().load(table, columns, rows)
+        if table in ("attempts", "audit"):  # copied with their ids: new ones continue after the largest
+            self.db.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                            f"coalesce((SELECT max(id) FROM {table}), 0) + 1, false)")
+
 
 def public_url(url: str) -> str:
     """The server as messages name it: user, host, port and database, never a password."""
@@ -235,14 +241,6 @@ class PgStore:
     def write(self, *, durable: bool = True) -> Iterator[PgTx]:
         with self._tx(write=True, durable=durable) as db:
             yield PgTx(db, self.describe())
-
-    def reset_ids(self) -> None:
-        """After rows were copied in with their ids (`cairn store migrate`): the identity
-        columns continue after the largest id."""
-        with self._tx(write=True) as db:
-            for table in ("attempts", "audit"):
-                db.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                           f"coalesce((SELECT max(id) FROM {table}), 0) + 1, false)")
 
     def close(self) -> None:
         self._drop()

@@ -61,6 +61,8 @@ class Cursor(Protocol):
 
     @property
     def rowcount(self) -> int: ...
+    @property
+    def description(self) -> Any: ...
     def fetchone(self) -> Any: ...
     def fetchall(self) -> list[Any]: ...
     def __iter__(self) -> Iterator[Any]: ...
@@ -276,3 +278,12 @@ class RowReader:
         """An artifact's stored content (`Tx.put_body`), None when it was not stored."""
         row = self.db.execute("SELECT body FROM artifact_bodies WHERE sha256 = ?", (sha256,)).fetchone()
         return None if row is None else base64.b64decode(row[0])
+
+    def dump(self, table: str) -> tuple[list[str], list[tuple[object, ...]]]:
+        """(column names, rows) of one of the schema's tables, as stored."""
+        from cairn.store.schema import tables
+
+        if table not in tables():
+            raise ValueError(f"{table!r} is not a table of Cairn's schema")
+        cur = self.db.execute(f"SELECT * FROM {table}")
+        return [d[0] for d in cur.description], [tuple(r) for r in cur.fetchall()]

@@ -136,3 +136,11 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0001_initial", INITIAL),
     ("0006_shared", SHARED),
 ]
+
+
+def tables() -> list[str]:
+    """Every table the migrations create, in creation order (a table's references come
+    before it): what `cairn store migrate` copies."""
+    import re
+
+    return [name for _, sql in MIGRATIONS for name in re.findall(r"CREATE TABLE (?:IF NOT EXISTS )?(\w+)", sql)]

@@ -184,6 +184,16 @@ class SqlTx(RowReader):
             raise
         self.db.execute("RELEASE SAVEPOINT part")
 
+    def load(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+        """Rows as `dump` gave them (ids included), into one of the schema's tables."""
+        from cairn.store.schema import tables
+
+        if table not in tables() or not all(c.replace("_", "").isalnum() for c in columns):
+            raise ValueError(f"{table!r} ({', '.join(columns)}) is not a table of Cairn's schema")
+        if rows:
+            names = ", ".join(f'"{c}"' for c in columns)
+            self.db.executemany(f"INSERT INTO {table}({names}) VALUES ({', '.join('?' * len(columns))})", rows)
+
     def first_delivery(self, key: str, at: datetime) -> bool:
         cur = self.db.execute("INSERT INTO deliveries(key, at) VALUES (?, ?) ON CONFLICT DO NOTHING",
                               (key, iso(at)))
