@@ -739,6 +739,5 @@ def test_dump_and_load_give_back_every_row_with_its_ids(store: Store) -> None:
         assert r.workflow("wf-a") == before
     with store.write() as tx:
         assert tx.start_attempt("wf-a", "b", t(2), 3, agent_id="ag2", session_id="s1") > aid
-    with pytest.raises(ValueError, match="not a table"):
-        with store.read() as r:
-            r.dump("sqlite_master")
+    with pytest.raises(ValueError, match="not a table"), store.read() as r:
+        r.dump("sqlite_master")
