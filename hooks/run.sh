@@ -14,6 +14,18 @@ if [ "$event" = session-start ] && [ -n "$CLAUDE_PLUGIN_DATA" ] \
   ( python3 -I "$here/bootstrap.py" "$CLAUDE_PLUGIN_DATA" "$DEPS_STAMP" >/dev/null 2>&1 & )
 fi
 
+run_python() {
+  py=python3
+  if [ -n "$CLAUDE_PLUGIN_DATA" ] && [ -x "$CLAUDE_PLUGIN_DATA/venv/bin/python" ] \
+     && [ -e "$CLAUDE_PLUGIN_DATA/$DEPS_STAMP.ok" ]; then
+    py="$CLAUDE_PLUGIN_DATA/venv/bin/python"
+    export CAIRN_SITE=1  # its site-packages may be added (a project's own schema, psycopg for a shared store)
+  fi
+  # -S: no `site` at start-up (hooks import nothing outside the standard library; a
+  # project's own schema is checked with jsonschema only when site-packages has it).
+  exec "$py" -I -S "$here/cairn_hook.py" "$event"
+}
+
 case $event in
   stop)
     # Every turn: refresh the session's liveness file (cairn/live.py), from the shell alone.
@@ -27,6 +39,13 @@ case $event in
     case $sid in ''|*[!A-Za-z0-9_-]*) exit 0 ;; esac
     live="$root/.live"
     if [ -d "$live" ] && [ ! -h "$live" ] && [ -f "$live/$sid" ] && [ ! -h "$live/$sid" ]; then
+      # On a shared store other machines judge the lease by its heartbeat in the database:
+      # at most once a minute (the liveness file older than that), Python sends one.
+      if [ -f "$root/.shared" ] && [ -n "$(find "$live/$sid" -mmin +1 2>/dev/null)" ]; then
+        touch -c -h "$live/$sid" 2>/dev/null
+        printf '{"session_id":"%s"}' "$sid" | run_python
+        exit 0
+      fi
       touch -c -h "$live/$sid" 2>/dev/null
     fi
     exit 0 ;;
@@ -34,12 +53,4 @@ case $event in
   *) [ -f "$root/.open" ] || exit 0 ;;
 esac
 
-py=python3
-if [ -n "$CLAUDE_PLUGIN_DATA" ] && [ -x "$CLAUDE_PLUGIN_DATA/venv/bin/python" ] \
-   && [ -e "$CLAUDE_PLUGIN_DATA/$DEPS_STAMP.ok" ]; then
-  py="$CLAUDE_PLUGIN_DATA/venv/bin/python"
-  export CAIRN_SITE=1  # its site-packages may be added for a project's own schema
-fi
-# -S: no `site` at start-up (hooks import nothing outside the standard library; a
-# project's own schema is checked with jsonschema only when site-packages has it).
-exec "$py" -I -S "$here/cairn_hook.py" "$event"
+run_python

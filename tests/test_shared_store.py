@@ -164,3 +164,71 @@ def test_store_migrate_to_the_server_and_back_keeps_every_projection(
     assert "Copied 2 workflow(s)" in down.stdout and "unset CAIRN_STORE" in down.stdout
     monkeypatch.delenv("CAIRN_STORE")
     assert {w: projection.render(manager(b).load(w)) for w in ("wf-1", "wf-2")} == before
+
+
+def test_a_live_lease_on_another_host_is_respected_and_an_expired_one_taken_over(clones: tuple[Path, Path]) -> None:
+    from datetime import timedelta
+
+    from cairn.errors import LeaseHeld
+    from cairn.lease import DEFAULT_TTL
+    from cairn.model import LeaseRecord, utcnow
+
+    a, _ = clones
+    ma = manager(a)
+    ma.create("leased", workflow_id="wf-l")
+    now = utcnow()
+    theirs = LeaseRecord("sess-b", 4242, None, "machine-b", now, now)  # as the other machine's hooks left it
+    with ma.store.write() as tx:
+        tx.put_lease("wf-l", theirs)
+    with pytest.raises(LeaseHeld, match=r"session sess-b \(pid 4242 on machine-b\)"):
+        ma.workflows.acquire("wf-l", "sess-a", os.getpid())
+    with ma.store.write() as tx:  # its heartbeats stopped longer ago than the time-to-live
+        tx.put_lease("wf-l", LeaseRecord("sess-b", 4242, None, "machine-b", now, now - DEFAULT_TTL
+                                         - timedelta(seconds=1)))
+    taken = ma.workflows.acquire("wf-l", "sess-a", os.getpid())
+    assert taken is not None and taken.host == "machine-b"
+    wf = ma.load("wf-l")
+    (audit,) = [e for e in wf.audit if e.action == "lease_takeover"]
+    assert "on machine-b" in audit.detail and f"on {os.uname().nodename}" in audit.detail
+
+
+def test_the_stop_hook_sends_a_heartbeat_to_the_shared_store_at_most_once_a_minute(
+        clones: tuple[Path, Path], tmp_path: Path) -> None:
+    """Other machines judge a lease by its heartbeat in the database: on a shared store the
+    Stop hook (hooks/run.sh) sends one when the session's liveness file is a minute old.
+    The hook runs on the plugin's environment (a virtualenv that sees psycopg)."""
+    import sys
+    import time
+    from datetime import timedelta
+
+    from cairn.model import utcnow
+    from test_hooks import Hooks
+
+    a, _ = clones
+    data = tmp_path / "plugin-data"
+    data.mkdir()
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(data / "venv")],
+                   check=True)
+    (data / "deps-2.ok").touch()
+    ma = manager(a)
+    ma.create("beating", workflow_id="wf-s", session_id="sess-a")
+    ma.workflows.acquire("wf-s", "sess-a", os.getpid())
+    ma.record_start("wf-s", "orchestrator", session_id="sess-a")  # running: .running and .shared are there
+    assert (a / ".claude" / "artifacts" / ".shared").is_file()
+    from cairn.live import mark_live
+
+    mark_live(ma.root, "sess-a")
+    old = time.time() - 120
+    os.utime(ma.root / ".live" / "sess-a", (old, old))
+    with ma.store.write() as tx:  # an old heartbeat in the database
+        lease = tx.lease("wf-s")
+        assert lease is not None
+        tx.refresh_lease("wf-s", "sess-a", utcnow() - timedelta(minutes=10))
+    hooks = Hooks(a, data)
+    env = {**hooks.env(), "CAIRN_STORE": os.environ["CAIRN_STORE"]}
+    stop = hooks.run_raw("stop", b'{"session_id":"sess-a","hook_event_name":"Stop"}', env)
+    assert stop.returncode == 0 and stop.stdout == b"" and stop.stderr == b"", stop.stderr
+    with ma.store.read() as r:
+        beat = r.lease("wf-s")
+    assert beat is not None and utcnow() - beat.heartbeat_at < timedelta(minutes=1)
+    assert time.time() - (ma.root / ".live" / "sess-a").stat().st_mtime < 60

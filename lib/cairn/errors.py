@@ -129,6 +129,11 @@ class StoreUnreachable(StoreError):
     psycopg, is not importable here). Hooks record locally instead (`cairn.store.offline`)."""
 
 
+class DriverMissing(StoreUnreachable):
+    """psycopg cannot be imported by this interpreter (a hook's, before the plugin's
+    environment has it)."""
+
+
 class LeaseHeld(CairnError):
     """Another live session holds the workflow's lease."""
 

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from cairn.errors import CairnError, StoreUnreachable
+from cairn.errors import CairnError, DriverMissing, StoreUnreachable
 from cairn.hook_agents import post_tool_use, pre_tool_use, subagent_start, subagent_stop
 from cairn.hook_session import session_start
 from cairn.hookio import ARTIFACTS, MAX_STDIN, BadPayload, Hook, Output, parse, project_dir
@@ -58,19 +58,24 @@ def _offline(hook: Hook, raw: bytes, exc: StoreUnreachable) -> Output:
     (`cairn.store.offline`), and tell the session once."""
     import sqlite3
 
-    from cairn.store.offline import record
+    from cairn.store.offline import fetch_driver, record
 
     _log(hook.root, hook.event, exc)
+    if hook.event == "stop":  # a heartbeat is worth nothing later: not kept
+        return None
     try:
         first = record(hook.root, hook.event, raw, hook.project, hook.text("session_id"))
     except (OSError, sqlite3.Error, CairnError) as err:
         return {"systemMessage": f"Cairn: {exc.message[:300]}; this {hook.event} event could not be kept locally "
                 f"either ({str(err)[:200]}), so it is lost"}
+    fetching = ""
+    if isinstance(exc, DriverMissing) and fetch_driver(hook.env):
+        fetching = " psycopg is being installed into the plugin's environment: later hooks will reach the store."
     if not first:
         return None
     return {"systemMessage": f"Cairn: {exc.message[:300]}. Working offline: this session's hook events are kept in "
             f"{hook.root}/offline.db and sent, merged without duplicates, by the next `cairn` command that "
-            "reaches the store."}
+            f"reaches the store.{fetching}"}
 
 
 def _log(root: Path, event: str, exc: BaseException) -> str:

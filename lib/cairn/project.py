@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from cairn import safefs
-from cairn.errors import ConfinementError, StoreUnreachable
+from cairn.errors import ConfinementError, DriverMissing
 from cairn.pipeline import Settings, default_pipeline
 from cairn.store import Store, address, projection
 from cairn.store.sqlite import DB_FILE, SqliteStore, SqliteTx
@@ -40,10 +40,30 @@ def open_shared(found: str, project_dir: Path | None, settings: Settings, env: M
     scope = project_scope(project_dir, settings.project_key, env)
     try:
         from cairn.store.postgres import PgStore
-    except ImportError as exc:
-        raise StoreUnreachable(f"{address.public(found)} needs psycopg, which this Python cannot import ({exc})",
-                               hint="pip install 'psycopg[binary]' into the Python that runs Cairn") from None
+    except ImportError:
+        if not _site_added():
+            raise DriverMissing(f"{address.public(found)} needs psycopg, which this Python cannot import",
+                                hint="pip install 'psycopg[binary]' into the Python that runs Cairn") from None
+        from cairn.store.postgres import PgStore
     return PgStore(found, scope, password=address.password(env))
+
+
+def _site_added() -> bool:
+    """Hooks start Python without site-packages (-S); on the plugin's own environment
+    (CAIRN_SITE=1, set by hooks/run.sh) they are added when a driver is needed.
+    Whether psycopg can be imported now."""
+    import sys
+
+    if not sys.flags.no_site or os.environ.get("CAIRN_SITE") != "1":
+        return False
+    import site
+
+    site.main()
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def open_store(root: Path, *, project_dir: Path | None = None, settings: Settings | None = None,

@@ -38,6 +38,7 @@ from cairn.transitions import Unchanged, attempt_for, check_rewritten, close_run
 MAX_REQUEST = 20_000
 OPEN_MARK = ".open"        # exists iff a workflow is open: SessionStart/SubagentStart need Python
 RUNNING_MARK = ".running"  # exists iff a workflow runs: Stop/SessionEnd need Python
+SHARED_MARK = ".shared"    # exists iff the store is a shared server: Stop's heartbeat must reach it
 
 Change = Callable[[Tx, Workflow, int, datetime], "str | None"]
 
@@ -136,6 +137,7 @@ class Workflows:
             active = running or r.any_with(ACTIVE)
         safefs.mark(self.root / OPEN_MARK, active)
         safefs.mark(self.root / RUNNING_MARK, running)
+        safefs.mark(self.root / SHARED_MARK, self.store.shared)
 
     # ------------------------------------------------------------------ create
     def create(self, request: str, pipeline: Pipeline, *, workflow_id: str | None = None,

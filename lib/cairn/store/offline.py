@@ -28,6 +28,7 @@ from cairn import safefs
 from cairn.errors import CairnError, StoreError, StoreUnreachable
 
 OFFLINE_DB = "offline.db"
+DRIVER_STAMP = "pg-1"  # ${CLAUDE_PLUGIN_DATA}/pg-1.ok: psycopg is in the plugin's environment
 _SCHEMA = ("CREATE TABLE IF NOT EXISTS pending (id INTEGER PRIMARY KEY, event TEXT NOT NULL, payload BLOB NOT "
            "NULL, project TEXT NOT NULL, at TEXT NOT NULL);"
            "CREATE TABLE IF NOT EXISTS told (session_id TEXT PRIMARY KEY, at TEXT NOT NULL)")
@@ -118,3 +119,21 @@ def replay(root: Path, env: Mapping[str, str]) -> list[str]:
         notes.insert(0, f"sent {sent} hook event(s) recorded while the shared store was unreachable "
                      f"(from {path})")
     return notes
+
+
+def fetch_driver(env: Mapping[str, str]) -> bool:
+    """Start installing psycopg into the plugin's environment in the background (once:
+    hooks/bootstrap.py keeps a lock and a stamp). False when there is no plugin
+    environment to install into (a hook run outside Claude Code) or it is already done."""
+    data, plugin = env.get("CLAUDE_PLUGIN_DATA", ""), env.get("CLAUDE_PLUGIN_ROOT", "")
+    if not data or not plugin or os.path.exists(os.path.join(data, f"{DRIVER_STAMP}.ok")):
+        return False
+    script = os.path.join(plugin, "hooks", "bootstrap.py")
+    if not os.path.isfile(script) or not os.path.isdir(os.path.join(data, "venv")):
+        return False
+    import subprocess
+
+    subprocess.Popen(["python3", "-I", script, data, DRIVER_STAMP, "requirements-postgres.txt"],
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True, close_fds=True)
+    return True
