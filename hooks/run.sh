@@ -50,6 +50,10 @@ case $event in
     fi
     exit 0 ;;
   session-end|pre-compact) [ -f "$root/.running" ] || exit 0 ;;
+  session-start)
+    # a shared store may hold workflows this folder has no marker of yet (another clone's)
+    [ -f "$root/.open" ] || [ -n "${CAIRN_STORE:-}${CLAUDE_PLUGIN_OPTION_STORE:-}" ] \
+      || grep -qs '^[[:space:]]*store:[[:space:]]*.\{0,1\}postgres' "$root/../cairn.yaml" || exit 0 ;;
   *) [ -f "$root/.open" ] || exit 0 ;;
 esac
 

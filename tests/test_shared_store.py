@@ -197,7 +197,6 @@ def test_the_stop_hook_sends_a_heartbeat_to_the_shared_store_at_most_once_a_minu
     """Other machines judge a lease by its heartbeat in the database: on a shared store the
     Stop hook (hooks/run.sh) sends one when the session's liveness file is a minute old.
     The hook runs on the plugin's environment (a virtualenv that sees psycopg)."""
-    import sys
     import time
     from datetime import timedelta
 
@@ -205,11 +204,7 @@ def test_the_stop_hook_sends_a_heartbeat_to_the_shared_store_at_most_once_a_minu
     from test_hooks import Hooks
 
     a, _ = clones
-    data = tmp_path / "plugin-data"
-    data.mkdir()
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(data / "venv")],
-                   check=True)
-    (data / "deps-2.ok").touch()
+    data = plugin_data(tmp_path)
     ma = manager(a)
     ma.create("beating", workflow_id="wf-s", session_id="sess-a")
     ma.workflows.acquire("wf-s", "sess-a", os.getpid())
@@ -232,3 +227,45 @@ def test_the_stop_hook_sends_a_heartbeat_to_the_shared_store_at_most_once_a_minu
         beat = r.lease("wf-s")
     assert beat is not None and utcnow() - beat.heartbeat_at < timedelta(minutes=1)
     assert time.time() - (ma.root / ".live" / "sess-a").stat().st_mtime < 60
+
+
+def plugin_data(tmp_path: Path) -> Path:
+    """The plugin's environment as bootstrap.py leaves it, its venv seeing this interpreter's
+    packages (psycopg among them)."""
+    import sys
+
+    data = tmp_path / "plugin-data"
+    data.mkdir()
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(data / "venv")],
+                   check=True)
+    (data / "deps-2.ok").touch()
+    return data
+
+
+def test_session_start_in_a_fresh_clone_offers_the_other_machines_workflow_with_its_artifacts(
+        clones: tuple[Path, Path], tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plugin's `store` option (CLAUDE_PLUGIN_OPTION_STORE, the password in the keychain-backed
+    one): the first SessionStart in a clone with no marker yet reaches the server, restores the
+    artifacts before the context is built, and tells the session's Bash tool the address."""
+    from test_hooks import Hooks, payload
+
+    a, b = clones
+    ma = manager(a)
+    ma.create("from machine a", workflow_id="wf-o")
+    complete_stage(ma, "wf-o", "orchestrator")
+    monkeypatch.delenv("CAIRN_STORE")
+    hooks = Hooks(b, plugin_data(tmp_path))
+    env_file = tmp_path / "session-env" / "sessionstart-hook-0.sh"
+    env_file.parent.mkdir()
+    env = {**hooks.env(), "CLAUDE_PLUGIN_OPTION_STORE": pg_url, "CLAUDE_PLUGIN_OPTION_STORE_PASSWORD": "unused-pw",
+           "CLAUDE_ENV_FILE": str(env_file)}
+    assert not (b / ".claude" / "artifacts" / ".open").exists()
+    proc = hooks.run_raw("session-start", json.dumps(payload("SessionStart-startup", b)).encode(), env)
+    assert proc.returncode == 0 and proc.stderr == b"", proc.stderr
+    answer = json.loads(proc.stdout)
+    context = answer["hookSpecificOutput"]["additionalContext"]
+    assert "wf-o" in context and "restored 1 artifact(s) from the shared store" in context
+    assert (b / ".claude" / "artifacts" / "wf-o" / "manifest.json").is_file()
+    assert (b / ".claude" / "artifacts" / ".open").is_file() and (b / ".claude" / "artifacts" / ".shared").is_file()
+    assert env_file.read_text() == f"export CAIRN_STORE={pg_url}\n"
+    assert "unused-pw" not in proc.stdout.decode() + env_file.read_text()
