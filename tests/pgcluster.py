@@ -64,24 +64,34 @@ class Cluster:
         self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.dir / "log"), "-w", "-t", "60",
                   "start")
 
+    def pid(self) -> int:
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
     def kill(self) -> None:
-        """The postmaster killed hard (SIGKILL): what a crashed server leaves."""
-        pid = int((self.data / "postmaster.pid").read_text().split()[0])
+        """The postmaster killed hard (SIGKILL): what a crashed server leaves. Returns once it is gone."""
+        pid = self.pid()
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    pass
-            except OSError:
-                break
-        # its backends die when they notice the postmaster is gone; wait for the port and the shared memory
-        for _ in range(300):
-            if self._run("pg_ctl", "-D", str(self.data), "status", check=False).returncode != 0:
-                out = subprocess.run(["pgrep", "-f", f"-D {self.data}"], capture_output=True, text=True)
-                if not out.stdout.strip():
-                    return
-            time.sleep(0.05)
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.01)
+        raise TimeoutError(f"postmaster {pid} still there 30 s after SIGKILL")
+
+    def restart(self) -> None:
+        """Start again after a kill (its backends may take a moment to notice and exit:
+        until then the server refuses to start on their shared memory)."""
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.start()
+                return
+            except subprocess.CalledProcessError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop", check=False)
