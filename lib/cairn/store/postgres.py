@@ -171,12 +171,20 @@ class PgStore:
         return PgConn(self._conn)
 
     def _migrate(self) -> None:
+        known = {name for name, _ in MIGRATIONS}
+        try:  # the usual case, one round trip: every migration already applied
+            if {r[0] for r in self._connect().execute("SELECT name FROM migrations")} == known:
+                return
+        except pgerr.UndefinedTable:
+            pass  # a new project scope (or a new server): created below
+        except psycopg.OperationalError as exc:
+            self._drop()
+            raise self._unreachable(exc) from None
         with self._tx(write=True) as db:
             db.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
             db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL "
                        "DEFAULT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))")
             done = {r[0] for r in db.execute("SELECT name FROM migrations")}
-            known = {name for name, _ in MIGRATIONS}
             if done - known:
                 raise StoreError(f"{self.describe()} was written by a newer Cairn (migrations "
                                  f"{', '.join(sorted(done - known))})", hint="update the Cairn plugin")
