@@ -67,6 +67,17 @@ def server_view(h: Hooks) -> Workflow:
     return wf
 
 
+def carried(h: Hooks, sha256: str) -> bytes | None:
+    from cairn.store.postgres import PgStore
+
+    store = PgStore(os.environ["CAIRN_STORE"], project_scope(h.project, "", os.environ))
+    try:
+        with store.read() as r:
+            return r.body(sha256)
+    finally:
+        store.close()
+
+
 def researcher_attempts(h: Hooks) -> list[tuple[str | None, str]]:
     return [(a.agent_id, a.outcome) for a in server_view(h).attempts if a.stage == "researcher"]
 
@@ -88,6 +99,9 @@ def test_hooks_without_psycopg_record_offline_then_the_next_command_sends_it(sha
     assert pending(shared.root) == 0
     assert researcher_attempts(shared) == [("a14469f274a2cc320", "completed")]
     seq = server_view(shared).seq
+    # the hook's completion carries the artifact for other machines, as a command's does
+    assert carried(shared, server_view(shared).artifacts["research.json"].sha256) == \
+        (shared.root / WID / "research.json").read_bytes()
 
     # the same completion kept again (recorded in both places): merged, never twice
     fire(shared, "SubagentStop", agent_type="cairn:researcher")

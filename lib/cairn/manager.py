@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from cairn.errors import ArtifactError, CairnError, NotResumable, WorkflowNotFound
-from cairn.model import Summary, Workflow
+from cairn.model import ArtifactRecord, Summary, Workflow
 from cairn.paths import check_workflow_id, default_artifacts_dir
 from cairn.pipeline import PROJECT_CONFIG, Pipeline, Settings
 from cairn.project import has_store, open_store, projection_state
@@ -219,16 +219,22 @@ class CheckpointManager:
             raise ArtifactError(f"{stage.name}'s artifacts are not valid: " + "; ".join(problems),
                                 path=str(folder), hint="fix the files, then record the completion again")
         records = [c.record for c in found if c.record is not None]
-        bodies: dict[str, bytes] = {}
-        if self.store.shared:  # the artifacts travel with the checkpoint to other machines
-            from cairn.carried import pack
-
-            bodies, left = pack(folder, records, self.settings.artifact_max_bytes)
-            self.notes += left
         from cairn.checks.gitstate import git_state
 
         return self.workflows.complete_stage(workflow_id, stage.name, records, agent_id=agent_id,
-                                             session_id=session_id, git=git_state(self.project_dir), bodies=bodies)
+                                             session_id=session_id, git=git_state(self.project_dir),
+                                             bodies=self.carry(workflow_id, records))
+
+    def carry(self, workflow_id: str, records: list[ArtifactRecord]) -> dict[str, bytes]:
+        """On a shared store, the contents a completion's artifacts travel with (what is too
+        large to is noted); nothing on the project's own SQLite file."""
+        if not self.store.shared:
+            return {}
+        from cairn.carried import pack
+
+        bodies, left = pack(self.workflow_dir(workflow_id), records, self.settings.artifact_max_bytes)
+        self.notes += left
+        return bodies
 
     @staticmethod
     def _relative(folder: Path, path: str) -> str:
