@@ -269,3 +269,37 @@ def test_session_start_in_a_fresh_clone_offers_the_other_machines_workflow_with_
     assert (b / ".claude" / "artifacts" / ".open").is_file() and (b / ".claude" / "artifacts" / ".shared").is_file()
     assert env_file.read_text() == f"export CAIRN_STORE={pg_url}\n"
     assert "unused-pw" not in proc.stdout.decode() + env_file.read_text()
+
+
+def test_migrations_written_for_sqlite_run_on_the_server(pg_url: str) -> None:
+    """What the other migrations are written with (the project's portable subset of SQLite:
+    INTEGER PRIMARY KEY, WITHOUT ROWID, REAL, comments, INSERT ... SELECT with a window,
+    ALTER TABLE ADD COLUMN, INSERT OR IGNORE) is translated and runs on PostgreSQL, with
+    64-bit integers and double precision where SQLite stores them."""
+    import psycopg
+
+    from cairn.store.postgres import pg_ddl
+
+    sql = """
+    CREATE TABLE t (id INTEGER PRIMARY KEY, w TEXT NOT NULL, at TEXT NOT NULL, mtime REAL NOT NULL);  -- x; y
+    CREATE TABLE u (
+        w    TEXT PRIMARY KEY,
+        tick INTEGER NOT NULL        -- one more than the highest
+    ) WITHOUT ROWID;
+    INSERT INTO t(w, at, mtime) VALUES ('a', '2026-01-01', 1700000000.123456), ('b', '2026-01-02', 2.5);
+    INSERT INTO u(w, tick) SELECT w, ROW_NUMBER() OVER (ORDER BY max(at), w) FROM t GROUP BY w;
+    ALTER TABLE t ADD COLUMN big INTEGER;
+    INSERT OR IGNORE INTO u(w, tick) VALUES ('a', 9)
+    """
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS ddl_probe CASCADE")
+        conn.execute("CREATE SCHEMA ddl_probe")
+        conn.execute("SET search_path TO ddl_probe")
+        for statement in pg_ddl(sql).split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute("UPDATE t SET big = 5000000000")
+        assert conn.execute("SELECT id, mtime, big FROM t ORDER BY id").fetchall() == [
+            (1, 1700000000.123456, 5000000000), (2, 2.5, 5000000000)]
+        assert conn.execute("SELECT w, tick FROM u ORDER BY w").fetchall() == [("a", 1), ("b", 2)]
+        conn.execute("DROP SCHEMA ddl_probe CASCADE")

@@ -38,7 +38,10 @@ def _pg(sql: str) -> str:
     statements run again and again)."""
     out = _SQL.get(sql)
     if out is None:
-        out = _SQL[sql] = sql.replace("%", "%%").replace("?", "%s")
+        out = sql.replace("%", "%%").replace("?", "%s")
+        if out.startswith("INSERT OR IGNORE INTO "):  # SQLite's spelling, in code written for both
+            out = "INSERT INTO " + out[len("INSERT OR IGNORE INTO "):] + " ON CONFLICT DO NOTHING"
+        _SQL[sql] = out
     return out
 
 
@@ -94,7 +97,7 @@ class PgTx(SqlTx):
 
     def load(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
         super().load(table, columns, rows)
-        if table in ("attempts", "audit"):  # copied with their ids: new ones continue after the largest
+        if "id" in columns:  # copied with their ids: new ones continue after the largest (NULL: not an identity)
             self.db.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                             f"coalesce((SELECT max(id) FROM {table}), 0) + 1, false)")
 
