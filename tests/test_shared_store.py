@@ -119,6 +119,9 @@ def test_remote_urls_of_one_repository_normalize_alike() -> None:
 
 def test_the_password_never_shows_and_never_sits_in_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert address.public("postgresql://cairn:s3cret@db:5432/x") == "postgresql://cairn@db:5432/x"
+    from cairn.redact import redact  # whatever else carries an address (a request, a log line)
+
+    assert "s3cret" not in redact("use postgresql://cairn:s3cret@db:5432/x please")
     with pytest.raises(ConfigError, match="carries a password"):
         address.check_address("postgresql://cairn:s3cret@db/x", path="cairn.yaml", line=2)
     monkeypatch.setenv("PGPASSWORD", "s3cret-pw")

@@ -14,6 +14,8 @@ _PATTERNS = [
     ("aws-key", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
     ("slack-token", r"\bxox[abprs]-[A-Za-z0-9\-]{10,}"),
     ("gitlab-token", r"\bglpat-[A-Za-z0-9_\-]{20,}"),
+    # the password of a database address (postgresql://user:PASSWORD@host): the rest stays readable
+    ("password", r"(?<=postgres://)[^:@/\s\"]+:[^@/\s\"]+(?=@)|(?<=postgresql://)[^:@/\s\"]+:[^@/\s\"]+(?=@)"),
     # a PEM private key, up to its END line or, cut short, to the end of the JSON string
     ("private-key", r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:[^\"]*?-----END [A-Z0-9 ]*PRIVATE KEY-----"
                     r"|[^\"]*)"),
@@ -29,7 +31,7 @@ def _marker(m: re.Match[str]) -> str:
 # plain substring scan; the alternation itself costs ~20 ms per 100 KB (checkpoint.json is
 # redacted on every commit).
 _PREFIXES = ("sk-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "AKIA", "ASIA", "xox", "glpat-",
-             "-----BEGIN ")
+             "-----BEGIN ", "postgres")
 
 
 def _suspect(text: str) -> bool:
