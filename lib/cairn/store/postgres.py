@@ -97,9 +97,11 @@ class PgTx(SqlTx):
 
     def load(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
         super().load(table, columns, rows)
-        if "id" in columns:  # copied with their ids: new ones continue after the largest (NULL: not an identity)
-            self.db.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                            f"coalesce((SELECT max(id) FROM {table}), 0) + 1, false)")
+        if "id" not in columns:
+            return
+        sequence = self.db.execute(f"SELECT pg_get_serial_sequence('{table}', 'id')").fetchone()[0]
+        if sequence is not None:  # an identity copied with its ids: new ones continue after the largest
+            self.db.execute(f"SELECT setval(?, coalesce((SELECT max(id) FROM {table}), 0) + 1, false)", (sequence,))
 
 
 def public_url(url: str) -> str:
