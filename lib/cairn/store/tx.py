@@ -1,5 +1,8 @@
 """The writing half of a transaction (`cairn.store.Tx`), in SQL both backends run.
 
+Every text a person or an agent supplied (request, metadata, reasons, errors, audit
+details, parameters) is redacted as it is stored, whoever the caller.
+
 Upserts are `INSERT ... ON CONFLICT`, new ids come back through `RETURNING`: SQLite
 (3.35+) and PostgreSQL read them alike. What differs is a backend's subclass:
 how an insert that breaks a unique constraint is detected without spoiling the
@@ -17,8 +20,9 @@ from datetime import datetime
 from typing import Any
 
 from cairn.errors import StoreError, WorkflowExists, WorkflowNotFound
-from cairn.model import ArtifactRecord, LeaseRecord, iso
+from cairn.model import ArtifactRecord, Effect, LeaseRecord, iso
 from cairn.pipeline import Pipeline
+from cairn.redact import redact, redact_json
 from cairn.status import Status
 from cairn.store.rows import Cursor, RowReader
 
@@ -40,8 +44,8 @@ class SqlTx(RowReader):
         if self._insert_unique(
                 "INSERT INTO workflows(id, uid, request, created_at, pipeline, status, metadata, git)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (workflow_id, uid, request, iso(created_at), digest, Status.PENDING.value,
-                 json.dumps(metadata, sort_keys=True), git)) is None:
+                (workflow_id, uid, redact(request), iso(created_at), digest, Status.PENDING.value,
+                 redact_json(json.dumps(metadata, sort_keys=True)), git)) is None:
             raise WorkflowExists(workflow_id)
 
     def delete_workflow(self, workflow_id: str) -> None:
@@ -56,15 +60,17 @@ class SqlTx(RowReader):
             seq = int(row[0]) + 1
         self.db.execute("INSERT INTO marks(workflow_id, seq, type, at, session_id) VALUES (?, ?, ?, ?, ?)",
                         (workflow_id, seq, kind, iso(at), session_id))
+        self.db.execute("INSERT INTO activity(workflow_id, tick) VALUES (?, (SELECT coalesce(max(tick), 0) + 1 "
+                        "FROM activity)) ON CONFLICT(workflow_id) DO UPDATE SET tick = excluded.tick", (workflow_id,))
         return seq
 
     def set_status(self, workflow_id: str, status: Status, reason: str | None) -> None:
         self.db.execute("UPDATE workflows SET status = ?, status_reason = ? WHERE id = ?",
-                        (status.value, reason, workflow_id))
+                        (status.value, redact(reason) if reason else reason, workflow_id))
 
     def add_audit(self, workflow_id: str, seq: int, at: datetime, action: str, detail: str) -> None:
         self.db.execute("INSERT INTO audit(workflow_id, seq, at, action, detail) VALUES (?, ?, ?, ?, ?)",
-                        (workflow_id, seq, iso(at), action, detail))
+                        (workflow_id, seq, iso(at), action, redact(detail)))
 
     def start_attempt(self, workflow_id: str, stage: str, at: datetime, seq: int, *,
                       agent_id: str | None, session_id: str | None,
@@ -76,7 +82,7 @@ class SqlTx(RowReader):
             "INSERT INTO attempts(workflow_id, stage, number, started_at, ended_at, outcome, error,"
             " agent_id, session_id, started_seq, ended_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (workflow_id, stage, int(row[0]) + 1, iso(at), iso(at) if ended else None, outcome,
-             error, agent_id, session_id, seq, seq if ended else None))
+             redact(error) if error else error, agent_id, session_id, seq, seq if ended else None))
         if cur is None:
             raise StoreError(f"agent {agent_id!r} already has an attempt",
                              hint="a repeated hook delivery; nothing to do")
@@ -85,7 +91,8 @@ class SqlTx(RowReader):
     def end_attempt(self, attempt_id: int, outcome: str, at: datetime, seq: int,
                     error: str | None) -> None:
         self.db.execute("UPDATE attempts SET outcome = ?, ended_at = ?, ended_seq = ?, error = ? "
-                        "WHERE id = ? AND outcome IS NULL", (outcome, iso(at), seq, error, attempt_id))
+                        "WHERE id = ? AND outcome IS NULL", (outcome, iso(at), seq, redact(error) if error else error,
+                                                             attempt_id))
 
     def invalidate_attempt(self, attempt_id: int, seq: int) -> None:
         self.db.execute("UPDATE attempts SET invalidated_seq = ? WHERE id = ? AND invalidated_seq IS NULL",
@@ -113,6 +120,15 @@ class SqlTx(RowReader):
     def set_attempt_git(self, attempt_id: int, git: str) -> None:
         self.db.execute("UPDATE attempts SET git = ? WHERE id = ?", (git, attempt_id))
 
+    def add_effect(self, workflow_id: str, attempt_id: int, effect: Effect, at: datetime) -> bool:
+        """Once per (Bash call, kind, target), whatever the number of deliveries."""
+        cur = self.db.execute(
+            "INSERT INTO effects(workflow_id, attempt_id, kind, target, url, detail, at, tool_use_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (workflow_id, attempt_id, effect.kind, effect.target, effect.url,
+             json.dumps(effect.detail, sort_keys=True), iso(at), effect.tool_use_id))
+        return cur.rowcount == 1
+
     def set_usage(self, attempt_id: int, usage: str) -> None:
         self.db.execute("UPDATE attempts SET usage = ? WHERE id = ?", (usage, attempt_id))
 
@@ -137,7 +153,7 @@ class SqlTx(RowReader):
     def set_parameter(self, workflow_id: str, key: str, value: str, seq: int) -> None:
         self.db.execute("INSERT INTO parameters(workflow_id, key, value, seq) VALUES (?, ?, ?, ?) ON CONFLICT"
                         "(workflow_id, key) DO UPDATE SET value = excluded.value, seq = excluded.seq",
-                        (workflow_id, key, value, seq))
+                        (workflow_id, key, redact(value), seq))
 
     def bind(self, session_id: str, workflow_id: str, at: datetime, how: str) -> None:
         self.db.execute("INSERT INTO bindings(session_id, workflow_id, at, how) VALUES (?, ?, ?, ?) ON CONFLICT"
