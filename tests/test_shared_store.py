@@ -306,3 +306,11 @@ def test_migrations_written_for_sqlite_run_on_the_server(pg_url: str) -> None:
             (1, 1700000000.123456, 5000000000), (2, 2.5, 5000000000)]
         assert conn.execute("SELECT w, tick FROM u ORDER BY w").fetchall() == [("a", 1), ("b", 2)]
         conn.execute("DROP SCHEMA ddl_probe CASCADE")
+
+
+def test_status_names_every_host_the_workflow_ran_on(clones: tuple[Path, Path]) -> None:
+    a, b = clones
+    manager(a).create("hosts in status", workflow_id="wf-st", session_id="sess-a")
+    out = cairn_in(b, "status", "wf-st", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["hosts"] == [os.uname().nodename]

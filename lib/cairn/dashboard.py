@@ -96,6 +96,7 @@ class DetailJSON(TypedDict):
     history: list[MarkJSON]
     history_total: int
     cost: CostJSON
+    hosts: list[str]  # the machines its sessions ran on, first seen first (every machine's on a shared store)
 
 
 # ---------------------------------------------------------------------- formatting
@@ -249,6 +250,7 @@ def detail(m: CheckpointManager, wid: str, *, now: datetime | None = None,
         "last_error": base["last_error"], "next_agents": next_up, "parameters": dict(wf.parameters),
         "stages": stages, "history": history[-history_limit:], "history_total": len(wf.marks),
         "cost": cost_json(wf),
+        "hosts": list(dict.fromkeys(s.host for s in wf.sessions if s.host)),
     }
 
 
@@ -300,6 +302,8 @@ def render_detail(data: DetailJSON, *, color: bool = False) -> str:
            f"  Activity:  {ago(parse_ts(data['last_activity']), now)}"]
     if data["next_agents"]:
         out.append(f"  Next:      {', '.join(data['next_agents'])}")
+    if data["hosts"]:
+        out.append(f"  Hosts:     {short(', '.join(data['hosts']), 90)}")
     if data["parameters"]:
         out.append("  Parameters: " + ", ".join(f"{k}={short(v, 40)}" for k, v in sorted(data["parameters"].items())))
     out += ["", "  Stage              State        Duration  Tries  Artifacts"]
