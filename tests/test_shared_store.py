@@ -314,3 +314,16 @@ def test_status_names_every_host_the_workflow_ran_on(clones: tuple[Path, Path]) 
     out = cairn_in(b, "status", "wf-st", "--json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["hosts"] == [os.uname().nodename]
+
+
+def test_doctor_on_a_shared_store_repairs_the_folder_from_the_server_only(clones: tuple[Path, Path]) -> None:
+    a, b = clones
+    ma = manager(a)
+    ma.create("doctor", workflow_id="wf-d")
+    complete_stage(ma, "wf-d", "orchestrator")
+    out = cairn_in(b, "doctor", "--json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    report = json.loads(out.stdout)
+    assert report["database"] == "shared" and report["ok"]
+    assert not (b / ".claude" / "artifacts" / "cairn.db").exists()  # no local database made
+    assert (b / ".claude" / "artifacts" / "wf-d" / "manifest.json").is_file()  # restored by the load
