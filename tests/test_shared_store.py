@@ -327,3 +327,25 @@ def test_doctor_on_a_shared_store_repairs_the_folder_from_the_server_only(clones
     assert report["database"] == "shared" and report["ok"]
     assert not (b / ".claude" / "artifacts" / "cairn.db").exists()  # no local database made
     assert (b / ".claude" / "artifacts" / "wf-d" / "manifest.json").is_file()  # restored by the load
+
+
+def test_the_store_settings_read_alike_with_and_without_pyyaml(tmp_path: Path) -> None:
+    """Hooks read `settings:` with the standard library, commands with PyYAML: the same
+    store and project key either way; a password in the file is refused with its line."""
+    from cairn.config import _settings_without_yaml, load_project_config
+
+    text = ("settings:\n  expiry_days: 3\n  store: postgresql://cairn@db.example.com:5432/cairn\n"
+            "  project_key: 'team/payments'\n  artifact_max_bytes: 2048\n")
+    (tmp_path / ".claude").mkdir()
+    (tmp_path / ".claude" / "cairn.yaml").write_text(text, encoding="utf-8")
+    full = load_project_config(tmp_path)[1]
+    bare = _settings_without_yaml(text)
+    for s in (full, bare):
+        assert (s.store, s.project_key, s.artifact_max_bytes) == (
+            "postgresql://cairn@db.example.com:5432/cairn", "team/payments", 2048)
+    (tmp_path / ".claude" / "cairn.yaml").write_text("settings:\n  store: postgresql://cairn:pw@db/cairn\n")
+    with pytest.raises(ConfigError, match=r"cairn.yaml:2: settings.store carries a password"):
+        load_project_config(tmp_path)
+    (tmp_path / ".claude" / "cairn.yaml").write_text("settings:\n  store: mysql://db/cairn\n")
+    with pytest.raises(ConfigError, match="not a postgresql:// address"):
+        load_project_config(tmp_path)
