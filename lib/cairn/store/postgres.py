@@ -77,23 +77,13 @@ class PgConn:
 
 
 class PgTx(SqlTx):
-    """`SqlTx` on PostgreSQL: the reading fragments in its dialect, and unique inserts
-    inside a savepoint (a failed statement would otherwise abort the whole transaction)."""
+    """`SqlTx` on PostgreSQL: the reading fragments in its dialect, and identity
+    sequences kept ahead of rows copied in with their ids."""
 
     LATER = "greatest"
     BY_TIME = ""
     ORDER_KEY = "tool_use_id"
     SECONDS = "extract(epoch from (({a})::timestamptz - ({b})::timestamptz))"
-
-    def _insert_unique(self, sql: str, args: Sequence[Any]) -> Cursor | None:
-        self.db.execute("SAVEPOINT uniq")
-        try:
-            cur = self.db.execute(sql, args)
-        except pgerr.UniqueViolation:
-            self.db.execute("ROLLBACK TO SAVEPOINT uniq")
-            return None
-        self.db.execute("RELEASE SAVEPOINT uniq")
-        return cur
 
     def load(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
         super().load(table, columns, rows)
@@ -207,11 +197,9 @@ class PgStore:
     def _tx(self, *, write: bool, durable: bool = True) -> Iterator[PgConn]:
         db = self._connect()
         try:
-            if write:
-                db.execute("BEGIN")
-                db.execute("SELECT pg_advisory_xact_lock(?)", (self._lock_key,))
-                if not durable:  # a heartbeat: losing the last one to a crash costs nothing
-                    db.execute("SET LOCAL synchronous_commit = off")
+            if write:  # one round trip (no parameters: the simple protocol runs several statements)
+                db.execute(f"BEGIN; SELECT pg_advisory_xact_lock({int(self._lock_key)})"
+                           + ("" if durable else "; SET LOCAL synchronous_commit = off"))  # a heartbeat: may be lost
             else:
                 db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         except psycopg.OperationalError as exc:

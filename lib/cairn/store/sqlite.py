@@ -18,13 +18,11 @@ import os
 import sqlite3
 import stat
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 from cairn import disk
 from cairn.errors import CairnError, DiskError, StoreError
-from cairn.store.rows import Cursor
 from cairn.store.schema import MIGRATIONS
 from cairn.store.tx import SqlTx
 
@@ -33,13 +31,8 @@ BUSY_TIMEOUT_MS = 30_000
 
 
 class SqliteTx(SqlTx):
-    """`SqlTx` on `sqlite3`: a failed unique insert leaves SQLite's transaction usable."""
-
-    def _insert_unique(self, sql: str, args: Sequence[Any]) -> Cursor | None:
-        try:
-            return self.db.execute(sql, args)
-        except sqlite3.IntegrityError:
-            return None
+    """`SqlTx` on `sqlite3` (the SQL is all shared; a class of its own for the type and
+    for what SQLite alone may need)."""
 
 
 SIDE_FILES = ("", "-wal", "-shm", "-journal", ".lock")

@@ -3,10 +3,11 @@
 Every text a person or an agent supplied (request, metadata, reasons, errors, audit
 details, parameters) is redacted as it is stored, whoever the caller.
 
-Upserts are `INSERT ... ON CONFLICT`, new ids come back through `RETURNING`: SQLite
-(3.35+) and PostgreSQL read them alike. What differs is a backend's subclass:
-how an insert that breaks a unique constraint is detected without spoiling the
-transaction (`_insert_unique`), and the reading fragments of `RowReader`.
+Upserts are `INSERT ... ON CONFLICT`, new ids come back through `RETURNING`, and an
+insert that would break a unique constraint is `ON CONFLICT DO NOTHING` with no row back
+(which leaves a PostgreSQL transaction usable, where a failed statement would abort it):
+SQLite (3.35+) and PostgreSQL run them alike. What differs lives in a backend's module:
+the reading fragments of `RowReader`, placeholders, DDL.
 """
 
 from __future__ import annotations
@@ -17,14 +18,13 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
 
 from cairn.errors import StoreError, WorkflowExists, WorkflowNotFound
 from cairn.model import ArtifactRecord, Effect, LeaseRecord, iso
 from cairn.pipeline import Pipeline
 from cairn.redact import redact, redact_json
 from cairn.status import Status
-from cairn.store.rows import Cursor, RowReader
+from cairn.store.rows import RowReader
 
 HOST = os.uname().nodename[:256]  # the machine this process runs on (recorded with each session)
 
@@ -32,21 +32,17 @@ HOST = os.uname().nodename[:256]  # the machine this process runs on (recorded w
 class SqlTx(RowReader):
     """A transaction: the typed operations of `cairn.store.Tx` over one connection."""
 
-    def _insert_unique(self, sql: str, args: Sequence[Any]) -> Cursor | None:
-        """Run an INSERT; None when it breaks a unique constraint (the transaction stays usable)."""
-        raise NotImplementedError
-
     def create_workflow(self, workflow_id: str, uid: str, request: str, created_at: datetime,
                         pipeline: Pipeline, metadata: dict[str, str], git: str | None) -> None:
         digest = pipeline.digest
         self.db.execute("INSERT INTO pipelines(digest, body) VALUES (?, ?) ON CONFLICT DO NOTHING",
                         (digest, json.dumps(pipeline.to_dict(), sort_keys=True)))
-        if self._insert_unique(
+        if self.db.execute(
                 "INSERT INTO workflows(id, uid, request, created_at, pipeline, status, metadata, git)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (workflow_id, uid, redact(request), iso(created_at), digest, Status.PENDING.value,
-                 redact_json(json.dumps(metadata, sort_keys=True)), git)) is None:
-            raise WorkflowExists(workflow_id)
+                 redact_json(json.dumps(metadata, sort_keys=True)), git)).rowcount != 1:
+            raise WorkflowExists(workflow_id)  # its id or its uid is taken
 
     def delete_workflow(self, workflow_id: str) -> None:
         if self.db.execute("DELETE FROM workflows WHERE id = ?", (workflow_id,)).rowcount == 0:
@@ -78,15 +74,16 @@ class SqlTx(RowReader):
         row = self.db.execute("SELECT coalesce(max(number), 0) FROM attempts WHERE workflow_id = ? "
                               "AND stage = ?", (workflow_id, stage)).fetchone()
         ended = outcome is not None
-        cur = self._insert_unique(
+        got = self.db.execute(
             "INSERT INTO attempts(workflow_id, stage, number, started_at, ended_at, outcome, error,"
-            " agent_id, session_id, started_seq, ended_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            " agent_id, session_id, started_seq, ended_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING RETURNING id",
             (workflow_id, stage, int(row[0]) + 1, iso(at), iso(at) if ended else None, outcome,
-             redact(error) if error else error, agent_id, session_id, seq, seq if ended else None))
-        if cur is None:
+             redact(error) if error else error, agent_id, session_id, seq, seq if ended else None)).fetchone()
+        if got is None:  # the unique index on agent_id
             raise StoreError(f"agent {agent_id!r} already has an attempt",
                              hint="a repeated hook delivery; nothing to do")
-        return int(cur.fetchone()[0])
+        return int(got[0])
 
     def end_attempt(self, attempt_id: int, outcome: str, at: datetime, seq: int,
                     error: str | None) -> None:
