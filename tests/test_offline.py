@@ -138,3 +138,27 @@ def test_hooks_run_without_psycopg() -> None:
     """The premise of the tests above: the hook interpreter (-I -S) cannot import psycopg."""
     out = subprocess.run([sys.executable, "-I", "-S", "-c", "import psycopg"], capture_output=True)
     assert out.returncode != 0
+
+
+def test_hooks_do_not_wait_on_a_store_found_down_a_moment_ago(shared: Hooks, pg_url: str,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """After one hook found the server away, the next ones go offline at once for a
+    minute (no session waits on connection timeouts); a command always tries, and once it
+    has sent the kept events the hooks try again."""
+    import time
+
+    from cairn.store.offline import DOWN_MARK
+
+    monkeypatch.setenv("CAIRN_STORE", "postgresql://nobody@127.0.0.1:1/cairn")
+    monkeypatch.setenv("CLAUDE_PROJECT_DIR", str(shared.project))
+    raw = json.dumps(payload("SubagentStart", shared.project, agent_type="cairn:researcher")).encode()
+    run("subagent-start", raw, os.environ)  # tries, fails, marks the store down
+    first = (shared.root / DOWN_MARK).stat().st_mtime_ns
+    t0 = time.monotonic()
+    answer = run("subagent-start", raw, os.environ)
+    assert time.monotonic() - t0 < 1.0 and answer is None  # offline at once, and already told
+    assert pending(shared.root) == 2 and (shared.root / DOWN_MARK).stat().st_mtime_ns == first
+
+    monkeypatch.setenv("CAIRN_STORE", pg_url)  # the server is back: a command sends, and clears the mark
+    assert cairn_in(shared.project, "status").returncode == 0
+    assert pending(shared.root) == 0 and not (shared.root / DOWN_MARK).exists()

@@ -8,6 +8,7 @@ and, at most, a short `systemMessage`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -66,9 +67,11 @@ def _offline(hook: Hook, raw: bytes, exc: StoreUnreachable) -> Output:
     (`cairn.store.offline`), and tell the session once."""
     import sqlite3
 
-    from cairn.store.offline import fetch_driver, record
+    from cairn.store.offline import fetch_driver, mark_down, record
 
     _log(hook.root, hook.event, exc)
+    with contextlib.suppress(OSError, CairnError):
+        mark_down(hook.root)
     if hook.event == "stop":  # a heartbeat is worth nothing later: not kept
         return None
     try:

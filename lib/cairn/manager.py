@@ -28,7 +28,9 @@ Op = Callable[[Tx, Workflow, int, datetime], "str | None"]
 
 class CheckpointManager:
     def __init__(self, root: Path | None = None, *, project_dir: Path | None = None,
-                 settings: Settings | None = None, store: Store | None = None) -> None:
+                 settings: Settings | None = None, store: Store | None = None, hook: bool = False) -> None:
+        """`hook`: opened by a hook, which must never make a session wait on a shared store
+        that was just found unreachable (`cairn.store.offline.recently_down`)."""
         self.root = Path(root) if root is not None else default_artifacts_dir()
         if project_dir is None and self.root.name == "artifacts" and self.root.parent.name == ".claude":
             project_dir = self.root.parent.parent
@@ -37,20 +39,26 @@ class CheckpointManager:
         self._store = store
         self._workflows: Workflows | None = None
         self.notes: list[str] = []  # what a reader should be told (repairs, imports)
+        self.hook = hook
 
     # ------------------------------------------------------------------ plumbing
     @property
     def store(self) -> Store:
         if self._store is None:
-            store, report = open_store(self.root, project_dir=self.project_dir, settings=self.settings)
+            if self.hook and self.shared:
+                from cairn.store.offline import check_down
+
+                check_down(self.root)  # StoreUnreachable at once while it was found down a moment ago
+            store, report = open_store(self.root, project_dir=self.project_dir, settings=self.settings,
+                                       connect_timeout=2 if self.hook else 5)
             if report is not None and (report.imported or report.skipped):
                 self.notes.append(f"imported {len(report.imported)} workflow(s) into {self.root}/cairn.db")
                 self.notes += [f"not imported: {s}" for s in report.skipped]
             self._store = store
-            if store.shared and os.path.exists(self.root / "offline.db"):
-                from cairn.store.offline import replay  # what hooks kept while the store was unreachable
+            if store.shared:
+                from cairn.store.offline import reached  # what hooks kept while it was unreachable goes now
 
-                self.notes += replay(self.root, os.environ)
+                self.notes += reached(self.root, os.environ)
         return self._store
 
     @property

@@ -31,7 +31,8 @@ def has_store(root: Path) -> bool:
     return os.path.isfile(root / DB_FILE) and not os.path.islink(root / DB_FILE)
 
 
-def open_shared(found: str, project_dir: Path | None, settings: Settings, env: Mapping[str, str]) -> Store:
+def open_shared(found: str, project_dir: Path | None, settings: Settings, env: Mapping[str, str], *,
+                connect_timeout: int = 5) -> Store:
     """The project's scope on the shared server at `found`. StoreUnreachable when the
     server cannot be reached or psycopg cannot be imported here (a hook's interpreter
     without the plugin's packages): hooks then record offline (`cairn.store.offline`)."""
@@ -45,7 +46,7 @@ def open_shared(found: str, project_dir: Path | None, settings: Settings, env: M
             raise DriverMissing(f"{address.public(found)} needs psycopg, which this Python cannot import",
                                 hint="pip install 'psycopg[binary]' into the Python that runs Cairn") from None
         from cairn.store.postgres import PgStore
-    return PgStore(found, scope, password=address.password(env))
+    return PgStore(found, scope, password=address.password(env), connect_timeout=connect_timeout)
 
 
 def _site_added() -> bool:
@@ -67,13 +68,13 @@ def _site_added() -> bool:
 
 
 def open_store(root: Path, *, project_dir: Path | None = None, settings: Settings | None = None,
-               env: Mapping[str, str] | None = None) -> tuple[Store, ImportReport | None]:
+               env: Mapping[str, str] | None = None, connect_timeout: int = 5) -> tuple[Store, ImportReport | None]:
     """The project's store: a shared server when one is configured (`cairn.store.address`),
     else its SQLite file, opened by `open_local`."""
     env = os.environ if env is None else env
     found = address.configured(env, (settings or Settings()).store)
     if found is not None:
-        return open_shared(found[0], project_dir, settings or Settings(), env), None
+        return open_shared(found[0], project_dir, settings or Settings(), env, connect_timeout=connect_timeout), None
     return open_local(root)
 
 

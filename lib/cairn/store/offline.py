@@ -28,6 +28,8 @@ from cairn import safefs
 from cairn.errors import CairnError, StoreError, StoreUnreachable
 
 OFFLINE_DB = "offline.db"
+DOWN_MARK = ".store-down"  # touched when a hook found the store unreachable
+DOWN_FOR_S = 60.0          # hooks do not try again for this long: no session waits on a dead address
 DRIVER_STAMP = "pg-1"  # ${CLAUDE_PLUGIN_DATA}/pg-1.ok: psycopg is in the plugin's environment
 _SCHEMA = ("CREATE TABLE IF NOT EXISTS pending (id INTEGER PRIMARY KEY, event TEXT NOT NULL, payload BLOB NOT "
            "NULL, project TEXT NOT NULL, at TEXT NOT NULL);"
@@ -76,6 +78,15 @@ def pending(root: Path) -> int:
 
 
 _replaying = False  # a replayed handler opens the store again: it must not replay in turn
+
+
+def reached(root: Path, env: Mapping[str, str]) -> list[str]:
+    """This process reached the shared store: hooks may try it again, and what they kept
+    is sent now (`replay`). Two stats when there is nothing to do."""
+    if os.path.lexists(root / DOWN_MARK):
+        with contextlib.suppress(OSError):
+            safefs.mark(root / DOWN_MARK, False)
+    return replay(root, env) if os.path.exists(root / OFFLINE_DB) else []
 
 
 def replay(root: Path, env: Mapping[str, str]) -> list[str]:
@@ -137,3 +148,30 @@ def fetch_driver(env: Mapping[str, str]) -> bool:
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                      start_new_session=True, close_fds=True)
     return True
+
+
+def mark_down(root: Path) -> None:
+    """A hook found the store unreachable: the next hooks go offline at once for a while.
+    A mark younger than that is left as it is (those hooks did not try: refreshing it
+    would keep a busy session from ever trying again)."""
+    try:
+        if time.time() - os.lstat(root / DOWN_MARK).st_mtime < DOWN_FOR_S:
+            return
+    except OSError:
+        pass
+    safefs.mark(root / DOWN_MARK, True)
+    with contextlib.suppress(OSError):
+        os.utime(root / DOWN_MARK, None, follow_symlinks=False)
+
+
+def check_down(root: Path) -> None:
+    """StoreUnreachable when a hook found the store unreachable less than a minute ago
+    (commands always try: they are what reconciles)."""
+    try:
+        age = time.time() - os.lstat(root / DOWN_MARK).st_mtime
+    except OSError:
+        return
+    if 0 <= age < DOWN_FOR_S:
+        raise StoreUnreachable(f"the shared store was unreachable {age:.0f} s ago; hooks try it again after "
+                               f"{DOWN_FOR_S:.0f} s", hint="start the server or fix the address; `cairn status` "
+                               "tries it now and sends what the hooks kept")

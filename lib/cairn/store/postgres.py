@@ -128,9 +128,11 @@ class PgStore:
 
     shared = True
 
-    def __init__(self, url: str, scope: str, *, password: str | None = None) -> None:
+    def __init__(self, url: str, scope: str, *, password: str | None = None,
+                 connect_timeout: int = CONNECT_TIMEOUT_S) -> None:
         self.url = url
         self._password = password  # from the plugin's keychain-backed option: held in memory only
+        self._connect_timeout = max(2, connect_timeout)  # libpq's least
         self.scope = scope
         self.schema = schema_name(scope)
         # the advisory lock's key: this scope's writers queue on it, other scopes never wait
@@ -156,7 +158,7 @@ class PgStore:
         try:
             # the plugin's password joins the address in memory only, for this connection
             info = make_conninfo(self.url, password=self._password) if self._password else self.url
-            self._conn = psycopg.connect(info, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
+            self._conn = psycopg.connect(info, autocommit=True, connect_timeout=self._connect_timeout,
                                          application_name="cairn")
             # a schema name from a hash: nothing to quote but the convention
             self._conn.execute(f'SET search_path TO "{self.schema}"')
