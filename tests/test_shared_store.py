@@ -16,7 +16,8 @@ from cairn.errors import ConfigError, StoreUnreachable
 from cairn.manager import CheckpointManager
 from cairn.scope import normalize_remote
 from cairn.store import address
-from conftest import complete_stage, run_cairn
+from support import run_cairn
+from test_cli_support import complete_stage
 
 
 def git(*args: str, cwd: Path) -> None:

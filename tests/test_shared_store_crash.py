@@ -21,7 +21,7 @@ import pytest
 
 import pgcluster
 from cairn.manager import CheckpointManager
-from conftest import LIB
+from support import LIB
 
 WORKER = r"""
 import os, signal, sys, time

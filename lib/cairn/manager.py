@@ -116,13 +116,6 @@ class CheckpointManager:
             wf = r.workflow(workflow_id)
         if wf is None:
             raise WorkflowNotFound(workflow_id, str(self.root))
-        if wf.status == Status.RUNNING:  # the Stop hook's heartbeats, kept outside the database
-            from cairn.live import live_seen
-
-            for s in wf.sessions:
-                seen = live_seen(self.root, s.session_id)
-                if seen is not None and (wf.last_seen is None or seen > wf.last_seen):
-                    wf.last_seen = seen
         warnings = []
         if self.store.shared:  # another machine may have recorded what this folder lacks
             from cairn.carried import restore
@@ -137,6 +130,14 @@ class CheckpointManager:
             # a writer killed after its commit may have left the markers of hooks/run.sh behind
             with contextlib.suppress(OSError, CairnError):
                 self.workflows.update_marks()
+        # after the projection: it shows the database, and the Stop hook's heartbeats live outside it
+        if wf.status == Status.RUNNING:  # the Stop hook's heartbeats, kept outside the database
+            from cairn.live import live_seen
+
+            for s in wf.sessions:
+                seen = live_seen(self.root, s.session_id)
+                if seen is not None and (wf.last_seen is None or seen > wf.last_seen):
+                    wf.last_seen = seen
         return wf, warnings
 
     def _pipeline(self, workflow_id: str) -> Pipeline:
