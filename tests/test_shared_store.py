@@ -315,6 +315,9 @@ def test_status_names_every_host_the_workflow_ran_on(clones: tuple[Path, Path]) 
     out = cairn_in(b, "status", "wf-st", "--json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["hosts"] == [os.uname().nodename]
+    overview = json.loads(cairn_in(b, "status", "--json").stdout)  # every machine's workflows, with their host
+    assert [(r["workflow_id"], r["host"]) for r in overview["sections"]["running"]] == [
+        ("wf-st", os.uname().nodename)]
 
 
 def test_doctor_on_a_shared_store_repairs_the_folder_from_the_server_only(clones: tuple[Path, Path]) -> None:

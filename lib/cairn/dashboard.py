@@ -51,6 +51,7 @@ class RowJSON(TypedDict):
     started_at: str | None
     last_activity: str | None
     last_error: str | None
+    host: str | None  # where its latest session ran (on a shared store, any machine)
 
 
 class OverviewJSON(TypedDict):
@@ -161,6 +162,7 @@ def row(wf: Workflow) -> RowJSON:
         "progress": progress(done, len(wf.pipeline)), "agent": agent, "agent_role": role,
         "next_agents": ready(wf), "started_at": iso(wf.created_at), "last_activity": iso(wf.last_activity),
         "last_error": short(error, 300) if error else None,
+        "host": max(wf.sessions, key=lambda x: x.last_seen).host if wf.sessions else None,
     }
 
 
@@ -262,7 +264,8 @@ def row_lines(r: RowJSON, now: datetime, color: bool) -> list[str]:
         f"  {r['workflow_id']}  {paint(r['status'], r['status'], color)}",
         f"    {short(r['request'], 68)}",
         f"    {bar(p['percent'])} {p['percent']:>3}%  {p['completed']}/{p['total']}  {short(agent, 40)}",
-        f"    started {clock(parse_ts(r['started_at']))}  last activity {ago(parse_ts(r['last_activity']), now)}",
+        f"    started {clock(parse_ts(r['started_at']))}  last activity {ago(parse_ts(r['last_activity']), now)}"
+        + (f"  on {short(r['host'], 30)}" if r["host"] else ""),
     ]
     if r["last_error"]:
         lines.append(f"    last error: {short(r['last_error'], 80)}")
