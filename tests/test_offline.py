@@ -47,7 +47,8 @@ def shared(tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Hook
 def fire(h: Hooks, name: str, **changes: object) -> dict[str, object] | None:
     from test_hooks import event_of
 
-    env = {**h.env(), "CAIRN_STORE": os.environ["CAIRN_STORE"]}
+    # the user's home as every Cairn process of theirs sees it (their key seals what hooks keep)
+    env = {**h.env(), "CAIRN_STORE": os.environ["CAIRN_STORE"], "HOME": os.environ["HOME"]}
     proc = h.run_raw(event_of(name), json.dumps(payload(name, h.project, **changes)).encode(), env)
     assert proc.returncode == 0 and proc.stderr == b"", proc.stderr
     return json.loads(proc.stdout) if proc.stdout.strip() else None
@@ -162,3 +163,24 @@ def test_hooks_do_not_wait_on_a_store_found_down_a_moment_ago(shared: Hooks, pg_
     monkeypatch.setenv("CAIRN_STORE", pg_url)  # the server is back: a command sends, and clears the mark
     assert cairn_in(shared.project, "status").returncode == 0
     assert pending(shared.root) == 0 and not (shared.root / DOWN_MARK).exists()
+
+
+def test_kept_events_from_another_user_or_project_are_dropped_never_sent(
+        shared: Hooks, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`.claude/` comes with a repository: an offline.db planted there (or copied from
+    another user or project) is data, never hook events."""
+    from cairn.store.offline import record
+
+    planted = json.dumps(payload("SubagentStart", shared.project, agent_type="cairn:researcher")).encode()
+    other_home = tmp_path / "attacker-home"
+    other_home.mkdir()
+    monkeypatch.setenv("HOME", str(other_home))  # sealed with a key this user does not have
+    record(shared.root, "subagent-start", planted, shared.project, "s-x")
+    monkeypatch.setenv("HOME", str(tmp_path / "victim-home"))
+    (tmp_path / "victim-home").mkdir()
+    record(shared.root, "subagent-start", planted, tmp_path / "elsewhere", "s-y")  # this user, another project
+    seq = server_view(shared).seq
+    status = cairn_in(shared.project, "status")
+    assert status.returncode == 0, status.stderr
+    assert "2 kept event(s) in" in status.stderr and "were not recorded by this user in this project" in status.stderr
+    assert pending(shared.root) == 0 and server_view(shared).seq == seq and researcher_attempts(shared) == []

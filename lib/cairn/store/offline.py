@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hmac
 import os
 import sqlite3
 import time
@@ -32,25 +33,63 @@ DOWN_MARK = ".store-down"  # touched when a hook found the store unreachable
 DOWN_FOR_S = 60.0          # hooks do not try again for this long: no session waits on a dead address
 DRIVER_STAMP = "pg-1"  # ${CLAUDE_PLUGIN_DATA}/pg-1.ok: psycopg is in the plugin's environment
 _SCHEMA = ("CREATE TABLE IF NOT EXISTS pending (id INTEGER PRIMARY KEY, event TEXT NOT NULL, payload BLOB NOT "
-           "NULL, project TEXT NOT NULL, at TEXT NOT NULL);"
+           "NULL, project TEXT NOT NULL, at TEXT NOT NULL, seal TEXT NOT NULL);"
            "CREATE TABLE IF NOT EXISTS told (session_id TEXT PRIMARY KEY, at TEXT NOT NULL)")
+KEY_FILE = Path(".cache") / "cairn" / "offline.key"  # under the user's home, 0600
 
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+def _key_path() -> Path:
+    return Path(os.path.expanduser("~")) / KEY_FILE
+
+
+def _key() -> bytes | None:
+    """This user's key for sealing kept events, None when there is none yet. `.claude/`
+    comes with the repository: a kept event is replayed only if this user recorded it (an
+    offline.db planted in a cloned repository is data, never hook events)."""
+    path = _key_path()
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if st.st_uid != os.geteuid() or st.st_mode & 0o077:
+            raise StoreError(f"{path} is not this user's private key file", hint="remove it; Cairn makes a new one")
+        return fh.read(200).strip()
+
+
+def _new_key() -> bytes:
+    found = _key()
+    if found is not None:
+        return found
+    path = _key_path()
+    safefs.ensure_dir(path.parent)
+    with contextlib.suppress(FileExistsError):  # another hook made it meanwhile: theirs is read back
+        safefs.create_in(path.parent, path.name, os.urandom(32).hex().encode())
+    return _key() or b""
+
+
+def _seal(key: bytes, event: str, raw: bytes, project: str) -> str:
+    return hmac.new(key, b"\0".join([event.encode(), project.encode(), raw]), "sha256").hexdigest()
+
+
 @contextlib.contextmanager
 def _open(root: Path) -> Iterator[sqlite3.Connection]:
+    """The file and the side files SQLite keeps beside it must be this user's own, never
+    links (`cairn.store.sqlite`'s rules for its database)."""
+    from cairn.store.sqlite import _create_private, _refuse_planted, _uri_path, harden
+
     safefs.ensure_dir(root)
     path = root / OFFLINE_DB
-    if os.path.islink(path):
-        raise StoreError(f"{path} is a symbolic link; Cairn never writes through it", hint="remove it")
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-    os.close(fd)
-    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    _refuse_planted(path)
+    _create_private(path)
+    db = sqlite3.connect(f"file:{_uri_path(str(path))}?nofollow=1", uri=True, timeout=30, isolation_level=None)
     try:
-        db.execute("PRAGMA journal_mode = WAL")
+        harden(db)
         db.executescript(_SCHEMA)
         yield db
     finally:
@@ -58,11 +97,13 @@ def _open(root: Path) -> Iterator[sqlite3.Connection]:
 
 
 def record(root: Path, event: str, raw: bytes, project: Path, session_id: str) -> bool:
-    """Keep one hook delivery; True when this session has not been told yet."""
+    """Keep one hook delivery, sealed with this user's key; True when this session has not
+    been told yet."""
+    key = _new_key()
     with _open(root) as db:
         db.execute("BEGIN IMMEDIATE")
-        db.execute("INSERT INTO pending(event, payload, project, at) VALUES (?, ?, ?, ?)",
-                   (event, raw, str(project), _now()))
+        db.execute("INSERT INTO pending(event, payload, project, at, seal) VALUES (?, ?, ?, ?, ?)",
+                   (event, raw, str(project), _now(), _seal(key, event, raw, str(project))))
         told = db.execute("INSERT OR IGNORE INTO told(session_id, at) VALUES (?, ?)",
                           (session_id or "-", _now())).rowcount == 0
         db.execute("COMMIT")
@@ -101,17 +142,24 @@ def replay(root: Path, env: Mapping[str, str]) -> list[str]:
 
     lock = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     notes: list[str] = []
-    sent = 0
+    sent = foreign = 0
     _replaying = True
     try:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return []  # another process is sending them
+        key = _key()
+        here = os.path.realpath(root.parent.parent)
         with _open(root) as db:
-            rows = db.execute("SELECT id, event, payload, project FROM pending ORDER BY id").fetchall()
-            for rid, event, raw, project in rows:
+            rows = db.execute("SELECT id, event, payload, project, seal FROM pending ORDER BY id").fetchall()
+            for rid, event, raw, project, seal in rows:
                 handler = HANDLERS.get(event)
+                if not key or not hmac.compare_digest(str(seal), _seal(key, str(event), bytes(raw), str(project))) \
+                        or os.path.realpath(str(project)) != here:
+                    foreign += 1
+                    db.execute("DELETE FROM pending WHERE id = ?", (rid,))
+                    continue
                 try:
                     if handler is not None:
                         handler(Hook(event, parse(bytes(raw)), Path(project), {**env, "CLAUDE_PROJECT_DIR": project}))
@@ -126,6 +174,9 @@ def replay(root: Path, env: Mapping[str, str]) -> list[str]:
     finally:
         _replaying = False
         os.close(lock)
+    if foreign:
+        notes.append(f"{foreign} kept event(s) in {path} were not recorded by this user in this project (a copied "
+                     "or planted file?): dropped, not sent")
     if sent:
         notes.insert(0, f"sent {sent} hook event(s) recorded while the shared store was unreachable "
                      f"(from {path})")
