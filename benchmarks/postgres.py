@@ -21,6 +21,7 @@ import argparse
 import json
 import math
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -126,7 +127,9 @@ def plugin_env(tmp: Path) -> dict[str, str]:
     data.mkdir()
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(data / "venv")],
                    check=True)
-    (data / "deps-2.ok").touch()
+    stamp = re.search(r"^DEPS_STAMP=(\S+)$", (REPO / "hooks" / "run.sh").read_text(), re.M)
+    assert stamp is not None, "hooks/run.sh no longer sets DEPS_STAMP"
+    (data / f"{stamp.group(1)}.ok").touch()
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp), "CLAUDE_PLUGIN_ROOT": str(REPO),
             "CLAUDE_PLUGIN_DATA": str(data), "CLAUDECODE": "1"}
 

@@ -18,6 +18,7 @@ from cairn.hooks import run
 from cairn.model import Workflow
 from cairn.scope import project_scope
 from cairn.store.offline import OFFLINE_DB, pending
+from support import deps_stamp
 from test_hooks import EXAMPLES, SID, WID, Hooks, payload, write_artifact
 from test_shared_store import cairn_in, git
 
@@ -35,7 +36,7 @@ def shared(tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Hook
     monkeypatch.setenv("CAIRN_STORE", pg_url)
     data = tmp_path / "home" / ".claude" / "plugins" / "data" / "cairn-inline"
     data.mkdir(parents=True)
-    (data / "deps-2.ok").touch()
+    (data / f"{deps_stamp()}.ok").touch()
     hooks = Hooks(tmp_path / "project", data)
     m = hooks.mgr
     m.create("Add a --dry-run option to export", workflow_id=WID, session_id=SID)

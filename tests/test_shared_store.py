@@ -16,7 +16,7 @@ from cairn.errors import ConfigError, StoreUnreachable
 from cairn.manager import CheckpointManager
 from cairn.scope import normalize_remote
 from cairn.store import address
-from support import run_cairn
+from support import deps_stamp, run_cairn
 from test_cli_support import complete_stage
 
 
@@ -242,7 +242,7 @@ def plugin_data(tmp_path: Path) -> Path:
     data.mkdir()
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(data / "venv")],
                    check=True)
-    (data / "deps-2.ok").touch()
+    (data / f"{deps_stamp()}.ok").touch()
     return data
 
 

@@ -121,7 +121,7 @@ class SqlTx(RowReader):
         """Once per (Bash call, kind, target), whatever the number of deliveries."""
         cur = self.db.execute(
             "INSERT INTO effects(workflow_id, attempt_id, kind, target, url, detail, at, tool_use_id)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tool_use_id, kind, target) DO NOTHING",
             (workflow_id, attempt_id, effect.kind, effect.target, effect.url,
              json.dumps(effect.detail, sort_keys=True), iso(at), effect.tool_use_id))
         return cur.rowcount == 1
@@ -196,6 +196,18 @@ class SqlTx(RowReader):
             self.db.execute("RELEASE SAVEPOINT part")
             raise
         self.db.execute("RELEASE SAVEPOINT part")
+
+    def add_breakpoint(self, workflow_id: str, stage: str, seq: int, at: datetime, source: str) -> int:
+        return int(self.db.execute("INSERT INTO breakpoints(workflow_id, stage, set_seq, set_at, source) "
+                                   "VALUES (?, ?, ?, ?, ?) RETURNING id",
+                                   (workflow_id, stage, seq, iso(at), source)).fetchone()[0])
+
+    def decide_breakpoint(self, breakpoint_id: int, decision: str, seq: int, at: datetime,
+                          feedback: str | None, rerun: str | None) -> None:
+        """Once: a breakpoint already decided keeps its first decision."""
+        self.db.execute("UPDATE breakpoints SET decision = ?, decided_seq = ?, decided_at = ?, feedback = ?, "
+                        "rerun = ? WHERE id = ? AND decision IS NULL",
+                        (decision, seq, iso(at), feedback, rerun, breakpoint_id))
 
     def load(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
         """Rows as `dump` gave them (ids included), into one of the schema's tables."""
