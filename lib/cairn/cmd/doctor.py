@@ -38,7 +38,7 @@ class PendingJSON(TypedDict):
 
 class DoctorJSON(TypedDict):
     root: str
-    database: str  # ok | none | rebuilt | newer | link
+    database: str  # ok | none | rebuilt | newer | link | shared
     imported: list[str]
     not_imported: list[str]
     notes: list[str]
@@ -218,7 +218,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     out: DoctorJSON = {"root": str(root), "database": "ok", "imported": [], "not_imported": [], "notes": [],
                        "projections_rewritten": [], "temp_files_removed": 0, "pending_checks": [],
                        "unrecovered": [], "ok": True}
-    if root.is_dir() and repair_database(root, out) and out["database"] != "none":
+    shared = manager(args).shared  # a server: no local file to repair, folders restored from it
+    if shared:
+        out["database"] = "shared"
+    if root.is_dir() and (shared or repair_database(root, out)) and out["database"] != "none":
         m = manager(args)
         if out["database"] == "ok":
             import_lost(m, out)
