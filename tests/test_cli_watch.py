@@ -87,7 +87,7 @@ def test_watch_starts_before_the_database_exists(root: Path) -> None:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
     try:
         out = Reader(proc)
-        out.wait_for("0 total: none")
+        out.wait_for("(0 in all)")
         assert not (root / "cairn.db").exists()  # watching creates nothing
         assert run_cairn("--dir", str(root), "start", "late", "--id", "wf-late").returncode == 0
         text = out.wait_for("wf-late")

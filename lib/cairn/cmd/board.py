@@ -1,0 +1,94 @@
+"""The dashboard on a terminal, drawn with rich: the overall line, one boxed table per
+group (progress bar, request, stage, last checkpoint, last activity, and the error or
+how it was interrupted), then completed today, the success rate with its counts and the
+average completion time. The same data as the plain text of `cairn.boardtext`; used by
+`cairn status` and, as a live display, by `cairn watch`. CLI only (rich is not a hook
+dependency)."""
+
+from __future__ import annotations
+
+import io
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from cairn import boardtext, liveness
+from cairn.dashboard import SECTIONS, OverviewJSON, RowJSON, parse_ts
+from cairn.humanize import ago, clock, duration
+from cairn.model import utcnow
+
+STYLE = {liveness.EXECUTING: "bold green", liveness.PENDING: "cyan", liveness.INTERRUPTED: "bold yellow",
+         liveness.PAUSED: "yellow", liveness.FAILED: "bold red", liveness.STALE: "magenta",
+         liveness.COMPLETED: "green", liveness.CANCELLED: "dim"}
+MARK = {"running": "[green]●[/]", "interrupted": "[yellow]●[/]", "paused": "[yellow]○[/]", "failed": "[red]●[/]",
+        "stale": "[magenta]●[/]", "recently_completed": "[green]✓[/]"}
+
+
+def progress_bar(percent: int, state: str, width: int = 12) -> Text:
+    filled = max(0, min(width, round(width * percent / 100)))
+    return Text.assemble(("█" * filled, STYLE.get(state, "")), ("░" * (width - filled), "dim"), f" {percent:>3}%")
+
+
+def _why(r: RowJSON) -> Text:
+    found = boardtext.why(r)
+    if found is None:
+        return Text("")
+    label, text = found
+    return Text(text, style="red" if label == "error" else "yellow" if label == "reason" else "dim")
+
+
+def group_table(title: str, key: str, rows: list[RowJSON], now_text: str | None) -> Table:
+    now = parse_ts(now_text) or utcnow()
+    t = Table(title=f"{MARK.get(key, '')} {title} ({len(rows)})", title_justify="left", box=box.ROUNDED,
+              header_style="bold", expand=False, show_lines=len(rows) > 1)
+    t.add_column("Workflow", overflow="fold", max_width=34)
+    t.add_column("Progress", no_wrap=True)
+    t.add_column("Stage", overflow="fold", max_width=24)
+    t.add_column("Last checkpoint", overflow="fold", max_width=26)
+    t.add_column("Last activity", no_wrap=True)
+    details = any(boardtext.why(r) for r in rows)
+    if details:
+        t.add_column("Session" if key == "running" else "Why / error", overflow="fold", max_width=44)
+    for r in rows:
+        cp = r["last_checkpoint"]
+        who = Text.assemble((r["workflow_id"], "bold"), "\n", (r["request"][:200], "italic"))
+        state = Text(r["state"], style=STYLE.get(r["state"], ""))
+        t.add_row(who, Text.assemble(progress_bar(r["progress"]["percent"], r["state"]), "\n", state),
+                  boardtext.stage(r["agent"], r["agent_role"]),
+                  Text.assemble(cp["label"], "\n", (clock(parse_ts(cp["at"])), "dim")),
+                  ago(parse_ts(r["last_activity"]), now), *([_why(r)] if details else []))
+    return t
+
+
+def renderable(data: OverviewJSON) -> RenderableType:
+    parts: list[RenderableType] = [
+        Text.from_markup(f"[bold]Cairn status[/]: {_overall(data)}"),
+        Text(f"Workflows in {data['root']} ({data['total']} in all)", style="dim"),
+    ]
+    for key, title, _ in SECTIONS:
+        rows = data["sections"][key]
+        if rows:
+            parts += [Text(""), group_table(title, key, rows, data["generated_at"])]
+    parts += [Text(""),
+              Text.from_markup(f"[green]Completed today:[/] {data['completed_today']}"),
+              Text.from_markup(f"[cyan]Success rate:[/] {boardtext.success(data)}"),
+              Text.from_markup(f"[cyan]Average completion time:[/] {duration(data['average_completion_seconds'])}")]
+    return Group(*parts)
+
+
+def _overall(data: OverviewJSON) -> str:
+    states = data["states"]
+    parts = [f"[{STYLE[s]}]{states[s]} {s}[/]" if states[s] else f"0 {s}" for s in boardtext.OVERALL
+             if states[s] or s != liveness.PENDING]
+    return ", ".join([*parts, f"[green]{data['completed_today']} completed today[/]"])
+
+
+def render(data: OverviewJSON, *, width: int | None = None, color_system: str | None = "auto") -> str:
+    """The dashboard as the terminal would get it (ANSI included), e.g. for a golden file."""
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=True, width=width or 120, color_system=color_system,  # type: ignore[arg-type]
+                      legacy_windows=False, emoji=False, highlight=False)
+    console.print(renderable(data))
+    return buf.getvalue()
