@@ -69,7 +69,7 @@ def why(r: RowJSON) -> tuple[str, str] | None:
         return "error", r["last_error"] + (f" ({r['state_reason']})" if r["state"] == liveness.INTERRUPTED
                                            and r["state_reason"] else "")
     if r["state_reason"] and r["state"] != liveness.COMPLETED:
-        return ("live" if r["state"] == liveness.EXECUTING else "reason"), r["state_reason"]
+        return ("running in" if r["state"] == liveness.EXECUTING else "reason"), r["state_reason"]
     return None
 
 

@@ -74,12 +74,13 @@ def entry(i: int, c: Choice, now_text: str, *, color: bool = False) -> list[str]
              f"    Last checkpoint: {checkpoint(r, now_text)}",
              f"    Started: {clock(parse_ts(r['started_at']))}",
              f"    Last activity: {ago(parse_ts(r['last_activity']), now)}"]
-    if r["state_reason"] and r["state"] != liveness.PENDING:
-        label = "Session" if r["state"] == liveness.EXECUTING else "Why"
-        lines += textwrap.wrap(f"{label}: {r['state_reason']}", WIDTH, initial_indent="    ",
-                               subsequent_indent="      ")
-    if c.error:
-        text = dashboard.short(c.error, 10_000)  # control characters out; the whole of it
+    error = c.error if r["state"] in (liveness.FAILED, liveness.INTERRUPTED) else None
+    reason = r["state_reason"]
+    if reason and not (error and (error in reason or reason in error)):
+        label = "Running in" if r["state"] == liveness.EXECUTING else "Why"
+        lines += textwrap.wrap(f"{label}: {reason}", WIDTH, initial_indent="    ", subsequent_indent="      ")
+    if error:
+        text = dashboard.short(error, 10_000)  # control characters out; the whole of it
         lines += textwrap.wrap(f"Error: {text}", WIDTH, initial_indent="    ", subsequent_indent="      ",
                                break_long_words=True)
     return lines
