@@ -263,3 +263,32 @@ def test_the_pick_in_a_real_terminal(root: Path, mgr: CheckpointManager, board: 
         pane.close()
     assert mgr.load("wf-killed").status == Status.RUNNING
     assert mgr.load("wf-paused").status == Status.PAUSED
+
+
+@pytest.mark.skipif(__import__("shutil").which("tmux") is None, reason="tmux is not installed")
+def test_watch_live_display_redraws_once_per_change(root: Path, mgr: CheckpointManager) -> None:
+    pytest.importorskip("rich", reason="rich draws the live display (pip install -e '.[dev]')")
+    from test_cli_support import LIB, run_cairn, write_artifact
+
+    mgr.create("watch me live", workflow_id="wf-w")
+    pane = Pane(f"env PYTHONPATH={LIB} TERM=xterm-256color COLUMNS=120 {sys.executable} -m cairn --dir {root} watch "
+                "--interval 600; echo EXIT=$?; sleep 60", height=60)
+    try:
+        screen = pane.wait_for("cairn watch: frame 1 ")
+        assert "╭" in pane.wait_for("Active (1)") and "wf-w" in screen
+        for args in (["status"], ["list", "--json"], ["status", "wf-w"]):  # reads by others: no frame
+            assert run_cairn("--dir", str(root), *args).returncode == 0
+        write_artifact(mgr, "wf-w", "orchestrator")
+        assert run_cairn("--dir", str(root), "checkpoint", "wf-w", "--agent", "orchestrator").returncode == 0
+        screen = pane.wait_for("cairn watch: frame 2 ")  # the reads above drew nothing
+        assert "12%" in screen and "0%" not in screen
+        import time
+
+        deadline = time.monotonic() + 1.5  # no commit since: no frame (the watcher's own reads wake nothing)
+        while time.monotonic() < deadline:
+            assert "cairn watch: frame 3 " not in pane.screen()
+            time.sleep(0.1)
+        pane.keys("C-c")
+        assert "EXIT=0" in pane.wait_for("EXIT=")
+    finally:
+        pane.close()

@@ -43,14 +43,14 @@ def group_table(title: str, key: str, rows: list[RowJSON], now_text: str | None)
     now = parse_ts(now_text) or utcnow()
     t = Table(title=f"{MARK.get(key, '')} {title} ({len(rows)})", title_justify="left", box=box.ROUNDED,
               header_style="bold", expand=False, show_lines=len(rows) > 1)
-    t.add_column("Workflow", overflow="fold", max_width=34)
+    t.add_column("Workflow", overflow="fold", min_width=12, max_width=34)
     t.add_column("Progress", no_wrap=True)
-    t.add_column("Stage", overflow="fold", max_width=24)
-    t.add_column("Last checkpoint", overflow="fold", max_width=26)
+    t.add_column("Stage", overflow="fold", min_width=10, max_width=24)
+    t.add_column("Last checkpoint", overflow="fold", min_width=16, max_width=26)
     t.add_column("Last activity", no_wrap=True)
     details = any(boardtext.why(r) for r in rows)
     if details:
-        t.add_column("Session" if key == "running" else "Why / error", overflow="fold", max_width=44)
+        t.add_column("Details" if key == "running" else "Why / error", overflow="fold", min_width=12, max_width=44)
     for r in rows:
         cp = r["last_checkpoint"]
         who = Text.assemble((r["workflow_id"], "bold"), "\n", (r["request"][:200], "italic"))
