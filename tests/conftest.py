@@ -21,6 +21,11 @@ ARTIFACT_FIXTURES = TESTS.parent / "lib" / "cairn" / "data" / "examples"  # ship
 LEGACY_FIXTURES = FIXTURES / "legacy"
 LIB = TESTS.parent / "lib"
 
+if os.environ.get("CAIRN_HYPOTHESIS_DIR"):  # .ci/env.sh: Hypothesis's database outside the plugin's folder
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    set_hypothesis_home_dir(os.environ["CAIRN_HYPOTHESIS_DIR"])
+
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
