@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from datetime import timedelta, timezone
@@ -65,6 +66,11 @@ def test_dashboard_rich_golden(mgr: CheckpointManager, board: dict[str, str]) ->
     assert ANSI in text and "╭" in text
     assert "Interrupted (3)" in text and "Active (2)" in text and "Paused (1)" in text
     assert "research.json" in text  # a long error is wrapped in its cell, not cut
+    narrow = render(data, width=80, color_system="standard")
+    golden("board-rich-80.ansi", narrow)
+    visible = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in narrow.splitlines()]
+    assert max(len(line) for line in visible) <= 80  # compact tables, details under them
+    assert any(line.startswith("  wf-broken error: researcher failed") for line in visible)
 
 
 def test_dashboard_json_states(mgr: CheckpointManager, board: dict[str, str]) -> None:

@@ -11,6 +11,7 @@ import io
 
 from rich import box
 from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -39,30 +40,45 @@ def _why(r: RowJSON) -> Text:
     return Text(text, style="red" if label == "error" else "yellow" if label == "reason" else "dim")
 
 
-def group_table(title: str, key: str, rows: list[RowJSON], now_text: str | None) -> Table:
+def group_table(title: str, key: str, rows: list[RowJSON], now_text: str | None, *, compact: bool) -> Table:
+    """One group's table. `compact` (a narrow terminal): a shorter bar and no details
+    column (`details_below` prints them under the table instead)."""
     now = parse_ts(now_text) or utcnow()
     t = Table(title=f"{MARK.get(key, '')} {title} ({len(rows)})", title_justify="left", box=box.ROUNDED,
               header_style="bold", expand=False, show_lines=len(rows) > 1)
     t.add_column("Workflow", overflow="fold", min_width=12, max_width=34)
     t.add_column("Progress", no_wrap=True)
     t.add_column("Stage", overflow="fold", min_width=10, max_width=24)
-    t.add_column("Last checkpoint", overflow="fold", min_width=16, max_width=26)
-    t.add_column("Last activity", no_wrap=True)
-    details = any(boardtext.why(r) for r in rows)
+    t.add_column("Last checkpoint", overflow="fold", min_width=10 if compact else 16, max_width=26)
+    t.add_column("Last activity", no_wrap=not compact)
+    details = not compact and any(boardtext.why(r) for r in rows)
     if details:
         t.add_column("Details" if key == "running" else "Why / error", overflow="fold", min_width=12, max_width=44)
     for r in rows:
         cp = r["last_checkpoint"]
         who = Text.assemble((r["workflow_id"], "bold"), "\n", (r["request"][:200], "italic"))
         state = Text(r["state"], style=STYLE.get(r["state"], ""))
-        t.add_row(who, Text.assemble(progress_bar(r["progress"]["percent"], r["state"]), "\n", state),
+        bar = progress_bar(r["progress"]["percent"], r["state"], 6 if compact else 12)
+        t.add_row(who, Text.assemble(bar, "\n", state),
                   boardtext.stage(r["agent"], r["agent_role"]),
                   Text.assemble(cp["label"], "\n", (clock(parse_ts(cp["at"])), "dim")),
                   ago(parse_ts(r["last_activity"]), now), *([_why(r)] if details else []))
     return t
 
 
-def renderable(data: OverviewJSON) -> RenderableType:
+def details_below(rows: list[RowJSON]) -> list[RenderableType]:
+    out: list[RenderableType] = []
+    for r in rows:
+        found = boardtext.why(r)
+        if found is not None:
+            line = Text.assemble((f"{r['workflow_id']} ", "bold"), (f"{found[0]}: ", "dim"), _why(r))
+            out.append(Padding(line, (0, 0, 0, 2)))
+    return out
+
+
+def renderable(data: OverviewJSON, width: int = 120) -> RenderableType:
+    """The dashboard for a console `width` columns wide (under 110: compact tables)."""
+    compact = width < 110
     parts: list[RenderableType] = [
         Text.from_markup(f"[bold]Cairn status[/]: {_overall(data)}"),
         Text(f"Workflows in {data['root']} ({data['total']} in all)", style="dim"),
@@ -70,7 +86,9 @@ def renderable(data: OverviewJSON) -> RenderableType:
     for key, title, _ in SECTIONS:
         rows = data["sections"][key]
         if rows:
-            parts += [Text(""), group_table(title, key, rows, data["generated_at"])]
+            parts += [Text(""), group_table(title, key, rows, data["generated_at"], compact=compact)]
+            if compact:
+                parts += details_below(rows)
     parts += [Text(""),
               Text.from_markup(f"[green]Completed today:[/] {data['completed_today']}"),
               Text.from_markup(f"[cyan]Success rate:[/] {boardtext.success(data)}"),
@@ -90,5 +108,5 @@ def render(data: OverviewJSON, *, width: int | None = None, color_system: str | 
     buf = io.StringIO()
     console = Console(file=buf, force_terminal=True, width=width or 120, color_system=color_system,  # type: ignore[arg-type]
                       legacy_windows=False, emoji=False, highlight=False)
-    console.print(renderable(data))
+    console.print(renderable(data, console.width))
     return buf.getvalue()

@@ -66,7 +66,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     elif console is not None:
         from cairn.cmd.board import renderable
 
-        console.print(renderable(data))  # type: ignore[arg-type]
+        console.print(renderable(data, console.width))  # type: ignore[arg-type]
     else:
         sys.stdout.write(text)
     return EXIT_OK

@@ -116,13 +116,13 @@ def frames(args: argparse.Namespace, poller: Poller) -> Iterator[tuple[OverviewJ
             yield data, text
 
 
-def live_view(n: int, data: OverviewJSON | DetailJSON | None, text: str) -> RenderableType:
+def live_view(n: int, data: OverviewJSON | DetailJSON | None, text: str, width: int) -> RenderableType:
     from rich.console import Group
     from rich.text import Text
 
     from cairn.cmd.board import renderable
 
-    shown = renderable(data) if data is not None and "sections" in data else Text.from_ansi(text)  # type: ignore[arg-type]
+    shown = renderable(data, width) if data is not None and "sections" in data else Text.from_ansi(text)  # type: ignore[arg-type]
     return Group(Text(header(n), style="dim"), shown)
 
 
@@ -136,7 +136,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
             with Live(console=console, auto_refresh=False, redirect_stdout=False, redirect_stderr=False) as live:
                 for n, (data, text) in enumerate(frames(args, poller), 1):
-                    live.update(live_view(n, data, text), refresh=True)
+                    live.update(live_view(n, data, text, console.width), refresh=True)
                     if args.max_frames and n >= args.max_frames:
                         break
         else:
