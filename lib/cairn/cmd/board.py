@@ -8,6 +8,7 @@ dependency)."""
 from __future__ import annotations
 
 import io
+from typing import Literal
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -103,10 +104,11 @@ def _overall(data: OverviewJSON) -> str:
     return ", ".join([*parts, f"[green]{data['completed_today']} completed today[/]"])
 
 
-def render(data: OverviewJSON, *, width: int | None = None, color_system: str | None = "auto") -> str:
+def render(data: OverviewJSON, *, width: int | None = None,
+           color_system: Literal["auto", "standard", "256", "truecolor"] | None = "auto") -> str:
     """The dashboard as the terminal would get it (ANSI included), e.g. for a golden file."""
     buf = io.StringIO()
-    console = Console(file=buf, force_terminal=True, width=width or 120, color_system=color_system,  # type: ignore[arg-type]
+    console = Console(file=buf, force_terminal=True, width=width or 120, color_system=color_system,
                       legacy_windows=False, emoji=False, highlight=False)
     console.print(renderable(data, console.width))
     return buf.getvalue()

@@ -11,8 +11,10 @@ which the slash command asks for as JSON. Standard library only.
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
+from dataclasses import dataclass
 
 from cairn import dashboard, liveness
 from cairn.boardtext import checkpoint, stage
@@ -32,18 +34,16 @@ GROUPS: list[tuple[str, frozenset[str]]] = [
 ]
 
 
+@dataclass(frozen=True)
 class Choice:
     """One entry of the pick: its dashboard row and the full error of its latest attempt."""
 
-    def __init__(self, row: RowJSON, error: str | None) -> None:
-        self.row = row
-        self.error = error
+    row: RowJSON
+    error: str | None
 
 
 def for_person() -> bool:
     """A person at a terminal (not Claude Code's Bash tool, not a pipe)."""
-    import os
-
     return sys.stdin.isatty() and sys.stdout.isatty() and not os.environ.get(SESSION_ENV)
 
 

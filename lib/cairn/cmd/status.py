@@ -59,14 +59,15 @@ def rich_console() -> Console | None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    data, text = render_status(args)
-    console = rich_console() if use_color(args) and not args.workflow_id else None
-    if args.json:
-        emit_json(data)
-    elif console is not None:
+    console = rich_console() if use_color(args) and not args.json and not args.workflow_id else None
+    if console is not None:  # a person at a terminal: the tables drawn with rich
         from cairn.cmd.board import renderable
 
-        console.print(renderable(data, console.width))  # type: ignore[arg-type]
+        console.print(renderable(dashboard.overview(manager(args)), console.width))
+        return EXIT_OK
+    data, text = render_status(args)
+    if args.json:
+        emit_json(data)
     else:
         sys.stdout.write(text)
     return EXIT_OK
