@@ -30,7 +30,21 @@ case $event in
       touch -c -h "$live/$sid" 2>/dev/null
     fi
     exit 0 ;;
-  session-end|pre-compact) [ -f "$root/.running" ] || exit 0 ;;
+  bash-pre|bash-post)
+    # Every Bash call while a workflow runs: Python starts only when the command names a
+    # word the side-effect ledger looks for (cairn/ledger.py TRIGGERS; keep them in step).
+    # The test runs on the payload before "tool_response" (the command and its
+    # description), so a command's output never starts Python.
+    # PreToolUse denies only repeats of creations (gh ... create, publishes): a commit or
+    # a push never starts Python there.
+    [ -f "$root/.running" ] || exit 0
+    payload=$(cat)
+    case $event:${payload%%\"tool_response\"*} in
+      bash-pre:*'gh '*|bash-pre:*publish*|bash-pre:*upload*) ;;
+      bash-post:*commit*|bash-post:*push*|bash-post:*'gh '*|bash-post:*publish*|bash-post:*upload*) ;;
+      *) exit 0 ;;
+    esac ;;
+  session-end|pre-compact|stop-failure) [ -f "$root/.running" ] || exit 0 ;;
   *) [ -f "$root/.open" ] || exit 0 ;;
 esac
 
@@ -42,4 +56,7 @@ if [ -n "$CLAUDE_PLUGIN_DATA" ] && [ -x "$CLAUDE_PLUGIN_DATA/venv/bin/python" ] 
 fi
 # -S: no `site` at start-up (hooks import nothing outside the standard library; a
 # project's own schema is checked with jsonschema only when site-packages has it).
+case $event in  # the payload was read above for the prefilter: hand it on
+  bash-*) printf '%s' "$payload" | "$py" -I -S "$here/cairn_hook.py" "$event"; exit ;;
+esac
 exec "$py" -I -S "$here/cairn_hook.py" "$event"

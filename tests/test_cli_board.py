@@ -101,8 +101,9 @@ def test_picker_golden(mgr: CheckpointManager, board: dict[str, str]) -> None:
     heads = [line for line in text.splitlines() if line.endswith(":") and not line.startswith(" ")]
     assert heads == ["Workflows to resume in <root>:", "Active:", "Interrupted:", "Paused / failed:"]
     numbered = [line.split()[1] for line in text.splitlines() if line[:3].strip().rstrip(".").isdigit()]
-    assert numbered == ["wf-live", "wf-new", "wf-killed", "wf-ended", "wf-running", "wf-broken", "wf-paused",
-                        "wf-stale", "wf-failed"]  # by group, then most recently active first
+    # by group, then as `resumable()` orders them (the one the store changed last first)
+    assert numbered == ["wf-new", "wf-live", "wf-ended", "wf-killed", "wf-running", "wf-broken", "wf-paused",
+                        "wf-stale", "wf-failed"]
     flat = " ".join(line.strip() for line in text.splitlines())
     assert f"Error: {LONG_ERROR}" in flat  # in full, over several lines
     assert max(len(line) for line in text.splitlines()) <= picker.WIDTH
@@ -252,13 +253,13 @@ def test_the_pick_in_a_real_terminal(root: Path, mgr: CheckpointManager, board: 
     pane = Pane(script)
     try:
         screen = pane.wait_for("Select workflow to resume [1-9]: ")
-        for head in ("Active:", "Interrupted:", "Paused / failed:", " 3. wf-killed [INTERRUPTED - 25% complete]",
+        for head in ("Active:", "Interrupted:", "Paused / failed:", " 4. wf-killed [INTERRUPTED - 25% complete]",
                      "Last checkpoint: planner started", "Started: 2025-03-03 07:28", "nothing was written to "
                      "research.json"):
             assert head in screen, head
         pane.keys("12", "Enter")
         pane.wait_for("please type a number from 1 to 9")
-        pane.keys("3", "Enter")
+        pane.keys("4", "Enter")
         screen = pane.wait_for("EXIT=")
         assert "EXIT=0" in screen
         after = screen[screen.index("please type a number"):]

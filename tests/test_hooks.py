@@ -32,8 +32,9 @@ EVENT_NAMES = {
     "session-start": "SessionStart", "pre-tool-use": "PreToolUse", "post-tool-use": "PostToolUse",
     "subagent-start": "SubagentStart", "subagent-stop": "SubagentStop", "stop": "Stop",
     "pre-compact": "PreCompact", "session-end": "SessionEnd",
+    "bash-pre": "PreToolUse", "bash-post": "PostToolUse", "stop-failure": "StopFailure",  # test_hook_bash.py
 }
-ARG_OF = {name: arg for arg, name in EVENT_NAMES.items()}
+ARG_OF = {name: arg for arg, name in EVENT_NAMES.items() if not arg.startswith("bash-")}
 FIXTURES = sorted(p.stem for p in HOOKS.glob("*.json"))
 COMMANDS = {h["command"].rsplit(" ", 1)[-1]: h["command"]
             for entries in json.loads((REPO / "hooks" / "hooks.json").read_text())["hooks"].values()

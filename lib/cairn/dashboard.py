@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TypedDict
 
 from cairn import liveness
+from cairn.accounting import CostJSON, cost_json, render_cost
 from cairn.humanize import ago, clock, duration
 from cairn.liveness import Liveness
 from cairn.manager import CheckpointManager
@@ -115,6 +116,7 @@ class DetailJSON(TypedDict):
     stages: list[StageJSON]
     history: list[MarkJSON]
     history_total: int
+    cost: CostJSON
 
 
 # ---------------------------------------------------------------------- formatting
@@ -314,6 +316,7 @@ def detail(m: CheckpointManager, wid: str, *, now: datetime | None = None,
         "progress": base["progress"], "agent": base["agent"], "agent_role": base["agent_role"],
         "last_error": base["last_error"], "next_agents": next_up, "parameters": dict(wf.parameters),
         "stages": stages, "history": history[-history_limit:], "history_total": len(wf.marks),
+        "cost": cost_json(wf),
     }
 
 
@@ -343,6 +346,7 @@ def render_detail(data: DetailJSON, *, color: bool = False) -> str:
                    f"{short(', '.join(s['artifacts']) or '-', 40)}")
         if s["last_error"] and s["state"] in ("failed", "interrupted", "invalidated", "skipped"):
             out.append(f"  {'':<18} {short(s['last_error'], 70)}")
+    out += render_cost(data["cost"])
     shown, total = len(data["history"]), data["history_total"]
     out += ["", f"  Checkpoint history ({total}" + (f", last {shown} shown)" if shown < total else ")")]
     for h in data["history"]:

@@ -48,8 +48,8 @@ def for_person() -> bool:
 
 
 def choices(m: CheckpointManager) -> list[Choice]:
-    """The resumable workflows in the order they are numbered: by group, most recently
-    active first within a group."""
+    """The resumable workflows in the order they are numbered: by group, and within a
+    group as `CheckpointManager.resumable` orders them (the one changed last first)."""
     summaries = m.resumable()
     if not summaries:
         return []
@@ -60,7 +60,7 @@ def choices(m: CheckpointManager) -> list[Choice]:
             row = dashboard.row(wf, liveness.of(r, m.root, wf, now))
             found.append(Choice(row, dashboard.last_agent(wf)[2]))
     order = {state: i for i, (_, states) in enumerate(GROUPS) for state in states}
-    return sorted(found, key=lambda c: order.get(c.row["state"], len(GROUPS)))  # stable: recency kept
+    return sorted(found, key=lambda c: order.get(c.row["state"], len(GROUPS)))  # stable: that order kept
 
 
 def entry(i: int, c: Choice, now_text: str, *, color: bool = False) -> list[str]:
