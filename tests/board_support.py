@@ -13,7 +13,7 @@ from datetime import timedelta, timezone
 
 from cairn.manager import CheckpointManager
 from cairn.model import LeaseRecord
-from cairn.status import INTERRUPTED_BY_SESSION_END
+from cairn.status import INTERRUPTED_PREFIX
 from test_cli_support import NOW, Clock, build_fleet, stages_done
 
 DEAD_PID = 5_000_000  # above Linux's PID_MAX_LIMIT (2**22): no process has it
@@ -45,7 +45,7 @@ def build_board(mgr: CheckpointManager) -> dict[str, str]:
         mgr.create("Explain the caching layer in the docs", workflow_id="wf-ended")
         mgr.touch("wf-ended", session_id="sess-ended-0002")
         stages_done(mgr, clock, "wf-ended", names[:5], minutes=2)
-        mgr.pause("wf-ended", INTERRUPTED_BY_SESSION_END + "the Claude session ended (reason: prompt_input_exit)")
+        mgr.pause("wf-ended", INTERRUPTED_PREFIX + "the Claude session ended (reason: prompt_input_exit)")
         clock.tick(hours=1)
         mgr.create("Index the audit table by workflow and time", workflow_id="wf-broken")
         stages_done(mgr, clock, "wf-broken", names[:1])

@@ -20,7 +20,7 @@ from cairn.cmd import picker
 from cairn.cmd.status import list_rows, render_list
 from cairn.lease import new_lease
 from cairn.manager import CheckpointManager
-from cairn.status import INTERRUPTED_BY_SESSION_END, Status
+from cairn.status import INTERRUPTED_PREFIX, Status
 from test_cli_support import NOW, cli_env, golden, no_claude_session, run, run_json
 
 __all__ = ["no_claude_session"]  # autouse: every test here runs as in a terminal
@@ -140,7 +140,7 @@ def test_a_running_workflow_is_judged_by_its_lease_then_its_heartbeats() -> None
     assert silent.state == "interrupted" and "not heard from since 2 hours ago" in (silent.reason or "")
     unclaimed = judge(Status.RUNNING, None, lease=None, session=None, last_activity=now, now=now)
     assert unclaimed.state == "pending"
-    ended = judge(Status.PAUSED, INTERRUPTED_BY_SESSION_END + "the Claude session ended (reason: clear)",
+    ended = judge(Status.PAUSED, INTERRUPTED_PREFIX + "the Claude session ended (reason: clear)",
                   lease=None, session=("s1", now), last_activity=now, now=now)
     assert (ended.state, ended.reason) == ("interrupted", "the Claude session ended (reason: clear)")
     assert judge(Status.PAUSED, "paused by user", lease=None, session=None, last_activity=now,

@@ -13,6 +13,7 @@ The resume context says to wait and retry, or to fix the credentials. Standard l
 from __future__ import annotations
 
 from cairn.hookio import Hook, Output
+from cairn.status import INTERRUPTED_PREFIX
 
 PREFIX = "the model API failed"
 ADVICE = {
@@ -59,5 +60,5 @@ def stop_failure(hook: Hook) -> Output:
     with m.store.read() as r:  # not a workflow another session has worked on since
         wids = [w for w in r.session_workflows(sid, [Status.RUNNING]) if (r.last_session(w) or ("",))[0] == sid]
     for wid in wids:
-        m.pause(wid, f"interrupted: {why}")
+        m.pause(wid, f"{INTERRUPTED_PREFIX}{why}")
     return None

@@ -22,7 +22,7 @@ from pathlib import Path
 from cairn import lease as leases
 from cairn.humanize import ago
 from cairn.model import LeaseRecord, Workflow
-from cairn.status import INTERRUPTED_BY_SESSION_END, Status
+from cairn.status import INTERRUPTED_PREFIX, Status
 from cairn.store import Reader
 
 # Display states, in the order the dashboard groups them.
@@ -57,8 +57,8 @@ def judge(status: Status, status_reason: str | None, *, lease: LeaseRecord | Non
     """The display state from the facts: the lease, the session last seen working on the
     workflow (id, last heard from, heartbeats included) and the workflow's last activity."""
     if status != Status.RUNNING:
-        if status == Status.PAUSED and (status_reason or "").startswith(INTERRUPTED_BY_SESSION_END):
-            why = (status_reason or "")[len(INTERRUPTED_BY_SESSION_END):] or None
+        if status == Status.PAUSED and (status_reason or "").startswith(INTERRUPTED_PREFIX):
+            why = (status_reason or "")[len(INTERRUPTED_PREFIX):] or None
             return Liveness(INTERRUPTED, why, session[0] if session else None, session[1] if session else None)
         if status == Status.PENDING:
             return Liveness(PENDING, status_reason, None, None)
