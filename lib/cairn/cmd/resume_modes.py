@@ -196,8 +196,9 @@ def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "resume", help="print the resume context and mark the workflow running",
         description="Resume a workflow: validate it, optionally change it (rollback, re-run, retry, skip, "
-        "parameters; all recorded in its audit trail), print the resume context a session would get, "
-        "and mark it running. Without ID: the only resumable workflow, or a choice on a terminal. "
+        "parameters; all recorded in its audit trail), print the resume context a session would get "
+        "(at a terminal: a summary and the slash command to continue with in Claude Code), and mark it "
+        "running. Without ID: the only resumable workflow, or a numbered choice on a terminal. "
         "Inside Claude Code (CLAUDE_CODE_SESSION_ID set) it binds the workflow to the session and "
         "takes its lease; in a terminal it takes none.",
         epilog="Exit codes: 0 resumed, 1 not resumable, refused (--safe) or held by another live "

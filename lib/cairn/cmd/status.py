@@ -173,9 +173,12 @@ def cmd_show(args: argparse.Namespace) -> int:
 def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "status", help="the dashboard: every workflow, or one in detail",
-        description="Without ID: counts by state; running, interrupted/paused, failed, stale and "
-        "recently completed workflows; success rate and average completion time. With ID: "
-        "every stage (state, duration, attempts, artifacts) and the checkpoint history.",
+        description="Without ID: the overall line (executing, interrupted, paused, failed, stale, completed "
+        "today), a table per group (active, interrupted, paused, failed, stale, recently completed) with "
+        "progress, stage, last checkpoint, last activity and the error or how it was interrupted; completed "
+        "today, success rate with its counts, average completion time. A workflow whose session is gone "
+        "is shown interrupted, never running. With ID: every stage (state, duration, attempts, artifacts) "
+        "and the checkpoint history.",
         epilog="Exit codes: 0 ok, 1 workflow not found or unreadable, 2 usage error.")
     p.add_argument("workflow_id", metavar="ID", nargs="?")
     p.add_argument("--json", action="store_true", help="machine-readable output (docs/cli.md)")
