@@ -299,3 +299,26 @@ def test_watch_live_display_redraws_once_per_change(root: Path, mgr: CheckpointM
         assert "EXIT=0" in pane.wait_for("EXIT=")
     finally:
         pane.close()
+
+
+def test_a_terminal_without_rich_gets_the_plain_dashboard(capsys: pytest.CaptureFixture[str], root: Path,
+                                                          mgr: CheckpointManager, board: dict[str, str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """bin/cairn may run on a bare python3 before the plugin's virtualenv has rich."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_rich(name: str, *args: object, **kwargs: object) -> object:
+        if name == "rich" or name.startswith("rich."):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builtins, "__import__", no_rich)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    with freeze_time(NOW):
+        code, out, err = run(capsys, "--dir", str(root), "status")
+    assert code == 0 and err == ""
+    assert out.startswith("Cairn status: 1 \x1b[32mexecuting\x1b[0m") and "╭" not in out

@@ -90,3 +90,12 @@ def test_installing_from_a_built_and_tested_clone_copies_under_5_mb(tmp_path: Pa
     for rel in OUTPUTS:
         assert not (paths[0] / rel).exists(), rel
     assert (paths[0] / "hooks" / "run.sh").is_file() and (paths[0] / "lib" / "cairn" / "cli.py").is_file()
+
+
+def test_ci_keeps_its_outputs_outside_the_repository() -> None:
+    """`.ci/run` works in `.ci/env.sh`'s environment and installs nothing into the tree."""
+    run_script = (REPO_ROOT / ".ci" / "run").read_text()
+    assert "\n. .ci/env.sh\n" in run_script and 'VENV="$CAIRN_CI_VENV"' in run_script
+    assert ".ci/venv" not in run_script and ".e2e" not in run_script
+    install = (REPO_ROOT / ".ci" / "install-claude.sh").read_text()
+    assert 'PREFIX="${CAIRN_E2E_PREFIX:-${XDG_CACHE_HOME:-$HOME/.cache}/cairn-ci/claude-${CLAUDE_VERSION}}"' in install
