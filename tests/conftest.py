@@ -4,6 +4,7 @@ home, so nothing ever touches the real `~` or the repository's `.claude/`."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
