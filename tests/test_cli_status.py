@@ -97,6 +97,7 @@ def test_status_detail_json(capsys: pytest.CaptureFixture[str], root: Path, flee
 def test_empty_dashboard(capsys: pytest.CaptureFixture[str], root: Path) -> None:
     code, out, _ = run(capsys, "--dir", str(root), "status")
     assert code == 0 and "0 executing," in out and "(0 in all)" in out
+    assert 'No workflows yet: `/cairn:start "REQUEST"` in Claude Code' in out
 
 
 def test_unknown_workflow_exits_1(capsys: pytest.CaptureFixture[str], root: Path) -> None:

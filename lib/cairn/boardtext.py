@@ -14,6 +14,7 @@ from cairn.humanize import ago, clock, duration
 from cairn.model import utcnow
 
 WIDTH = 100
+EMPTY = 'No workflows yet: `/cairn:start "REQUEST"` in Claude Code (or `cairn start "REQUEST"`) creates one.'
 # The overall line's counts, in the design's order ("2 executing, 1 interrupted, ...").
 OVERALL = (liveness.EXECUTING, liveness.PENDING, liveness.INTERRUPTED, liveness.PAUSED, liveness.FAILED,
            liveness.STALE)
@@ -81,6 +82,8 @@ def wrapped(label: str, text: str, indent: str) -> list[str]:
 def render_overview(data: OverviewJSON, *, color: bool = False) -> str:
     now = parse_ts(data["generated_at"]) or utcnow()
     out = [f"Cairn status: {overall(data, color=color)}", f"Workflows in {data['root']} ({data['total']} in all)"]
+    if not data["total"]:
+        out += ["", EMPTY]
     for key, title, _ in SECTIONS:
         rows = data["sections"][key]
         if not rows:

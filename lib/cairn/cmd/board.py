@@ -84,6 +84,8 @@ def renderable(data: OverviewJSON, width: int = 120) -> RenderableType:
         Text.from_markup(f"[bold]Cairn status[/]: {_overall(data)}"),
         Text(f"Workflows in {data['root']} ({data['total']} in all)", style="dim"),
     ]
+    if not data["total"]:
+        parts += [Text(""), Text(boardtext.EMPTY)]
     for key, title, _ in SECTIONS:
         rows = data["sections"][key]
         if rows:
