@@ -322,3 +322,21 @@ def test_a_terminal_without_rich_gets_the_plain_dashboard(capsys: pytest.Capture
         code, out, err = run(capsys, "--dir", str(root), "status")
     assert code == 0 and err == ""
     assert out.startswith("Cairn status: 1 \x1b[32mexecuting\x1b[0m") and "╭" not in out
+
+
+def test_hostile_text_reaches_no_terminal_as_control_codes(mgr: CheckpointManager) -> None:
+    """A request or an error is data: no escape sequence of it reaches the terminal (only
+    the colours Cairn asks for), and rich does not read it as markup."""
+    pytest.importorskip("rich", reason="rich draws the terminal dashboard (pip install -e '.[dev]')")
+    from cairn.cmd.board import render
+
+    mgr.create("clear \x1b[2J\x1b]0;pwned\x07 [bold red]shout[/] now", workflow_id="wf-h")
+    mgr.record_start("wf-h", "orchestrator")
+    mgr.record_failure("wf-h", "orchestrator", "boom \x1b[31m[link=file:///etc/passwd]x[/link]\r\nsecond line")
+    data = overview(mgr)
+    shown = {"rich": render(data, width=200, color_system="standard"), "plain": boardtext.render_overview(data),
+             "picker": picker.render(picker.choices(mgr), "<root>", data["generated_at"] or "", color=True)}
+    for name, text in shown.items():
+        own = re.sub(r"\x1b\[[0-9;]*m", "", text)  # the colours and styles Cairn asks for
+        assert not any(c in own for c in "\x1b\x07\r"), (name, own)
+        assert "red]shout[/]" in own and "[link=file:///etc/passwd]x[/link]" in own, name  # shown, not read

@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cairn import boardtext, liveness
-from cairn.dashboard import SECTIONS, OverviewJSON, RowJSON, parse_ts
+from cairn.dashboard import SECTIONS, OverviewJSON, RowJSON, parse_ts, short
 from cairn.humanize import ago, clock, duration
 from cairn.model import utcnow
 
@@ -57,7 +57,7 @@ def group_table(title: str, key: str, rows: list[RowJSON], now_text: str | None,
         t.add_column("Details" if key == "running" else "Why / error", overflow="fold", min_width=12, max_width=44)
     for r in rows:
         cp = r["last_checkpoint"]
-        who = Text.assemble((r["workflow_id"], "bold"), "\n", (r["request"][:200], "italic"))
+        who = Text.assemble((r["workflow_id"], "bold"), "\n", (short(r["request"], 200), "italic"))  # no control codes
         state = Text(r["state"], style=STYLE.get(r["state"], ""))
         bar = progress_bar(r["progress"]["percent"], r["state"], 6 if compact else 12)
         t.add_row(who, Text.assemble(bar, "\n", state),
