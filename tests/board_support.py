@@ -45,6 +45,7 @@ def build_board(mgr: CheckpointManager) -> dict[str, str]:
         mgr.create("Explain the caching layer in the docs", workflow_id="wf-ended")
         mgr.touch("wf-ended", session_id="sess-ended-0002")
         stages_done(mgr, clock, "wf-ended", names[:5], minutes=2)
+        mgr.hold("wf-ended", names[5])  # a breakpoint before the reviewer: waiting for approval
         mgr.pause("wf-ended", INTERRUPTED_PREFIX + "the Claude session ended (reason: prompt_input_exit)")
         clock.tick(hours=1)
         mgr.create("Index the audit table by workflow and time", workflow_id="wf-broken")

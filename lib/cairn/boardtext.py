@@ -64,6 +64,12 @@ def checkpoint(r: RowJSON, now_text: str | None = None) -> str:
     return f"{cp['label']}, {clock(when)} ({ago(when, now)})"
 
 
+def approval(r: RowJSON) -> str | None:
+    """The stages held at a breakpoint (`cairn pause ID --before STAGE`), and what releases them."""
+    held = r["waiting_for_approval"]
+    return f"{', '.join(held)} (`cairn approve {r['workflow_id']}`)" if held else None
+
+
 def why(r: RowJSON) -> tuple[str, str] | None:
     """The line a row needs below it: the error, or how it was interrupted or paused."""
     if r["state"] in (liveness.FAILED, liveness.INTERRUPTED) and r["last_error"]:
@@ -101,6 +107,8 @@ def render_overview(data: OverviewJSON, *, color: bool = False) -> str:
             extra = why(r)
             if extra:
                 out += wrapped(*extra, "      ")
+            if approval(r):
+                out += wrapped("waiting for approval", approval(r) or "", "      ")
     out += ["", f"Completed today: {data['completed_today']}",
             f"Success rate: {success(data)}",
             f"Average completion time: {duration(data['average_completion_seconds'])}"]

@@ -16,6 +16,7 @@ from typing import TypedDict
 
 from cairn import liveness
 from cairn.accounting import CostJSON, cost_json, render_cost
+from cairn.breakpoints import waiting
 from cairn.humanize import ago, clock, duration
 from cairn.liveness import Liveness
 from cairn.manager import CheckpointManager
@@ -67,6 +68,7 @@ class RowJSON(TypedDict):
     last_checkpoint: CheckpointJSON
     last_activity: str | None
     last_error: str | None
+    waiting_for_approval: list[str]  # stages held at a breakpoint, ready to run (cairn.breakpoints)
 
 
 class OverviewJSON(TypedDict):
@@ -199,6 +201,7 @@ def row(wf: Workflow, live: Liveness) -> RowJSON:
         "last_checkpoint": {"seq": wf.seq, "checkpoint_type": wf.checkpoint_type,
                             "at": iso(mark.at if mark else wf.created_at), "label": checkpoint_label(wf)},
         "last_activity": iso(wf.last_activity), "last_error": short(error, 300) if error else None,
+        "waiting_for_approval": waiting(wf),
     }
 
 

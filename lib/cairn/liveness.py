@@ -67,7 +67,8 @@ def judge(status: Status, status_reason: str | None, *, lease: LeaseRecord | Non
     heard = max(session[1], last_activity) if session else None
     if lease is not None:
         heard = max(heard, lease.heartbeat_at) if heard else lease.heartbeat_at
-        if leases.alive(lease, now):
+        seen = session[1] if session is not None and session[0] == lease.session_id else None
+        if leases.alive(lease, now, silence, seen):  # another host: its heartbeat or liveness file
             where = "" if lease.host == leases.host() else f" on {lease.host}"
             return Liveness(EXECUTING, f"session {_sid(lease.session_id)} (pid {lease.pid}{where})",
                             lease.session_id, heard)

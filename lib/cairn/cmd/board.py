@@ -34,11 +34,15 @@ def progress_bar(percent: int, state: str, width: int = 12) -> Text:
 
 
 def _why(r: RowJSON) -> Text:
-    found = boardtext.why(r)
-    if found is None:
-        return Text("")
-    label, text = found
-    return Text(text, style="red" if label == "error" else "yellow" if label == "reason" else "dim")
+    found, held = boardtext.why(r), boardtext.approval(r)
+    out = Text("")
+    if found is not None:
+        label, text = found
+        out.append(text, style="red" if label == "error" else "yellow" if label == "reason" else "dim")
+    if held:
+        out.append(("\n" if found else "") + "waiting for approval: ", style="bold magenta")
+        out.append(held)
+    return out
 
 
 def group_table(title: str, key: str, rows: list[RowJSON], now_text: str | None, *, compact: bool) -> Table:
@@ -52,7 +56,7 @@ def group_table(title: str, key: str, rows: list[RowJSON], now_text: str | None,
     t.add_column("Stage", overflow="fold", min_width=10, max_width=24)
     t.add_column("Last checkpoint", overflow="fold", min_width=10 if compact else 16, max_width=26)
     t.add_column("Last activity", no_wrap=not compact)
-    details = not compact and any(boardtext.why(r) for r in rows)
+    details = not compact and any(boardtext.why(r) or boardtext.approval(r) for r in rows)
     if details:
         t.add_column("Details" if key == "running" else "Why / error", overflow="fold", min_width=12, max_width=44)
     for r in rows:
@@ -71,8 +75,9 @@ def details_below(rows: list[RowJSON]) -> list[RenderableType]:
     out: list[RenderableType] = []
     for r in rows:
         found = boardtext.why(r)
-        if found is not None:
-            line = Text.assemble((f"{r['workflow_id']} ", "bold"), (f"{found[0]}: ", "dim"), _why(r))
+        if found is not None or boardtext.approval(r):
+            label = f"{found[0]}: " if found is not None else ""
+            line = Text.assemble((f"{r['workflow_id']} ", "bold"), (label, "dim"), _why(r))
             out.append(Padding(line, (0, 0, 0, 2)))
     return out
 

@@ -17,7 +17,7 @@ import textwrap
 from dataclasses import dataclass
 
 from cairn import dashboard, liveness
-from cairn.boardtext import checkpoint, stage
+from cairn.boardtext import approval, checkpoint, stage
 from cairn.cmd.common import SESSION_ENV
 from cairn.dashboard import RowJSON, paint, parse_ts, short
 from cairn.errors import NotResumable, UsageError
@@ -79,6 +79,10 @@ def entry(i: int, c: Choice, now_text: str, *, color: bool = False) -> list[str]
     if reason and not (error and (error in reason or reason in error)):
         label = "Running in" if r["state"] == liveness.EXECUTING else "Why"
         lines += textwrap.wrap(f"{label}: {reason}", WIDTH, initial_indent="    ", subsequent_indent="      ")
+    held = approval(r)
+    if held:
+        lines += textwrap.wrap(f"Waiting for approval: {held}", WIDTH, initial_indent="    ",
+                               subsequent_indent="      ")
     if error:
         text = dashboard.short(error, 10_000)  # control characters out; the whole of it
         lines += textwrap.wrap(f"Error: {text}", WIDTH, initial_indent="    ", subsequent_indent="      ",

@@ -185,6 +185,10 @@ def _stopped(args: argparse.Namespace, wf: Workflow) -> int:
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
+    if args.before:  # a breakpoint: the workflow runs on until that stage's dispatch
+        from cairn.cmd.approval import cmd_hold
+
+        return cmd_hold(args)
     return _stopped(args, manager(args).pause(args.workflow_id, args.reason))
 
 
@@ -236,5 +240,8 @@ def register(sub: Subparsers) -> None:
                            "2 usage error.")
         p.add_argument("workflow_id", metavar="ID")
         p.add_argument("--reason", default=f"{verb}{'d' if verb == 'pause' else 'led'} by user")
+        if verb == "pause":
+            p.add_argument("--before", metavar="STAGE", help="do not pause now: hold STAGE's dispatch until "
+                           "`cairn approve ID` (a breakpoint)")
         p.add_argument("--json", action="store_true", help="machine-readable output (docs/cli.md)")
         p.set_defaults(handler=handler)
