@@ -5,7 +5,8 @@
 #   CAIRN_CI_CACHE   the root (default: ${XDG_CACHE_HOME:-$HOME/.cache}/cairn-ci)
 # Under it: venv-<key>/ (this clone's virtualenv; <key> names the clone's path),
 # claude-<version>/ (the pinned Claude Code CLI, shared by clones: .ci/install-claude.sh),
-# and this clone's tool caches (mypy, ruff, pytest, hypothesis, __pycache__).
+# this clone's tool caches (mypy, ruff, pytest, hypothesis, __pycache__) and the tests'
+# artifacts (test-artifacts-<key>/: the web panel's screenshots).
 _cairn_repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 _cairn_key="$(printf '%s' "$_cairn_repo" | sha256sum | cut -c1-12)"
 export CAIRN_CI_CACHE="${CAIRN_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cairn-ci}"
@@ -17,5 +18,6 @@ export MYPY_CACHE_DIR="$CAIRN_CI_CACHE/mypy-$_cairn_key"
 export RUFF_CACHE_DIR="$CAIRN_CI_CACHE/ruff-$_cairn_key"
 export PYTHONPYCACHEPREFIX="$CAIRN_CI_CACHE/pycache-$_cairn_key"
 export CAIRN_HYPOTHESIS_DIR="$CAIRN_CI_CACHE/hypothesis-$_cairn_key"
+export CAIRN_TEST_ARTIFACTS="${CAIRN_TEST_ARTIFACTS:-$CAIRN_CI_CACHE/test-artifacts-$_cairn_key}"  # the panel's screenshots
 export PYTEST_ADDOPTS="${PYTEST_ADDOPTS:+$PYTEST_ADDOPTS }-o cache_dir=$CAIRN_CI_CACHE/pytest-$_cairn_key"
 unset _cairn_repo _cairn_key _cairn_pin

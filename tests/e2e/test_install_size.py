@@ -66,7 +66,7 @@ def test_installing_from_a_built_and_tested_clone_copies_under_5_mb(tmp_path: Pa
     checkout_copy(clone)
     env = ci_env(clone, cache, home)
     for var in ("CAIRN_CI_VENV", "CAIRN_E2E_PREFIX", "MYPY_CACHE_DIR", "RUFF_CACHE_DIR", "PYTHONPYCACHEPREFIX",
-                "CAIRN_HYPOTHESIS_DIR"):
+                "CAIRN_HYPOTHESIS_DIR", "CAIRN_TEST_ARTIFACTS"):
         assert Path(env[var]).is_relative_to(cache), (var, env[var])
     assert "cache_dir=" + str(cache) in env["PYTEST_ADDOPTS"]
     steps = [[sys.executable, "-m", "ruff", "check", "lib/cairn/status.py"],
