@@ -19,7 +19,7 @@ __all__ = ["no_claude_session"]  # autouse: every test here runs as in a termina
 Sub = Callable[..., "subprocess.CompletedProcess[str]"]
 ROW_KEYS = {"workflow_id", "status", "state", "state_reason", "session_id", "request", "progress", "agent",
             "agent_role", "next_agents", "started_at", "last_checkpoint", "last_activity", "last_error",
-            "waiting_for_approval"}
+            "waiting_for_approval", "host"}
 
 
 @pytest.fixture
@@ -81,7 +81,7 @@ def test_status_detail_json(capsys: pytest.CaptureFixture[str], root: Path, flee
     assert code == 0
     assert {"workflow_id", "status", "status_reason", "request", "started_at", "last_activity",
             "progress", "agent", "agent_role", "last_error", "next_agents", "parameters", "stages",
-            "history", "history_total", "cost", "state", "state_reason", "session_id"} == set(data)
+            "history", "history_total", "cost", "hosts", "state", "state_reason", "session_id"} == set(data)
     assert data["state"] == "paused" and data["state_reason"] == "user closed the terminal"
     states = {s["stage"]: s["state"] for s in data["stages"]}
     assert states["orchestrator"] == "completed" and states["test-master"] == "interrupted"

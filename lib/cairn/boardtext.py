@@ -104,6 +104,8 @@ def render_overview(data: OverviewJSON, *, color: bool = False) -> str:
             out.append(line)
             out += wrapped("request", r["request"], "      ")[:2]
             out.append(f"      last checkpoint: {checkpoint(r, data['generated_at'])}")
+            if r["host"]:
+                out.append(f"      host: {short(r['host'], 60)}")
             extra = why(r)
             if extra:
                 out += wrapped(*extra, "      ")

@@ -69,6 +69,7 @@ class RowJSON(TypedDict):
     last_activity: str | None
     last_error: str | None
     waiting_for_approval: list[str]  # stages held at a breakpoint, ready to run (cairn.breakpoints)
+    host: str | None  # where its latest session ran (on a shared store, any machine)
 
 
 class OverviewJSON(TypedDict):
@@ -119,6 +120,7 @@ class DetailJSON(TypedDict):
     history: list[MarkJSON]
     history_total: int
     cost: CostJSON
+    hosts: list[str]  # the machines its sessions ran on, first seen first (every machine's on a shared store)
 
 
 # ---------------------------------------------------------------------- formatting
@@ -202,6 +204,7 @@ def row(wf: Workflow, live: Liveness) -> RowJSON:
                             "at": iso(mark.at if mark else wf.created_at), "label": checkpoint_label(wf)},
         "last_activity": iso(wf.last_activity), "last_error": short(error, 300) if error else None,
         "waiting_for_approval": waiting(wf),
+        "host": max(wf.sessions, key=lambda x: x.last_seen).host if wf.sessions else None,
     }
 
 
@@ -313,6 +316,7 @@ def detail(m: CheckpointManager, wid: str, *, now: datetime | None = None,
         "last_error": base["last_error"], "next_agents": next_up, "parameters": dict(wf.parameters),
         "stages": stages, "history": history[-history_limit:], "history_total": len(wf.marks),
         "cost": cost_json(wf),
+        "hosts": list(dict.fromkeys(s.host for s in wf.sessions if s.host)),
     }
 
 
@@ -332,6 +336,8 @@ def render_detail(data: DetailJSON, *, color: bool = False) -> str:
            f"  Activity:  {ago(parse_ts(data['last_activity']), now)}"]
     if data["next_agents"]:
         out.append(f"  Next:      {', '.join(data['next_agents'])}")
+    if data["hosts"]:
+        out.append(f"  Hosts:     {short(', '.join(data['hosts']), 90)}")
     if data["parameters"]:
         out.append("  Parameters: " + ", ".join(f"{k}={short(v, 40)}" for k, v in sorted(data["parameters"].items())))
     out += ["", "  Stage              State        Duration  Tries  Artifacts"]

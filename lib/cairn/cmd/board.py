@@ -67,7 +67,9 @@ def group_table(title: str, key: str, rows: list[RowJSON], now_text: str | None,
         t.add_row(who, Text.assemble(bar, "\n", state),
                   boardtext.stage(r["agent"], r["agent_role"]),
                   Text.assemble(cp["label"], "\n", (clock(parse_ts(cp["at"])), "dim")),
-                  ago(parse_ts(r["last_activity"]), now), *([_why(r)] if details else []))
+                  Text.assemble(ago(parse_ts(r["last_activity"]), now),
+                                (f"\non {short(r['host'], 30)}" if r["host"] else "", "dim")),
+                  *([_why(r)] if details else []))
     return t
 
 

@@ -73,7 +73,8 @@ def entry(i: int, c: Choice, now_text: str, *, color: bool = False) -> list[str]
              f"    Stage: {stage(r['agent'], r['agent_role'])}",
              f"    Last checkpoint: {checkpoint(r, now_text)}",
              f"    Started: {clock(parse_ts(r['started_at']))}",
-             f"    Last activity: {ago(parse_ts(r['last_activity']), now)}"]
+             f"    Last activity: {ago(parse_ts(r['last_activity']), now)}"
+             + (f" on {short(r['host'], 60)}" if r["host"] else "")]
     error = c.error if r["state"] in (liveness.FAILED, liveness.INTERRUPTED) else None
     reason = r["state_reason"]
     if reason and not (error and (error in reason or reason in error)):
