@@ -31,6 +31,12 @@ case $event in
     fi
     exit 0 ;;
   session-end|pre-compact) [ -f "$root/.running" ] || exit 0 ;;
+  post-edit)
+    # A file edit while a workflow runs: only a subagent's (its payload names its agent_id) is
+    # recorded, so the main conversation's edits start no Python.
+    [ -f "$root/.running" ] || exit 0
+    payload=$(cat)
+    case $payload in *'"agent_id"'*) ;; *) exit 0 ;; esac ;;
   *) [ -f "$root/.open" ] || exit 0 ;;
 esac
 
@@ -42,4 +48,8 @@ if [ -n "$CLAUDE_PLUGIN_DATA" ] && [ -x "$CLAUDE_PLUGIN_DATA/venv/bin/python" ] 
 fi
 # -S: no `site` at start-up (hooks import nothing outside the standard library; a
 # project's own schema is checked with jsonschema only when site-packages has it).
+if [ "$event" = post-edit ]; then
+  printf '%s\n' "$payload" | "$py" -I -S "$here/cairn_hook.py" "$event"
+  exit 0
+fi
 exec "$py" -I -S "$here/cairn_hook.py" "$event"

@@ -31,9 +31,9 @@ EXAMPLES = REPO / "lib" / "cairn" / "data" / "examples"
 EVENT_NAMES = {
     "session-start": "SessionStart", "pre-tool-use": "PreToolUse", "post-tool-use": "PostToolUse",
     "subagent-start": "SubagentStart", "subagent-stop": "SubagentStop", "stop": "Stop",
-    "pre-compact": "PreCompact", "session-end": "SessionEnd",
+    "pre-compact": "PreCompact", "session-end": "SessionEnd", "post-edit": "PostToolUse",
 }
-ARG_OF = {name: arg for arg, name in EVENT_NAMES.items()}
+ARG_OF = {name: arg for arg, name in EVENT_NAMES.items() if arg != "post-edit"}  # PostToolUse: the Agent one
 FIXTURES = sorted(p.stem for p in HOOKS.glob("*.json"))
 COMMANDS = {h["command"].rsplit(" ", 1)[-1]: h["command"]
             for entries in json.loads((REPO / "hooks" / "hooks.json").read_text())["hooks"].values()

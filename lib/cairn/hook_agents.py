@@ -51,7 +51,7 @@ def pre_tool_use(hook: Hook) -> Output:
     held = held_elsewhere(m, row.workflow_id, sid)
     if held:
         return _deny(f"workflow {row.workflow_id}: {held}")
-    missing = [d for d in stage.depends_on if d not in row.done]
+    missing = [d for d in row.pipeline.upstream(stage.name) if d not in row.done]
     if missing:
         return _deny(f"{stage.name} of workflow {row.workflow_id} depends on {', '.join(missing)}, which "
                      f"{'is' if len(missing) == 1 else 'are'} not complete; run "
@@ -131,8 +131,10 @@ def subagent_start(hook: Hook) -> Output:
     sid = hook.text("session_id")
     with m.store.read() as r:
         dispatch = claimable(r, sid, wid, stage) if sid else None
+    from cairn.codestate import snapshot
+
     wf = m.workflows.start_stage(wid, stage, agent_id=hook.text("agent_id") or None, session_id=sid or None,
-                                 dispatch=dispatch)
+                                 dispatch=dispatch, code=snapshot(m.project_dir))
     return {"hookSpecificOutput": {"hookEventName": "SubagentStart",
                                    "additionalContext": WorkflowResumer(m).stage_brief(wf, stage)}}
 
@@ -141,7 +143,7 @@ def subagent_stop(hook: Hook) -> Output:
     if not hook.text("agent_type") or not (hook.root / ".open").exists():
         return None
     from cairn.checks.artifacts import inspect_stage
-    from cairn.checks.gitstate import git_state
+    from cairn.lineage import stop_facts
 
     m = hook.manager()
     target = _attribute(hook, m)
@@ -154,9 +156,10 @@ def subagent_stop(hook: Hook) -> Output:
     problems = [p for c in found for p in c.problems]
     if not problems:
         records = [c.record for c in found if c.record is not None]
+        code, changed = stop_facts(wf, stage, agent_id, m.project_dir)
         try:
-            m.workflows.complete_stage(wid, stage, records, agent_id=agent_id, session_id=sid,
-                                       git=git_state(m.project_dir))
+            m.workflows.complete_stage(wid, stage, records, agent_id=agent_id, session_id=sid, git=code,
+                                       changed=changed)
         except CairnError as exc:  # e.g. a re-run that did not rewrite its artifact
             problems = [exc.message]
         else:

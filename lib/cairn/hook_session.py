@@ -46,6 +46,10 @@ def session_start(hook: Hook) -> Output:
     resumer = WorkflowResumer(m)
     wf = m.load(wid)
     report = resumer.validate(wid, hashes=False, schemas=False, cp=wf)
+    if report.problems and wf.status.value in ("paused", "failed"):  # the check found it outdated: say so
+        from cairn.checks.stale import mark
+
+        wf = mark(m, wf, report.problems)
     plan = resumer.plan(wid, report=report, cp=wf)
     if not plan.can_resume:
         return None

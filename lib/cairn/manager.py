@@ -169,14 +169,20 @@ class CheckpointManager:
 
         if workflow_id is not None:
             check_workflow_id(workflow_id)  # before the database is opened (or created)
+        from cairn.pins import current
+
         pipeline = pipeline or self.project_pipeline()
         return self.workflows.create(request, pipeline, workflow_id=workflow_id, session_id=session_id,
-                                     metadata=metadata, git=git_state(self.project_dir))
+                                     metadata=metadata, git=git_state(self.project_dir),
+                                     pins=current(pipeline, self.project_dir))
 
     def record_start(self, workflow_id: str, agent: str, *, agent_id: str | None = None,
                      session_id: str | None = None) -> Workflow:
         check_workflow_id(workflow_id)
-        return self.workflows.start_stage(workflow_id, agent, agent_id=agent_id, session_id=session_id)
+        from cairn.codestate import snapshot
+
+        return self.workflows.start_stage(workflow_id, agent, agent_id=agent_id, session_id=session_id,
+                                          code=snapshot(self.project_dir))
 
     def check_artifacts(self, workflow_id: str, agent: str, paths: list[str] | None = None,
                         wf: Workflow | None = None) -> list[str]:
@@ -202,10 +208,11 @@ class CheckpointManager:
             raise ArtifactError(f"{stage.name}'s artifacts are not valid: " + "; ".join(problems),
                                 path=str(folder), hint="fix the files, then record the completion again")
         records = [c.record for c in found if c.record is not None]
-        from cairn.checks.gitstate import git_state
+        from cairn.lineage import stop_facts
 
+        code, changed = stop_facts(self.load(workflow_id), stage.name, agent_id, self.project_dir)
         return self.workflows.complete_stage(workflow_id, stage.name, records, agent_id=agent_id,
-                                             session_id=session_id, git=git_state(self.project_dir))
+                                             session_id=session_id, git=code, changed=changed)
 
     @staticmethod
     def _relative(folder: Path, path: str) -> str:

@@ -10,13 +10,14 @@ Standard library only: the hooks call it.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
 from cairn import lease as leases
-from cairn import safefs
+from cairn import lineage, safefs
 from cairn.errors import (
     CairnError,
     ConfinementError,
@@ -140,7 +141,9 @@ class Workflows:
     # ------------------------------------------------------------------ create
     def create(self, request: str, pipeline: Pipeline, *, workflow_id: str | None = None,
                session_id: str | None = None, metadata: dict[str, str] | None = None,
-               git: str | None = None) -> Workflow:
+               git: str | None = None, pins: dict[str, str] | None = None,
+               then: Callable[[Tx, Workflow, int, datetime], None] | None = None) -> Workflow:
+        """`pins`: what it runs with (cairn.pins); `then`: more of it, in the same transaction (a fork)."""
         if not isinstance(request, str) or not request.strip():
             raise UsageError("the request is empty", hint='describe the work: cairn start "add X"')
         if len(request) > MAX_REQUEST:
@@ -161,9 +164,15 @@ class Workflows:
             tx.add_mark(wid, "created", now, session_id, 1)
             tx.add_audit(wid, 1, now, "created",
                          f"pipeline {pipeline.name} ({len(pipeline)} stages, {pipeline.digest})")
+            for name, value in sorted((pins or {}).items()):
+                tx.put_pin(wid, name, value, 1)
             if session_id:
                 tx.touch_session(wid, session_id, now, "create")
                 tx.bind(session_id, wid, now, "cairn start")
+            if then is not None:
+                new = tx.workflow(wid)
+                assert new is not None
+                then(tx, new, 1, now)
             wf = tx.workflow(wid)
         assert wf is not None
         self.project(wf)
@@ -172,7 +181,8 @@ class Workflows:
 
     # ------------------------------------------------------------------ stages
     def start_stage(self, workflow_id: str, stage: str, *, agent_id: str | None = None,
-                    session_id: str | None = None, dispatch: str | None = None) -> Workflow:
+                    session_id: str | None = None, dispatch: str | None = None,
+                    code: str | None = None) -> Workflow:
         def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
             name = wf.pipeline.stage(stage).name
             if agent_id and tx.attempt_of_agent(agent_id) is not None:
@@ -182,7 +192,9 @@ class Workflows:
                                    hint='start a new workflow with `cairn start "REQUEST"`')
             transition(tx, wf, Status.RUNNING, f"agent {name} started", seq, now)
             close_running(tx, wf, "a new attempt started before it ended", seq, now, stage=name)
-            tx.start_attempt(workflow_id, name, now, seq, agent_id=agent_id, session_id=session_id)
+            aid = tx.start_attempt(workflow_id, name, now, seq, agent_id=agent_id, session_id=session_id)
+            if code:  # the code as the attempt found it: git tells what it changed by its stop
+                tx.set_code_start(aid, code)
             if dispatch and agent_id:
                 tx.claim_dispatch(dispatch, agent_id)
             if session_id:
@@ -191,7 +203,8 @@ class Workflows:
 
     def complete_stage(self, workflow_id: str, stage: str, records: Sequence[ArtifactRecord], *,
                        agent_id: str | None = None, session_id: str | None = None,
-                       git: str | None = None) -> Workflow:
+                       git: str | None = None, changed: Sequence[str] = ()) -> Workflow:
+        """`git`: the code state it saw (cairn.codestate); `changed`: files git shows it changed."""
         def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
             name = wf.pipeline.stage(stage).name
             attempt = attempt_for(tx, wf, name, agent_id)
@@ -223,6 +236,9 @@ class Workflows:
             tx.add_artifacts(aid, [r if r.agent == name else restage(r, name) for r in records])
             if git:
                 tx.set_attempt_git(aid, git)
+            tx.set_lineage(aid, json.dumps(lineage.consumed(wf, name), sort_keys=True))
+            if changed:
+                tx.add_changes(aid, changed, "git")
             if session_id:
                 tx.touch_session(workflow_id, session_id, now)
             if not [s for s in wf.remaining_agents if s != name]:  # this completion was the last one
@@ -282,12 +298,16 @@ class Workflows:
               kind: str, *, session_id: str | None = None, running: bool = True) -> Workflow:
         """A resume operation (`cairn.operations`), then back to running."""
         def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> str | None:
+            before = set(wf.done)
             note = op(tx, wf, seq, now)
             if running and wf.status != Status.RUNNING:
-                if wf.status in FINISHED:
+                # a finished workflow is reopened only by going back: a rollback, a re-run, an invalidation
+                if wf.status in FINISHED and not (before - set(wf.done) or kind in ("rollback", "rerun_from")):
                     raise NotResumable(f"workflow {workflow_id!r} is {wf.status.value}",
-                                       hint='start a new workflow with `cairn start "REQUEST"`')
-                transition(tx, wf, Status.RUNNING, f"resumed ({note})" if note else "resumed", seq, now)
+                                       hint=f"re-run a stage: `cairn resume {workflow_id} --from STAGE`, or "
+                                       f"`cairn fork {workflow_id}`")
+                verb = "reopened" if wf.status in FINISHED else "resumed"
+                transition(tx, wf, Status.RUNNING, f"{verb} ({note})" if note else verb, seq, now)
             if session_id:
                 tx.touch_session(workflow_id, session_id, now, "resume")
                 tx.bind(session_id, workflow_id, now, "cairn resume")
@@ -342,6 +362,12 @@ class Workflows:
         def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
             tx.set_usage(attempt_id, usage)
         self.commit(found[0], "agent_usage", change)  # a checkpoint, so the projection shows it
+
+    def record_edits(self, agent_id: str, paths: Sequence[str], how: str) -> bool:
+        """Files a running subagent changed (PostToolUse): no checkpoint, not durable (git tells it too)."""
+        with self.store.write(durable=False) as tx:
+            found = tx.attempt_of_agent(agent_id)
+            return found is not None and found[1].outcome == "running" and tx.add_changes(found[1].id, paths, how) > 0
 
     def heartbeat(self, session_id: str) -> list[str]:
         """Stop: the session is alive. Not durable (a lost heartbeat costs nothing)."""

@@ -29,7 +29,7 @@ from cairn.dashboard import RowJSON, bar, parse_ts, row, short
 from cairn.errors import EXIT_OK, EXIT_PROBLEM, CairnError, NotResumable, UsageError, WorkflowNotFound
 from cairn.humanize import ago
 from cairn.manager import CheckpointManager
-from cairn.model import Problem, Workflow, utcnow
+from cairn.model import ArtifactRecord, Problem, Workflow, utcnow
 from cairn.operations import Operation, parse_params
 from cairn.resumer import WorkflowResumer
 from cairn.status import FINISHED, Status
@@ -146,9 +146,50 @@ def preview(m: CheckpointManager, wid: str, op: Operation) -> tuple[Workflow, st
     return found[0]
 
 
-def operation(args: argparse.Namespace) -> Operation:
-    return Operation(rollback=args.rollback, rerun_from=args.from_agent, retry=args.retry,
-                     skip=list(args.skip or []), params=parse_params(list(args.set or [])), reason=args.reason)
+def operation(args: argparse.Namespace, m: CheckpointManager, wf: Workflow) -> Operation:
+    op = Operation(rollback=args.rollback, rerun_from=args.from_agent, retry=args.retry,
+                   skip=list(args.skip or []), params=parse_params(list(args.set or [])), reason=args.reason)
+    if args.accept or args.pinned or args.latest:
+        from cairn.baseline import World
+        from cairn.codestate import snapshot
+        from cairn.pins import current
+
+        pipeline = m.project_pipeline() if (args.accept or args.latest) else wf.pipeline
+        world = World(code=snapshot(m.project_dir), pins=current(pipeline, m.project_dir),
+                      pipeline=pipeline if m.pipeline_of(wf).source in ("<builtin>", pipeline.source) else None,
+                      artifacts=modified_artifacts(m, wf) if args.accept else [])
+        op.accept = world if args.accept else None
+        op.pinned = world if args.pinned else None
+        op.latest = world if args.latest else None
+    return op
+
+
+def modified_artifacts(m: CheckpointManager, wf: Workflow) -> list[ArtifactRecord]:
+    """The artifacts whose file no longer matches its record, re-hashed (for --accept)."""
+    from dataclasses import replace
+
+    from cairn.checks.artifacts import rehash
+
+    folder = m.workflow_dir(wf.workflow_id)
+    out = []
+    for rel, rec in wf.artifacts.items():
+        try:
+            sha = rehash(folder, rel)
+        except (OSError, CairnError):
+            continue  # missing or unreadable: nothing to accept, the stage re-runs
+        if sha != rec.sha256:
+            st = os.stat(folder / rel)
+            out.append(replace(rec, sha256=sha, size=st.st_size, mtime=st.st_mtime, recorded_at=utcnow()))
+    return out
+
+
+def rerun_reasons(report_problems: list[Problem], stages: list[str]) -> list[tuple[str, str]]:
+    """(stage, why) for each stage lineage makes re-run: its own problem, else the one upstream."""
+    from cairn.resumer import RERUN_CODES
+
+    own = {p.stage: p.message for p in report_problems if p.stage and p.code in RERUN_CODES}
+    first = next(iter(own.values()), "a change upstream")
+    return [(s, own.get(s) or f"downstream of a stage that re-runs ({first[:200]})") for s in stages]
 
 
 def take_lease(m: CheckpointManager, wid: str, session: ClaudeSession | None) -> bool:
@@ -169,12 +210,12 @@ def take_lease(m: CheckpointManager, wid: str, session: ClaudeSession | None) ->
 
 def cmd_resume(args: argparse.Namespace) -> int:
     m = manager(args)
-    op = operation(args)
     wid = pick(m) if args.workflow_id is None else resolve_id(m, args.workflow_id)
     wf, warnings = m.load_with_warnings(wid)
     for w in warnings:
         warn(w)
     settle_pending(m, wf)
+    op = operation(args, m, wf)
     resumer = WorkflowResumer(m)
     after, note = preview(m, wid, op)
     mode = "fast" if args.fast else "safe" if args.safe else "default"
@@ -182,7 +223,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if args.safe:
         report.problems[:0] = [Problem("checkpoint_recovered", str(m.workflow_dir(wid)), w) for w in warnings]
         report.problems += git_problems(m)
-    plan = resumer.plan(wid, report=report, cp=after)
+    plan = resumer.plan(wid, report=report, cp=after, reopen=not op.empty)
+    op.invalidate = rerun_reasons(report.problems, plan.invalidated_agents)
     base = {**plan.to_dict(), "mode": mode, "operation": op.name(), "note": note, "dry_run": bool(args.dry_run)}
     if args.safe and report.problems:
         from cairn.checks.stale import recovery
@@ -211,7 +253,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
                 m.workflows.release(wid, session.session_id)
             raise
         seq = wf.seq
-        plan = resumer.plan(wid, report=report, cp=wf)
+        plan = resumer.plan(wid, report=report, cp=wf, reopen=True)
     context = resumer.render_context(plan, wf, note=note)
     if args.json:
         emit_json({**base, **plan.to_dict(), "status": wf.status.value, "seq": seq, "refused": False,
@@ -261,6 +303,13 @@ def register(sub: Subparsers) -> None:
     what.add_argument("--from", dest="from_agent", metavar="AGENT",
                       help="re-run from this stage (it and everything downstream are invalidated)")
     what.add_argument("--retry", action="store_true", help="re-run the failed stage")
+    what.add_argument("--accept", action="store_true",
+                      help="accept what changed (code, artifacts, agent prompts, pipeline) as the new "
+                      "baseline and continue: nothing re-runs because of it")
+    what.add_argument("--pinned", action="store_true",
+                      help="an agent prompt changed: keep the completed stages (the change is recorded)")
+    what.add_argument("--latest", action="store_true",
+                      help="re-run the stages whose agent prompt or pipeline entry changed, and what follows")
     p.add_argument("--skip", action="append", metavar="AGENT",
                    help="mark a stage skipped (repeatable; the reason is --reason)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",

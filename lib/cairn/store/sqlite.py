@@ -110,6 +110,32 @@ class SqliteTx(RowReader):
     def set_attempt_git(self, attempt_id: int, git: str) -> None:
         self.db.execute("UPDATE attempts SET git = ? WHERE id = ?", (git, attempt_id))
 
+    def set_lineage(self, attempt_id: int, consumed: str) -> None:
+        self.db.execute("UPDATE attempts SET consumed = ? WHERE id = ?", (consumed, attempt_id))
+
+    def set_code_start(self, attempt_id: int, code: str) -> None:
+        self.db.execute("UPDATE attempts SET code_start = ? WHERE id = ?", (code, attempt_id))
+
+    def add_changes(self, attempt_id: int, paths: Sequence[str], how: str) -> int:
+        """Files the attempt changed; a path already recorded keeps its first `how`. Returns how many are new."""
+        before = self.db.total_changes
+        self.db.executemany("INSERT OR IGNORE INTO changes(attempt_id, path, how) VALUES (?, ?, ?)",
+                            [(attempt_id, p, how) for p in paths])
+        return self.db.total_changes - before
+
+    def put_pin(self, workflow_id: str, name: str, value: str, seq: int) -> None:
+        self.db.execute("INSERT OR REPLACE INTO pins(workflow_id, name, value, seq) VALUES (?, ?, ?, ?)",
+                        (workflow_id, name, value, seq))
+
+    def set_pipeline(self, workflow_id: str, pipeline: Pipeline) -> None:
+        digest = pipeline.digest
+        self.db.execute("INSERT OR IGNORE INTO pipelines(digest, body) VALUES (?, ?)",
+                        (digest, json.dumps(pipeline.to_dict(), sort_keys=True)))
+        self.db.execute("UPDATE workflows SET pipeline = ? WHERE id = ?", (digest, workflow_id))
+
+    def set_parent(self, workflow_id: str, parent: str) -> None:
+        self.db.execute("UPDATE workflows SET parent = ? WHERE id = ?", (parent, workflow_id))
+
     def set_usage(self, attempt_id: int, usage: str) -> None:
         self.db.execute("UPDATE attempts SET usage = ? WHERE id = ?", (usage, attempt_id))
 

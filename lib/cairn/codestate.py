@@ -1,0 +1,160 @@
+"""The state of the code a stage saw, from git, cheaply: HEAD and the content (git blob
+ids) of the tracked files that differ from it, plus untracked files that are not
+ignored. One `git status` (it uses the index's stat cache: nothing unchanged is read)
+and one `git hash-object` of the changed files only; never a hash of the whole tree.
+Cairn's own folder (`.claude/artifacts`) is left out: artifacts have their own lineage.
+
+A state is JSON text: `{"head", "branch", "worktree", "dirty": {path: blob or "-"}}`
+("-": deleted). Two states compare by `fingerprint`; `changed_files` names the files
+whose content differs between them. Standard library only (the hooks record states).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from cairn.checks.gitstate import _maybe_repository, run_git
+
+EXCLUDE = ":(top,exclude).claude/artifacts"
+DELETED = "-"
+
+
+def snapshot(directory: Path | None) -> str | None:
+    """The code state of the repository at `directory` as JSON text; None when it is not
+    a repository with a commit (or git is missing)."""
+    if directory is None or not Path(directory).is_dir() or not _maybe_repository(Path(directory)):
+        return None
+    top = run_git(directory, "rev-parse", "--show-toplevel")
+    if not top:
+        return None
+    root = top[0]
+    out = _status(root)
+    if out is None:
+        return None
+    head, branch, dirty = out
+    if head is None:
+        return None
+    return json.dumps({"head": head, "branch": branch, "worktree": root, "dirty": dirty}, sort_keys=True)
+
+
+def _status(root: str) -> tuple[str | None, str | None, dict[str, str]] | None:
+    import subprocess
+
+    try:
+        run = subprocess.run(["git", "-C", root, "status", "--porcelain=v2", "-z", "--branch", "--no-renames",
+                              "--untracked-files=all", "--ignore-submodules", "--", ".", EXCLUDE],
+                             capture_output=True, timeout=30, check=False, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if run.returncode != 0:
+        return None
+    head: str | None = None
+    branch: str | None = None
+    present: list[str] = []
+    dirty: dict[str, str] = {}
+    for entry in run.stdout.decode("utf-8", "surrogateescape").split("\0"):
+        if entry.startswith("# branch.oid "):
+            oid = entry[len("# branch.oid "):]
+            head = oid if oid != "(initial)" else None
+        elif entry.startswith("# branch.head "):
+            name = entry[len("# branch.head "):]
+            branch = None if name == "(detached)" else name
+        elif entry.startswith(("1 ", "u ")):
+            fields = entry.split(" ", 8 if entry[0] == "1" else 10)
+            path, xy = fields[-1], fields[1]
+            if "D" in xy[1:] or (xy[0] == "D" and xy[1] == "."):
+                dirty[path] = DELETED
+            else:
+                present.append(path)
+        elif entry.startswith("? "):
+            present.append(entry[2:])
+    if present:
+        blobs = _hash(root, present)
+        if blobs is None:
+            return None
+        dirty.update(blobs)
+    return head, branch, dirty
+
+
+def _hash(root: str, paths: list[str]) -> dict[str, str] | None:
+    """Git blob ids of worktree files (through git's filters, as `git add` would store them)."""
+    import subprocess
+
+    files = [p for p in paths if Path(root, p).is_file() or Path(root, p).is_symlink()]
+    if not files:
+        return {p: DELETED for p in paths}
+    try:
+        run = subprocess.run(["git", "-C", root, "hash-object", "--stdin-paths"],
+                             input="\n".join(files).encode("utf-8", "surrogateescape") + b"\n",
+                             capture_output=True, timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    ids = run.stdout.decode().split()
+    if run.returncode != 0 or len(ids) != len(files):
+        return None
+    out = {p: DELETED for p in paths}
+    out.update(zip(files, ids, strict=True))
+    return out
+
+
+def load(text: str | None) -> dict[str, object] | None:
+    """A recorded state, or None when there is none or it carries no code state (recorded
+    before lineage existed: only HEAD, no `dirty`)."""
+    if not text:
+        return None
+    try:
+        rec = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(rec, dict) or not isinstance(rec.get("head"), str) or not isinstance(rec.get("dirty"), dict):
+        return None
+    return rec
+
+
+def fingerprint(state: dict[str, object]) -> str:
+    body = json.dumps([state.get("head"), state.get("dirty")], sort_keys=True).encode()
+    return hashlib.sha256(body).hexdigest()[:16]
+
+
+def _dirty(state: dict[str, object]) -> dict[str, str]:
+    raw = state.get("dirty")
+    return {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+
+
+def _tree(root: str, head: str, paths: list[str]) -> dict[str, str] | None:
+    """Blob ids of `paths` in commit `head` (absent ones: DELETED); None when git cannot tell."""
+    if not paths:
+        return {}
+    lines = run_git(root, "ls-tree", "-r", "--full-tree", head, "--", *paths)
+    if lines is None:
+        return None
+    out = {p: DELETED for p in paths}
+    for line in lines:
+        meta, _, path = line.partition("\t")
+        parts = meta.split()
+        if len(parts) == 3 and path in out:
+            out[path] = parts[2]
+    return out
+
+
+def changed_files(then: dict[str, object], now: dict[str, object]) -> list[str]:
+    """The files whose content differs between two states of one repository, sorted."""
+    if fingerprint(then) == fingerprint(now):
+        return []
+    root = str(now.get("worktree") or then.get("worktree") or ".")
+    head0, head1 = str(then.get("head")), str(now.get("head"))
+    d0, d1 = _dirty(then), _dirty(now)
+    candidates = set(d0) | set(d1)
+    if head0 != head1:
+        diff = run_git(root, "diff", "--name-only", "--no-renames", head0, head1, "--", ".", EXCLUDE)
+        if diff is None:  # the old commit is gone (rebased, collected): every file differs as far as we know
+            return sorted(candidates) or ["(HEAD " + head0[:12] + " is no longer in the repository)"]
+        candidates |= set(diff)
+    paths = sorted(candidates)
+    base0 = _tree(root, head0, [p for p in paths if p not in d0])
+    base1 = base0 if head0 == head1 else _tree(root, head1, [p for p in paths if p not in d1])
+    if base0 is None or base1 is None:
+        return paths
+    return [p for p in paths if d0.get(p, base0.get(p)) != d1.get(p, base1.get(p))]
