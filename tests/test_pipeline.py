@@ -312,7 +312,7 @@ LEGAL = [
     (Status.STALE, Status.RUNNING), (Status.STALE, Status.CANCELLED),
     # reopened (a rollback, a re-run, an invalidation: cairn.operations); found outdated (checks/stale.py)
     (Status.COMPLETED, Status.RUNNING), (Status.CANCELLED, Status.RUNNING), (Status.COMPLETED, Status.STALE),
-    (Status.FAILED, Status.STALE), (Status.STALE, Status.PAUSED),
+    (Status.FAILED, Status.STALE), (Status.STALE, Status.PAUSED), (Status.STALE, Status.COMPLETED),
 ]
 
 

@@ -48,8 +48,8 @@ class _ArgError(Exception):
 MODULES = {"start": "core", "checkpoint": "core", "validate": "core", "status": "status", "list": "status",
            "show": "status", "resume": "resume_modes", "pause": "resume_modes", "cancel": "resume_modes",
            "log": "log", "history": "history", "cleanup": "cleanup", "watch": "watch", "doctor": "doctor",
-           "demo": "demo"}
-ALL = ("core", "status", "resume_modes", "log", "history", "cleanup", "watch", "doctor", "demo")
+           "demo": "demo", "fork": "fork"}
+ALL = ("core", "status", "resume_modes", "fork", "log", "history", "cleanup", "watch", "doctor", "demo")
 
 
 def _command_of(argv: Sequence[str]) -> str | None:

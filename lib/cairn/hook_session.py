@@ -30,9 +30,12 @@ def session_start(hook: Hook) -> Output:
     if not rows:
         return None
     sid = hook.text("session_id")
+    # A forked conversation is a new session: it carries the original's history, not its
+    # workflow binding or its lease (whatever id the client gives it).
+    me = "" if hook.text("source") == "fork" else sid
     with m.store.read() as r:
-        bound = r.binding(sid) if sid else None
-        own = r.session_workflows(sid, [s.status for s in rows]) if sid else []
+        bound = r.binding(me) if me else None
+        own = r.session_workflows(me, [s.status for s in rows]) if me else []
     # The session's own workflow (it ran `cairn start`/`resume` or dispatched its stages, e.g.
     # before a compaction), else the newest resumable one: offered, not bound.
     mine = bound if bound is not None else (own[0] if own else None)
@@ -53,7 +56,7 @@ def session_start(hook: Hook) -> Output:
     plan = resumer.plan(wid, report=report, cp=wf)
     if not plan.can_resume:
         return None
-    held = held_elsewhere(m, wid, sid)
+    held = held_elsewhere(m, wid, me)
     last = None
     # running with nobody holding it: its session is gone, unless this is that session going on
     # in the same process (a compaction, /clear); `--continue` after a kill is a new process

@@ -75,10 +75,10 @@ def upstream_problems(wf: Workflow) -> list[Problem]:
 def baseline(wf: Workflow, a: Attempt) -> dict[str, object] | None:
     """The code state a completed stage is judged against: what it saw, or a later
     accepted baseline (`cairn resume --accept`)."""
-    pinned = wf.pins.get("code")
-    pin_seq = wf.pins.get("code@seq")
-    if pinned and pin_seq and pin_seq.isdigit() and int(pin_seq) > (a.ended_seq or 0):
-        return codestate.load(pinned)
+    pinned = codestate.load(wf.pins.get("code"))
+    accepted = pinned.get("accepted_seq") if pinned is not None else None
+    if pinned is not None and isinstance(accepted, int) and accepted > (a.ended_seq or 0):
+        return pinned
     return codestate.load(a.git)
 
 

@@ -241,7 +241,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
             print_problems(f"cairn: refusing to resume {wid} in --safe mode: {len(report.problems)} problem(s)",
                            report.problems, options)
         return EXIT_PROBLEM
-    wf, seq = after, after.seq - 1  # the preview's extra checkpoint was never written
+    wf, seq = after, -1  # the preview's extra checkpoint was never written
     if plan.can_resume and not args.dry_run:
         session = claude_session()
         taken = take_lease(m, wid, session)
@@ -254,13 +254,27 @@ def cmd_resume(args: argparse.Namespace) -> int:
             raise
         seq = wf.seq
         plan = resumer.plan(wid, report=report, cp=wf, reopen=True)
+        plan.invalidated_agents = [s for s, _ in op.invalidate]  # undone just now, for what it says
+    elif (op.accept or op.pinned) and not args.dry_run and after.status != Status.CANCELLED:
+        wf = recorded(m, wid, op)  # nothing left to run: the new baseline is recorded all the same
+        seq = wf.seq
     context = resumer.render_context(plan, wf, note=note)
     if args.json:
-        emit_json({**base, **plan.to_dict(), "status": wf.status.value, "seq": seq, "refused": False,
+        emit_json({**base, **plan.to_dict(), "status": wf.status.value, "seq": seq if seq >= 0 else after.seq - 1,
+                   "refused": False,
                    "recovery": [], "context": context})
     else:
         print(context)
-    return EXIT_OK if plan.can_resume else EXIT_PROBLEM
+    return EXIT_OK if plan.can_resume or seq == wf.seq else EXIT_PROBLEM
+
+
+def recorded(m: CheckpointManager, wid: str, op: Operation) -> Workflow:
+    """--accept / --pinned on a workflow with nothing left to run: record it; a stale one
+    whose stages all stand is completed again."""
+    wf = m.apply(wid, op.change, op.name(), running=False)
+    if wf.status == Status.STALE and not wf.remaining_agents:
+        wf = m.workflows.set_status(wid, Status.COMPLETED, "every stage stands (changes accepted)", op.name())
+    return wf
 
 
 def _stopped(args: argparse.Namespace, wf: Workflow) -> int:
