@@ -43,6 +43,10 @@ RUNNING_MARK = ".running"  # exists iff a workflow runs: Stop/SessionEnd need Py
 Change = Callable[[Tx, Workflow, int, datetime], "str | None"]
 
 
+def new_id(now: datetime) -> str:
+    return f"wf-{now:%Y%m%d-%H%M%S}-{os.urandom(3).hex()}"
+
+
 class Workflows:
     def __init__(self, store: Store, root: Path | None = None) -> None:
         self.store = store
@@ -150,7 +154,7 @@ class Workflows:
             raise UsageError(f"the request is {len(request)} characters; the limit is {MAX_REQUEST}",
                              hint="shorten it and put details in a file the agents can read")
         now = utcnow()
-        wid = check_workflow_id(workflow_id) if workflow_id else f"wf-{now:%Y%m%d-%H%M%S}-{os.urandom(3).hex()}"
+        wid = check_workflow_id(workflow_id) if workflow_id else new_id(now)
         if self.root is not None:
             folder = self.root / wid
             if os.path.lexists(folder) and (os.path.islink(folder) or not os.path.isdir(folder)):

@@ -153,7 +153,7 @@ ACCEPTABLE = ("artifact_modified", "upstream_changed", "code_changed", "agent_ch
               GIT_BRANCH_DELETED, GIT_WORKTREE_DELETED, EXPIRED, PIPELINE_CHANGED)
 
 
-def recovery(workflow_id: str, problems: list[Problem], pipeline: Pipeline) -> list[str]:
+def recovery(workflow_id: str, problems: list[Problem], pipeline: Pipeline, *, completed: bool = False) -> list[str]:
     """What a person can do, most targeted first: each a command that, run as printed,
     removes the problems it is offered for (tests/test_recovery.py runs each)."""
     if not problems:
@@ -174,7 +174,8 @@ def recovery(workflow_id: str, problems: list[Problem], pipeline: Pipeline) -> l
                     f"cairn resume {workflow_id} --accept")
     if pipeline.names:
         opts.append(f"restart: cairn resume {workflow_id} --from {pipeline.names[0]}")
-    opts.append(f"clean up: cairn cancel {workflow_id} && cairn cleanup {workflow_id}")
+    opts.append(f"clean up: cairn cleanup {workflow_id}" if completed else
+                f"clean up: cairn cancel {workflow_id} && cairn cleanup {workflow_id}")
     return opts
 
 
