@@ -52,7 +52,11 @@ def session_start(hook: Hook) -> Output:
     if report.problems and wf.status.value in ("paused", "failed"):  # the check found it outdated: say so
         from cairn.checks.stale import mark
 
-        wf = mark(m, wf, report.problems)
+        mark(m, wf, report.problems)
+        # the answer (and the cache made of it) is of the database after our own write: stamp, then read
+        stamp = offer.db_stamp(str(hook.root))
+        rows = m.resumable()
+        wf = m.load(wid)
     plan = resumer.plan(wid, report=report, cp=wf)
     if not plan.can_resume:
         return None
