@@ -21,8 +21,8 @@ from cairn.errors import CairnError, ConfinementError
 from cairn.lineage import consumed_of
 from cairn.manager import CheckpointManager
 from cairn.model import ArtifactRecord, Attempt, Workflow, utcnow
+from cairn.paths import new_id
 from cairn.store import Tx
-from cairn.workflow import new_id
 
 
 def kept_stages(parent: Workflow, upto: str | None) -> list[str]:

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from cairn import lease as leases
-from cairn import lineage, safefs
+from cairn import safefs
 from cairn.errors import (
     CairnError,
     ConfinementError,
@@ -29,7 +29,7 @@ from cairn.errors import (
 )
 from cairn.faults import point
 from cairn.model import ArtifactRecord, LeaseRecord, Workflow, utcnow
-from cairn.paths import check_workflow_id
+from cairn.paths import check_workflow_id, new_id
 from cairn.pipeline import Pipeline
 from cairn.redact import redact
 from cairn.status import ACTIVE, FINISHED, Status, check_transition
@@ -41,10 +41,6 @@ OPEN_MARK = ".open"        # exists iff a workflow is open: SessionStart/Subagen
 RUNNING_MARK = ".running"  # exists iff a workflow runs: Stop/SessionEnd need Python
 
 Change = Callable[[Tx, Workflow, int, datetime], "str | None"]
-
-
-def new_id(now: datetime) -> str:
-    return f"wf-{now:%Y%m%d-%H%M%S}-{os.urandom(3).hex()}"
 
 
 class Workflows:
@@ -240,7 +236,9 @@ class Workflows:
             tx.add_artifacts(aid, [r if r.agent == name else restage(r, name) for r in records])
             if git:
                 tx.set_attempt_git(aid, git)
-            tx.set_lineage(aid, json.dumps(lineage.consumed(wf, name), sort_keys=True))
+            from cairn.lineage import consumed  # what it read: the upstream artifacts as recorded now
+
+            tx.set_lineage(aid, json.dumps(consumed(wf, name), sort_keys=True))
             if changed:
                 tx.add_changes(aid, changed, "git")
             if session_id:
@@ -377,7 +375,6 @@ class Workflows:
         """Stop: the session is alive. Not durable (a lost heartbeat costs nothing)."""
         with self.store.write(durable=False) as tx:
             return tx.heartbeat(session_id, utcnow())
-
 
     # ------------------------------------------------------------------ leases
     def acquire(self, workflow_id: str, session_id: str, pid: int) -> LeaseRecord | None:
