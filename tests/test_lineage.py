@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from cairn.hook_edits import read_edits
 from cairn.hooks import run as run_hook
 from cairn.manager import CheckpointManager
 from cairn.resumer import WorkflowResumer
@@ -174,11 +175,14 @@ def test_files_a_subagent_edits_are_recorded_on_its_attempt(m: CheckpointManager
     edit("Write", str(repo / "main-thread.py"), agent=None)        # the main conversation: not a stage's
     edit("Write", str(m.workflow_dir(WID) / "implementation.json"))  # an artifact: its own record
     edit("Write", str(repo / "src" / "app.py"))                    # twice: once
-    wf = m.load(WID)
-    running = next(a for a in wf.attempts if a.outcome == "running")
-    assert running.changed == (("nb.ipynb", "NotebookEdit"), ("src/app.py", "Write"), ("src/util.py", "Edit"))
+    assert read_edits(m.root, "agent-impl") == [("src/app.py", "Write"), ("src/util.py", "Edit"),
+                                                ("nb.ipynb", "NotebookEdit")]
+    assert not (m.root / ".edits" / "main-thread").exists() and len(list((m.root / ".edits").iterdir())) == 1
     (repo / "src" / "app.py").write_text("changed\n")
+    (repo / "made-by-bash.txt").write_text("x")  # not through an edit tool: git shows it
     write_artifact(m, WID, "implementer")
     m.record_completion(WID, "implementer", agent_id="agent-impl")
     done = m.load(WID).effective("implementer")
-    assert done is not None and ("src/app.py", "Write") in done.changed  # git agrees; the tool's name is kept
+    assert done is not None and done.changed == (("made-by-bash.txt", "git"), ("nb.ipynb", "NotebookEdit"),
+                                                  ("src/app.py", "Write"), ("src/util.py", "Edit"))
+    assert not (m.root / ".edits" / "agent-impl").exists()  # recorded, then removed

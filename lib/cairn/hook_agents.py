@@ -143,11 +143,13 @@ def subagent_stop(hook: Hook) -> Output:
     if not hook.text("agent_type") or not (hook.root / ".open").exists():
         return None
     from cairn.checks.artifacts import inspect_stage
+    from cairn.hook_edits import drop_edits, read_edits
     from cairn.lineage import stop_facts
 
     m = hook.manager()
     target = _attribute(hook, m)
     if not isinstance(target, tuple):
+        drop_edits(m.root, hook.text("agent_id"))  # not a stage of Cairn's: its edits are not ours to keep
         return say(target if isinstance(target, str) else "")
     wid, stage = target
     wf = m.load(wid)
@@ -156,13 +158,14 @@ def subagent_stop(hook: Hook) -> Output:
     problems = [p for c in found for p in c.problems]
     if not problems:
         records = [c.record for c in found if c.record is not None]
-        code, changed = stop_facts(wf, stage, agent_id, m.project_dir)
+        code, changed = stop_facts(wf, stage, agent_id, m.project_dir, read_edits(m.root, agent_id))
         try:
             m.workflows.complete_stage(wid, stage, records, agent_id=agent_id, session_id=sid, git=code,
                                        changed=changed)
         except CairnError as exc:  # e.g. a re-run that did not rewrite its artifact
             problems = [exc.message]
         else:
+            drop_edits(m.root, agent_id)
             pending = [c.path for c in found if c.record is not None and c.record.check == "pending"]
             return say(f"{stage} recorded on {wid}; schema check of {', '.join(pending)} pending (no "
                         "validator available here yet; the next `cairn` command checks it)") if pending else None
@@ -171,4 +174,5 @@ def subagent_stop(hook: Hook) -> Output:
     if hook.payload.get("stop_hook_active") is not True:
         return {"decision": "block", "reason": reason}
     m.workflows.fail_stage(wid, stage, "; ".join(problems), agent_id=agent_id, session_id=sid)
+    drop_edits(m.root, agent_id)
     return say(f"{stage} failed in workflow {wid}: {problems[0][:200]}")

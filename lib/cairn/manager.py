@@ -208,11 +208,17 @@ class CheckpointManager:
             raise ArtifactError(f"{stage.name}'s artifacts are not valid: " + "; ".join(problems),
                                 path=str(folder), hint="fix the files, then record the completion again")
         records = [c.record for c in found if c.record is not None]
+        from cairn.hook_edits import read_edits
         from cairn.lineage import stop_facts
 
-        code, changed = stop_facts(self.load(workflow_id), stage.name, agent_id, self.project_dir)
-        return self.workflows.complete_stage(workflow_id, stage.name, records, agent_id=agent_id,
-                                             session_id=session_id, git=code, changed=changed)
+        code, changed = stop_facts(self.load(workflow_id), stage.name, agent_id, self.project_dir,
+                                   read_edits(self.root, agent_id))
+        wf = self.workflows.complete_stage(workflow_id, stage.name, records, agent_id=agent_id,
+                                           session_id=session_id, git=code, changed=changed)
+        from cairn.hook_edits import drop_edits
+
+        drop_edits(self.root, agent_id)
+        return wf
 
     @staticmethod
     def _relative(folder: Path, path: str) -> str:

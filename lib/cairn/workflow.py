@@ -203,8 +203,8 @@ class Workflows:
 
     def complete_stage(self, workflow_id: str, stage: str, records: Sequence[ArtifactRecord], *,
                        agent_id: str | None = None, session_id: str | None = None,
-                       git: str | None = None, changed: Sequence[str] = ()) -> Workflow:
-        """`git`: the code state it saw (cairn.codestate); `changed`: files git shows it changed."""
+                       git: str | None = None, changed: Sequence[tuple[str, str]] = ()) -> Workflow:
+        """`git`: the code state it saw (cairn.codestate); `changed`: (path, how) of the files it changed."""
         def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
             name = wf.pipeline.stage(stage).name
             attempt = attempt_for(tx, wf, name, agent_id)
@@ -239,8 +239,8 @@ class Workflows:
             from cairn.lineage import consumed  # what it read: the upstream artifacts as recorded now
 
             tx.set_lineage(aid, json.dumps(consumed(wf, name), sort_keys=True))
-            if changed:
-                tx.add_changes(aid, changed, "git")
+            for how in dict.fromkeys(h for _, h in changed):  # the first `how` of a path stays
+                tx.add_changes(aid, [p for p, h in changed if h == how], how)
             if session_id:
                 tx.touch_session(workflow_id, session_id, now)
             if not [s for s in wf.remaining_agents if s != name]:  # this completion was the last one
@@ -364,12 +364,6 @@ class Workflows:
         def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
             tx.set_usage(attempt_id, usage)
         self.commit(found[0], "agent_usage", change)  # a checkpoint, so the projection shows it
-
-    def record_edits(self, agent_id: str, paths: Sequence[str], how: str) -> bool:
-        """Files a running subagent changed (PostToolUse): no checkpoint, not durable (git tells it too)."""
-        with self.store.write(durable=False) as tx:
-            found = tx.attempt_of_agent(agent_id)
-            return found is not None and found[1].outcome == "running" and tx.add_changes(found[1].id, paths, how) > 0
 
     def heartbeat(self, session_id: str) -> list[str]:
         """Stop: the session is alive. Not durable (a lost heartbeat costs nothing)."""
