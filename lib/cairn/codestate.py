@@ -15,7 +15,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from cairn.checks.gitstate import _maybe_repository, run_git
+from cairn.checks.gitstate import _direct, _maybe_repository, run_git
 
 EXCLUDE = ":(top,exclude).claude/artifacts"
 DELETED = "-"
@@ -26,7 +26,8 @@ def snapshot(directory: Path | None) -> str | None:
     a repository with a commit (or git is missing)."""
     if directory is None or not Path(directory).is_dir() or not _maybe_repository(Path(directory)):
         return None
-    top = run_git(directory, "rev-parse", "--show-toplevel")
+    found = _direct(Path(directory))  # the top folder from the .git files: one git process less
+    top = [found[2]] if found is not None else run_git(directory, "rev-parse", "--show-toplevel")
     if not top:
         return None
     root = top[0]
