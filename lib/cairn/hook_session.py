@@ -108,6 +108,8 @@ def _keep_offer(hook: Hook, m: CheckpointManager, wf: Workflow, stamp: str, outp
     files = sources(hook.project)
     if files is None:
         return  # a git layout only git can read: no cache
+    if any(wf.pipeline.has(st) and wf.pipeline.stage(st).reads_code for st in wf.completed_agents):
+        return  # its answer depends on every file of the code (cairn.lineage): no stat list can watch that
     config = hook.project / ".claude" / "cairn.yaml"
     files.append((str(config), offer.read_file(str(config)) or ""))
     stats = []
@@ -118,6 +120,18 @@ def _keep_offer(hook: Hook, m: CheckpointManager, wf: Workflow, stamp: str, outp
         except OSError:
             return
         stats.append((st.st_size, st.st_mtime_ns, st.st_ino, str(folder / rel)))
+    from cairn.pins import agent_file
+
+    # the agent definitions its pins compare (cairn.pins), and the folders a new override would appear in
+    watched = [hook.project / ".claude", hook.project / ".claude" / "agents"]
+    watched += [found[0] / found[1] for name in wf.done if wf.pipeline.has(name)
+                if (found := agent_file(wf.pipeline.stage(name).agent, hook.project)) is not None]
+    for path in watched:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        stats.append((st.st_size, st.st_mtime_ns, st.st_ino, str(path)))
     from cairn.live import LIVE_DIR
 
     for s in wf.sessions if wf.status.value == "running" else ():
