@@ -116,3 +116,15 @@ def test_a_forked_conversation_does_not_share_the_original_lease(mgr: Checkpoint
 def test_hooks_json_starts_session_start_for_a_fork() -> None:
     config = json.loads((Path(__file__).resolve().parents[1] / "hooks" / "hooks.json").read_text())
     assert "fork" in config["hooks"]["SessionStart"][0]["matcher"].split("|")
+
+
+def test_a_completed_workflow_rolls_back(mgr: CheckpointManager, capsys: pytest.CaptureFixture[str]) -> None:
+    finished(mgr)
+    after_planner = next(mk.seq for mk in mgr.load(WID).marks if mk.type == "agent_completion" and any(
+        a.stage == "planner" and a.ended_seq == mk.seq for a in mgr.load(WID).attempts))
+    code, data = run_json(capsys, "--dir", str(mgr.root), "resume", WID, "--rollback", str(after_planner), "--json")
+    wf = mgr.load(WID)
+    assert code == 0 and data["next_agents"] == ["test-master"] and wf.status == Status.RUNNING
+    assert wf.done == ["orchestrator", "researcher", "planner"]
+    assert [e.action for e in wf.audit if e.action in ("rollback", "status:completed->running")] == [
+        "rollback", "status:completed->running"]
