@@ -146,9 +146,13 @@ def preview(m: CheckpointManager, wid: str, op: Operation) -> tuple[Workflow, st
     return found[0]
 
 
-def operation(args: argparse.Namespace, m: CheckpointManager, wf: Workflow) -> Operation:
-    op = Operation(rollback=args.rollback, rerun_from=args.from_agent, retry=args.retry,
-                   skip=list(args.skip or []), params=parse_params(list(args.set or [])), reason=args.reason)
+def operation(args: argparse.Namespace) -> Operation:
+    return Operation(rollback=args.rollback, rerun_from=args.from_agent, retry=args.retry,
+                     skip=list(args.skip or []), params=parse_params(list(args.set or [])), reason=args.reason)
+
+
+def read_world(op: Operation, args: argparse.Namespace, m: CheckpointManager, wf: Workflow) -> Operation:
+    """--accept, --pinned, --latest: what they record, read from the world before the transaction."""
     if args.accept or args.pinned or args.latest:
         from cairn.baseline import World
         from cairn.codestate import snapshot
@@ -210,12 +214,13 @@ def take_lease(m: CheckpointManager, wid: str, session: ClaudeSession | None) ->
 
 def cmd_resume(args: argparse.Namespace) -> int:
     m = manager(args)
+    op = operation(args)
     wid = pick(m) if args.workflow_id is None else resolve_id(m, args.workflow_id)
     wf, warnings = m.load_with_warnings(wid)
     for w in warnings:
         warn(w)
     settle_pending(m, wf)
-    op = operation(args, m, wf)
+    op = read_world(op, args, m, wf)
     resumer = WorkflowResumer(m)
     after, note = preview(m, wid, op)
     mode = "fast" if args.fast else "safe" if args.safe else "default"
