@@ -133,6 +133,9 @@ def test_every_option_removes_its_problem(name: str, tmp_path: Path, capsys: pyt
         expected = {"pipeline_changed"} if name == "pipeline" and "restart" in option else set()
         assert left == expected, (option, report["problems"])
         assert m.load(WID).status.value != "stale" or expected, option
+        if "--accept" in option:  # continuing as is: even --safe has nothing to refuse now
+            _, safe = run_json(capsys, "--dir", str(m.root), "resume", WID, "--safe", "--dry-run", "--json")
+            assert safe["refused"] is False and safe["problems"] == [], safe
 
 
 def _project(tmp_path: Path, name: str) -> Path:
