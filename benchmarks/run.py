@@ -69,9 +69,12 @@ SUBAGENT_BARE = "SubagentStop on a bare python3"
 STATUS = "cairn status --json"
 CHECKPOINT_RW = "in-process checkpoint write + read"
 CONCURRENT = "concurrent completions on one workflow"
+BASH_PLAIN = "Bash hooks, a command with no trigger word"
+BASH_RECORD = "PostToolUse on Bash, a stage's git commit recorded"
+BASH_DENY = "PreToolUse on Bash, a repeated gh pr create denied"
 CASES = [STOP_IDLE, START_IDLE, STOP_RUNNING, EDIT_RUNNING, EDIT_MAIN, START_CONTEXT, SUBAGENT_STOP,
-         SUBAGENT_BARE, STATUS, CHECKPOINT_RW, CONCURRENT]
-GROUPS = ("idle", "running", "start", "subagent", "status", "rw", "concurrent", "scale")
+         SUBAGENT_BARE, STATUS, CHECKPOINT_RW, CONCURRENT, BASH_PLAIN, BASH_RECORD, BASH_DENY]
+GROUPS = ("idle", "running", "start", "subagent", "status", "rw", "concurrent", "bash", "scale")
 
 SESSION = "b7d76f10-2312-430d-b826-7d0dc6e95391"   # the captured payloads' session
 REQUEST = ("Add a token-bucket rate limiter to the public HTTP API: per-key limits from the "
@@ -271,8 +274,8 @@ def make_env(tmp: Path, c: Config, explicit_venv: str | None) -> Env:
                 "CLAUDE_PLUGIN_DATA": str(bare_data)}
     hooks = json.loads((REPO / "hooks" / "hooks.json").read_text())["hooks"]
     cmds = {event: groups[0]["hooks"][0]["command"] for event, groups in hooks.items()}
-    cmds["PostToolUse-edit"] = next(g["hooks"][0]["command"] for g in hooks["PostToolUse"]
-                                    if "Write" in g.get("matcher", "").split("|"))
+    cmds.update({f"{event}:{g['matcher']}": g["hooks"][0]["command"] for event, groups in hooks.items()
+                 for g in groups if g.get("matcher")})
     e = Env(tmp, real, str(data / "venv" / "bin" / "python"), label, bare / "bin", env, bare_env, cmds,
             stamp, cstamp)
     e.bases = {e.hook_base: baseline(e.venv_py, "-I", "-S", "-c", "pass", env=env),
@@ -524,6 +527,69 @@ def starts_python(e: Env, event: str, project: Path, body: bytes) -> bool:
 # ---------------------------------------------------------------------- hook cases
 
 
+def bash_body(pr: Project, event: str, command: str, output: str = "", tool_use: str = "toolu_bench") -> bytes:
+    """The client's Bash payload (PostToolUse: `tool_response.stdout` holds stdout and
+    stderr together) from the main agent of the session bound to the running workflow."""
+    name = "PostToolUse-Bash" if event == "PostToolUse" else "PreToolUse-Bash"
+    data = json.loads((PAYLOADS / f"{name}.json").read_text())["stdin"]
+    data.update(cwd=str(pr.path), session_id=SESSION, tool_use_id=tool_use,
+                tool_input={"command": command, "description": "bench"})
+    if event == "PostToolUse":
+        data["tool_response"] = {**data["tool_response"], "stdout": output}
+    return json.dumps(data).encode()
+
+
+def bash_cases(e: Env, c: Config, rows: list[Row], cache: dict[str, Project]) -> None:
+    """The Bash hooks fire on every Bash call while a workflow runs."""
+    pr = busy_project(e, c, cache)
+    assert pr.running is not None
+    bases = [("python3 -c pass", "python3 -c pass")]
+    # 1. the common case: no trigger word in the command; 64 KB of output that has some
+    plain = bash_body(pr, "PostToolUse", "pytest -q tests/", "git push; gh pr create; npm publish\n" * 1800)
+    plain_pre = bash_body(pr, "PreToolUse", "pytest -q tests/")
+    started = starts_python(e, "PostToolUse:Bash", pr.path, plain) or \
+        starts_python(e, "PreToolUse:Bash", pr.path, plain_pre)
+    med, times = alternate(hook(e, "PostToolUse:Bash", pr.path, lambda: plain, must_be_empty), e.bases, c.repeats)
+    rows.append(Row(f"{BASH_PLAIN} (PostToolUse, 64 KB of output; PreToolUse alike)", med, e.hook_base,
+                    times[e.hook_base], "no Python started, ≤ 0.6×", 0.6,
+                    [(b, times[b]) for _, b in bases],
+                    note="a Python process was started!" if started else "no Python started (checked)",
+                    met_override=None if not started else False))
+    # 2. a stage's commit, recorded: one durable checkpoint and the projection
+    count = [0]
+
+    def commit() -> bytes:
+        count[0] += 1
+        sha = hashlib.sha1(str(count[0]).encode()).hexdigest()[:7]
+        return bash_body(pr, "PostToolUse", "git add -A && git commit -m 'bench'", f"[feat/bench {sha}] bench\n"
+                         " 1 file changed, 1 insertion(+)\n", tool_use=f"toolu_bench{count[0]:06d}")
+    med, times = alternate(hook(e, "PostToolUse:Bash", pr.path, commit, must_be_empty), e.bases, c.repeats)
+    recorded = db_rows(pr.path, "SELECT count(*) FROM effects WHERE workflow_id = ? AND kind = 'commit'",
+                       (pr.running,))[0][0]
+    if recorded < count[0]:
+        raise BenchError(f"{count[0]} commits made, {recorded} recorded")
+    rows.append(Row(f"{BASH_RECORD} ({c.n_main:,} on disk)", med, e.hook_base, times[e.hook_base], "≤ 8×", 8,
+                    [(b, times[b]) for _, b in bases], note=f"{recorded} commits in the ledger (checked)"))
+    # 3. a second pull request for a branch: denied with the first one's URL
+    opened = bash_body(pr, "PostToolUse", "gh pr create -H feat/bench --fill",
+                       "https://github.com/acme/app/pull/7\n", tool_use="toolu_bench_pr")
+    run(["/bin/sh", "-c", e.hook_cmd["PostToolUse:Bash"]], {**e.env, "CLAUDE_PROJECT_DIR": str(pr.path)}, opened,
+        cwd=pr.path)
+
+    def must_deny(out: bytes) -> None:
+        try:
+            why = json.loads(out)["hookSpecificOutput"]["permissionDecisionReason"]
+        except (ValueError, KeyError, TypeError):
+            raise BenchError(f"PreToolUse did not deny the repeat: {out[:300]!r}") from None
+        if "pull/7" not in why:
+            raise BenchError(f"the deny does not name the existing PR: {why[:300]}")
+    again = bash_body(pr, "PreToolUse", "gh pr create -H feat/bench --fill")
+    med, times = alternate(hook(e, "PreToolUse:Bash", pr.path, lambda: again, must_deny), e.bases, c.repeats)
+    rows.append(Row(f"{BASH_DENY} ({c.n_main:,} on disk)", med, e.hook_base, times[e.hook_base], "≤ 8×", 8,
+                    [(b, times[b]) for _, b in bases], note="denied with the PR's URL (checked)"))
+
+
+
 def idle_cases(e: Env, c: Config, rows: list[Row]) -> None:
     n = c.n_main
     idle = populate(e.tmp / "idle", n, 0, running=False)
@@ -587,6 +653,9 @@ def running_cases(e: Env, c: Config, rows: list[Row], cache: dict[str, Project])
     edit_cases(e, c, rows, pr)
 
 
+EDIT_HOOK = "PostToolUse:Write|Edit|MultiEdit|NotebookEdit"  # hooks.json's entry for the edit tools
+
+
 def edit_cases(e: Env, c: Config, rows: list[Row], pr: Project) -> None:
     """A subagent's file edit is appended to its edit log (recorded on its attempt at its
     stop); an edit of the main conversation starts no Python (run.sh finds no agent_id)."""
@@ -607,7 +676,7 @@ def edit_cases(e: Env, c: Config, rows: list[Row], pr: Project) -> None:
         return make
     with_json = "hook python -I -S -c 'import json'"
     edit_bases = {**e.bases, with_json: baseline(e.venv_py, "-I", "-S", "-c", "import json", env=e.env)}
-    med, bases = alternate(hook(e, "PostToolUse-edit", pr.path, body(agent), must_be_empty), edit_bases, c.repeats)
+    med, bases = alternate(hook(e, EDIT_HOOK, pr.path, body(agent), must_be_empty), edit_bases, c.repeats)
     log = pr.root / ".edits" / agent
     recorded = len(log.read_text().splitlines()) if log.exists() else 0
     if not recorded:
@@ -617,8 +686,8 @@ def edit_cases(e: Env, c: Config, rows: list[Row], pr: Project) -> None:
     rows.append(Row(f"{EDIT_RUNNING} ({c.n_main:,} on disk)", med, e.hook_base, bases[e.hook_base], "≤ 2×", 2,
                     [("python3 -c pass", bases["python3 -c pass"]), (with_json, bases[with_json])],
                     note=f"{recorded} files recorded"))
-    started = starts_python(e, "PostToolUse-edit", pr.path, body(None)())
-    med, bases = alternate(hook(e, "PostToolUse-edit", pr.path, body(None), must_be_empty), e.bases, c.repeats)
+    started = starts_python(e, EDIT_HOOK, pr.path, body(None)())
+    med, bases = alternate(hook(e, EDIT_HOOK, pr.path, body(None), must_be_empty), e.bases, c.repeats)
     rows.append(Row(EDIT_MAIN, med, e.hook_base, bases[e.hook_base], "≤ 1.5×", 1.5,
                     [("python3 -c pass", bases["python3 -c pass"])],
                     note="a Python process was started" if started else "no Python started (checked)"))
@@ -1138,6 +1207,7 @@ def main(argv: list[str] | None = None) -> int:
             ("status", lambda: status_case(e, c, rows, cache)),
             ("rw", lambda: checkpoint_case(e, c, rows, cache)),
             ("concurrent", lambda: concurrent_case(e, c, rows)),
+            ("bash", lambda: bash_cases(e, c, rows, cache)),
             ("scale", lambda: scale_cases(e, c, scale, cache)),
         ]
         for group, step in steps:

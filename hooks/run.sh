@@ -30,13 +30,28 @@ case $event in
       touch -c -h "$live/$sid" 2>/dev/null
     fi
     exit 0 ;;
-  session-end|pre-compact) [ -f "$root/.running" ] || exit 0 ;;
-  post-edit)
-    # A file edit while a workflow runs: only a subagent's (its payload names its agent_id) is
-    # recorded, so the main conversation's edits start no Python.
+  bash-pre|bash-post)
+    # Every Bash call while a workflow runs: Python starts only when the command names a
+    # word the side-effect ledger looks for (cairn/ledger.py TRIGGERS; keep them in step).
+    # The test runs on the payload before "tool_response" (the command and its
+    # description), so a command's output never starts Python.
+    # PreToolUse denies only repeats of creations (gh ... create, publishes): a commit or
+    # a push never starts Python there.
     [ -f "$root/.running" ] || exit 0
     payload=$(cat)
-    case $payload in *'"agent_id"'*) ;; *) exit 0 ;; esac ;;
+    case $event:${payload%%\"tool_response\"*} in
+      bash-pre:*'gh '*|bash-pre:*publish*|bash-pre:*upload*) ;;
+      bash-post:*commit*|bash-post:*push*|bash-post:*'gh '*|bash-post:*publish*|bash-post:*upload*) ;;
+      *) exit 0 ;;
+    esac ;;
+  post-edit)
+    # A file edit while a workflow runs: only a subagent's is recorded (its payload names its
+    # agent_id, before the tool's input: a file's content never starts Python), so the main
+    # conversation's edits start no Python.
+    [ -f "$root/.running" ] || exit 0
+    payload=$(cat)
+    case ${payload%%\"tool_input\"*} in *'"agent_id"'*) ;; *) exit 0 ;; esac ;;
+  session-end|pre-compact|stop-failure) [ -f "$root/.running" ] || exit 0 ;;
   *) [ -f "$root/.open" ] || exit 0 ;;
 esac
 
@@ -48,8 +63,7 @@ if [ -n "$CLAUDE_PLUGIN_DATA" ] && [ -x "$CLAUDE_PLUGIN_DATA/venv/bin/python" ] 
 fi
 # -S: no `site` at start-up (hooks import nothing outside the standard library; a
 # project's own schema is checked with jsonschema only when site-packages has it).
-if [ "$event" = post-edit ]; then
-  printf '%s\n' "$payload" | "$py" -I -S "$here/cairn_hook.py" "$event"
-  exit 0
-fi
+case $event in  # the payload was read above for the prefilter: hand it on
+  bash-*|post-edit) printf '%s' "$payload" | "$py" -I -S "$here/cairn_hook.py" "$event"; exit ;;
+esac
 exec "$py" -I -S "$here/cairn_hook.py" "$event"

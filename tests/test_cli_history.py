@@ -22,7 +22,8 @@ def test_analytics_of_the_fleet(capsys: pytest.CaptureFixture[str], root: Path,
     assert set(data) == {"database", "workflows", "checkpoints", "by_status", "finished", "success_rate",
                          "average_completion_seconds", "resumes", "pauses", "resumed_workflows",
                          "resume_success_rate", "stages", "stages_interrupted", "stages_failed",
-                         "stage_durations", "workflows_per_day", "rebuilt"}
+                         "stage_durations", "workflows_per_day", "tokens", "seconds", "saved",
+                         "workflow_costs", "rebuilt"}
     assert data["database"] == str(root / "cairn.db")
     assert data["workflows"] == 6
     assert data["checkpoints"] == db_rows(root, "SELECT count(*) FROM marks")[0][0]
@@ -39,7 +40,8 @@ def test_analytics_of_the_fleet(capsys: pytest.CaptureFixture[str], root: Path,
     assert list(stages) == mgr.project_pipeline().names[:len(stages)]  # pipeline order
     assert stages["orchestrator"] == {"stage": "orchestrator", "attempts": 5, "completed": 5, "failed": 0,
                                       "interrupted": 0, "skipped": 0, "invalidated": 0, "runs": 5,
-                                      "average_seconds": (300 + 3 * 240 + 360) / 5}
+                                      "average_seconds": (300 + 3 * 240 + 360) / 5, "tokens": 0,
+                                      "seconds": 300 + 3 * 240 + 360}
     assert stages["researcher"]["attempts"] == 5 and stages["researcher"]["failed"] == 1
     # wf-done's completed one, and wf-running's, still running: not timed
     assert stages["implementer"]["attempts"] == 2 and stages["implementer"]["runs"] == 1

@@ -71,7 +71,7 @@ def test_status_detail_json(capsys: pytest.CaptureFixture[str], root: Path, flee
     assert code == 0
     assert {"workflow_id", "status", "status_reason", "request", "started_at", "last_activity",
             "progress", "agent", "agent_role", "last_error", "next_agents", "parameters", "stages",
-            "history", "history_total"} == set(data)
+            "history", "history_total", "cost"} == set(data)
     states = {s["stage"]: s["state"] for s in data["stages"]}
     assert states["orchestrator"] == "completed" and states["test-master"] == "interrupted"
     assert data["stages"][0] == {"stage": "orchestrator", "state": "completed", "attempts": 1,

@@ -32,8 +32,10 @@ EVENT_NAMES = {
     "session-start": "SessionStart", "pre-tool-use": "PreToolUse", "post-tool-use": "PostToolUse",
     "subagent-start": "SubagentStart", "subagent-stop": "SubagentStop", "stop": "Stop",
     "pre-compact": "PreCompact", "session-end": "SessionEnd", "post-edit": "PostToolUse",
+    "bash-pre": "PreToolUse", "bash-post": "PostToolUse", "stop-failure": "StopFailure",  # test_hook_bash.py
 }
-ARG_OF = {name: arg for arg, name in EVENT_NAMES.items() if arg != "post-edit"}  # PostToolUse: the Agent one
+# the Agent tool's PreToolUse/PostToolUse (the fixtures' names say the event, not the tool)
+ARG_OF = {name: arg for arg, name in EVENT_NAMES.items() if not arg.startswith("bash-") and arg != "post-edit"}
 FIXTURES = sorted(p.stem for p in HOOKS.glob("*.json"))
 COMMANDS = {h["command"].rsplit(" ", 1)[-1]: h["command"]
             for entries in json.loads((REPO / "hooks" / "hooks.json").read_text())["hooks"].values()

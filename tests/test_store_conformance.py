@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cairn.errors import CairnError, StoreError, WorkflowExists, WorkflowNotFound
-from cairn.model import ArtifactRecord, LeaseRecord
+from cairn.model import ArtifactRecord, Effect, LeaseRecord
 from cairn.pipeline import Pipeline
 from cairn.status import Status
 from cairn.store import Store, Tx
@@ -431,6 +431,7 @@ def test_delete_cascades(store: Store) -> None:
         tx.put_dispatch("tu-1", "s1", "wf-a", "a", t(1))
         tx.claim_dispatch("tu-1", "ag-1")
         tx.put_lease("wf-a", lease())
+        tx.add_effect("wf-a", aid, Effect("push", "origin main", tool_use_id="tu-9"), t(1))
         tx.start_attempt("wf-b", "a", t(1), 2, agent_id="ag-b", session_id=None)
     with store.write() as tx:
         tx.delete_workflow("wf-a")
@@ -440,6 +441,7 @@ def test_delete_cascades(store: Store) -> None:
         assert r.binding("s1") is None and r.dispatches("s1", "a") == [] and r.dispatch_of_agent("ag-1") is None
         assert r.lease("wf-a") is None and r.workflow_id_of_uid("uid-wf-a") is None
         assert r.summaries(ids=["wf-a"]) == [] and sum(r.counts().values()) == 1
+        assert r.effects("wf-a") == []
     with pytest.raises(WorkflowNotFound), store.write() as tx:
         tx.delete_workflow("wf-a")
     with store.write() as tx:  # the id is free again, and the new one starts clean
@@ -449,6 +451,31 @@ def test_delete_cascades(store: Store) -> None:
         wf = r.workflow("wf-a")
     assert wf is not None and wf.uid == "uid-new" and [a.number for a in wf.attempts] == [1]
     assert wf.audit == [] and wf.sessions == [] and wf.parameters == {}
+
+
+def test_effects_once_per_call_kind_and_target_in_order(store: Store) -> None:
+    made(store, "wf-a", "wf-b")
+    pr = Effect("pr", "feat/x", "https://github.com/o/r/pull/12", {"number": "12", "branch": "feat/x"},
+                tool_use_id="tu-1")
+    push = Effect("push", "origin feat/x", None, {"branch": "feat/x", "remote": "origin"}, tool_use_id="tu-1")
+    with store.write() as tx:
+        a1 = tx.start_attempt("wf-a", "a", t(1), 2, agent_id="ag-1", session_id="s1")
+        b1 = tx.start_attempt("wf-b", "a", t(1), 2, agent_id="ag-2", session_id="s1")
+        assert tx.add_effect("wf-a", a1, push, t(2)) is True
+        assert tx.add_effect("wf-a", a1, pr, t(2)) is True
+        assert tx.add_effect("wf-a", a1, pr, t(3)) is False  # the same delivery again
+        assert tx.add_effect("wf-a", a1, Effect("push", "origin feat/x", tool_use_id="tu-2"), t(4)) is True
+        assert tx.add_effect("wf-b", b1, Effect("commit", "abc1234", tool_use_id="tu-3"), t(4)) is True
+    with store.read() as r:
+        got = r.effects("wf-a")
+        assert [(e.kind, e.target, e.tool_use_id) for e in got] == [
+            ("push", "origin feat/x", "tu-1"), ("pr", "feat/x", "tu-1"), ("push", "origin feat/x", "tu-2")]
+        assert got[1].url == "https://github.com/o/r/pull/12" and got[1].detail == {"number": "12", "branch": "feat/x"}
+        assert got[1].at == t(2) and got[1].attempt_id == a1 and got[1].stage == "a" and got[1].workflow_id == "wf-a"
+        assert [e.kind for e in r.effects("wf-a", ["pr"])] == ["pr"]
+        assert r.effects("wf-a", []) == [] and [e.target for e in r.effects("wf-b")] == ["abc1234"]
+    with pytest.raises(CairnError), store.write() as tx:  # an effect names an attempt that exists
+        tx.add_effect("wf-a", 999_999, Effect("commit", "x", tool_use_id="tu-4"), t(5))
 
 
 # ------------------------------------------------------------------ listings
@@ -705,3 +732,40 @@ def test_pins_parent_and_a_new_pipeline(store: Store) -> None:
         tx.delete_workflow("w1")
     with store.read() as r:
         assert r.pins("w1") == {}
+
+
+SECRET = "postgres://app:pg-Pa55word!@db:5432/x sk_live_4eC39HqLyjWDarjtT1zdp7dc password: CorrectHorse99"
+LEAKS = ("pg-Pa55word!", "4eC39HqLyjWDarjtT1zdp7dc", "CorrectHorse99")
+
+
+def test_no_text_field_stores_a_secret(store: Store) -> None:
+    """The backend redacts what people and agents supply, whoever calls it (the importer
+    writes through the same Tx)."""
+    with store.write() as tx:
+        tx.create_workflow("wf-s", "uid-s", f"do {SECRET}", T0, PIPE, {"note": SECRET}, None)
+        tx.add_mark("wf-s", "created", T0, None, 1)
+        tx.set_status("wf-s", Status.FAILED, f"because {SECRET}")
+        tx.add_audit("wf-s", 1, T0, "note", f"detail {SECRET}")
+        tx.start_attempt("wf-s", "a", T0, 1, agent_id=None, session_id=None, outcome="failed", error=SECRET)
+        aid = tx.start_attempt("wf-s", "b", T0, 1, agent_id="ag-s", session_id=None)
+        tx.end_attempt(aid, "failed", t(1), 1, f"again {SECRET}")
+        tx.set_parameter("wf-s", "p", SECRET, 1)
+    with store.read() as r:
+        wf = r.workflow("wf-s")
+    assert wf is not None
+    texts = [wf.request, *wf.metadata.values(), wf.status_reason or "", *(e.detail for e in wf.audit),
+             *(a.error or "" for a in wf.attempts), *wf.parameters.values()]
+    assert all("[REDACTED:" in x for x in texts), texts
+    assert not [x for x in texts if any(leak in x for leak in LEAKS)]
+
+
+def test_by_change_follows_the_order_of_commits_not_their_times(store: Store) -> None:
+    made(store, "wf-a", "wf-b", "wf-c")  # created at T0, T0+1 s, T0+2 s
+    with store.write() as tx:
+        tx.add_mark("wf-a", "note", t(-3600), None)  # committed last, by a clock an hour behind
+    with store.write() as tx:
+        tx.set_status("wf-c", Status.COMPLETED, None)
+    with store.read() as r:
+        assert r.by_change([Status.PENDING]) == ["wf-a", "wf-b"]
+        assert r.by_change([Status.PENDING, Status.COMPLETED]) == ["wf-a", "wf-c", "wf-b"]
+        assert r.by_change([Status.RUNNING]) == []

@@ -133,7 +133,15 @@ def _run(handler: Handler, args: argparse.Namespace) -> int:
             print(missing_package(exc.name or ""), file=sys.stderr)
             return EXIT_INTERNAL
         return _internal(args, exc)
-    except sqlite3.DatabaseError as exc:
+    except (OSError, sqlite3.DatabaseError) as exc:
+        from cairn import disk
+
+        failure = disk.error(exc, _where(args, exc), "")
+        if failure is not None:  # full, read-only, not ours to write: plain words, not a bug report
+            print(f"cairn: {failure}", file=sys.stderr)
+            return failure.exit_code
+        if isinstance(exc, OSError):
+            return _internal(args, exc)
         print(f"cairn: the database under {_root(args)} cannot be read: {exc}\n"
               "  fix: run `cairn doctor`, which rebuilds it from the checkpoint.json files", file=sys.stderr)
         return EXIT_PROBLEM
@@ -146,6 +154,12 @@ def missing_package(name: str) -> str:
     return (f"cairn: this command needs the Python package {pip} ({why}), which {sys.executable} does not "
             f"have; fix: `{sys.executable} -m pip install {pip}`, or run cairn through the plugin's bin/cairn "
             "once its setup has installed it")
+
+
+def _where(args: argparse.Namespace, exc: BaseException) -> str:
+    """The file an OSError names, else the artifacts folder."""
+    name = getattr(exc, "filename", None)
+    return os.fsdecode(name) if isinstance(name, (str, bytes)) else str(_root(args))
 
 
 def _root(args: argparse.Namespace) -> Path:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import TypedDict
 
+from cairn.accounting import CostJSON, cost_json, render_cost
 from cairn.humanize import ago, clock, duration
 from cairn.manager import CheckpointManager
 from cairn.model import Summary, Workflow, parse_iso, utcnow
@@ -94,6 +95,7 @@ class DetailJSON(TypedDict):
     stages: list[StageJSON]
     history: list[MarkJSON]
     history_total: int
+    cost: CostJSON
 
 
 # ---------------------------------------------------------------------- formatting
@@ -246,6 +248,7 @@ def detail(m: CheckpointManager, wid: str, *, now: datetime | None = None,
         "progress": base["progress"], "agent": base["agent"], "agent_role": base["agent_role"],
         "last_error": base["last_error"], "next_agents": next_up, "parameters": dict(wf.parameters),
         "stages": stages, "history": history[-history_limit:], "history_total": len(wf.marks),
+        "cost": cost_json(wf),
     }
 
 
@@ -307,6 +310,7 @@ def render_detail(data: DetailJSON, *, color: bool = False) -> str:
                    f"{short(', '.join(s['artifacts']) or '-', 40)}")
         if s["last_error"] and s["state"] in ("failed", "interrupted", "invalidated", "skipped"):
             out.append(f"  {'':<18} {short(s['last_error'], 70)}")
+    out += render_cost(data["cost"])
     shown, total = len(data["history"]), data["history_total"]
     out += ["", f"  Checkpoint history ({total}" + (f", last {shown} shown)" if shown < total else ")")]
     for h in data["history"]:

@@ -124,6 +124,16 @@ class StoreError(CairnError):
     """The database cannot be opened, read or written (busy, full, damaged, a link)."""
 
 
+class DiskError(StoreError):
+    """The disk refused a write or an open: full, read-only, or not this user's to write.
+    The message says what, where, and whether anything was recorded (`cairn.disk`)."""
+
+    def __init__(self, message: str, *, kind: str, path: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.kind = kind
+        self.path = path
+
+
 class LeaseHeld(CairnError):
     """Another live session holds the workflow's lease."""
 
@@ -131,5 +141,5 @@ class LeaseHeld(CairnError):
         super().__init__(
             f"workflow {workflow_id!r} is being worked on by another live session: {holder}",
             hint="continue it in that session, or end that session (its lease ends with its "
-            "process) and resume again")
+            "process) and resume again; `cairn resume --take-over` takes it on purpose")
         self.holder = holder

@@ -85,7 +85,11 @@ def held_elsewhere(m: CheckpointManager, wid: str, session_id: str) -> str | Non
 
     with m.store.read() as r:
         current = r.lease(wid)
-    if current is None or current.session_id == session_id or not lease.alive(current, utcnow()):
+    if current is None or current.session_id == session_id:
+        return None
+    from cairn.live import live_seen
+
+    if not lease.alive(current, utcnow(), m.settings.lease_ttl, live_seen(m.root, current.session_id)):
         return None
     return (f"another live Claude session holds this workflow: {current.describe()}; do not resume it "
             "here unless that session has ended")

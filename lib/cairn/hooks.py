@@ -14,8 +14,10 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from cairn.apifailure import stop_failure
 from cairn.errors import CairnError
 from cairn.hook_agents import post_tool_use, pre_tool_use, subagent_start, subagent_stop
+from cairn.hook_bash import bash_post, bash_pre
 from cairn.hook_edits import post_edit
 from cairn.hook_session import session_start
 from cairn.hookio import ARTIFACTS, MAX_STDIN, BadPayload, Hook, Output, parse, project_dir
@@ -47,6 +49,12 @@ def run(event: str, raw: bytes, env: Mapping[str, str]) -> Output:
         fix = f" (fix: {exc.hint[:200]})" if exc.hint else ""
         return {"systemMessage": f"Cairn: {exc.message[:300]}{fix}"}
     except Exception as exc:  # the hook boundary: fail open, a Cairn bug must not break the session
+        from cairn import disk
+
+        failure = disk.error(exc, str(getattr(exc, "filename", None) or root), "")
+        if failure is not None:  # full, read-only, not ours to write: plain words
+            _log(root, event, failure)
+            return {"systemMessage": f"Cairn: {failure.message[:300]} (fix: {failure.hint})"}
         where = _log(root, event, exc)
         return {"systemMessage": f"Cairn: internal error in the {event} hook (logged to {where})."}
 
@@ -70,7 +78,13 @@ def stop(hook: Hook) -> Output:
     sid = hook.text("session_id")
     if not sid or not (hook.root / ".running").exists():
         return None
-    if hook.manager().workflows.heartbeat(sid):
+    from cairn.errors import DiskError
+
+    try:
+        beat = hook.manager().workflows.heartbeat(sid)
+    except DiskError:  # a disk that refuses writes: a lost heartbeat costs nothing, say nothing each turn
+        return None
+    if beat:
         from cairn.live import mark_live
 
         mark_live(hook.root, sid)
@@ -117,6 +131,9 @@ HANDLERS: dict[str, Callable[[Hook], Output]] = {
     "stop": stop,
     "pre-compact": pre_compact,
     "session-end": session_end,
+    "bash-pre": bash_pre,
+    "bash-post": bash_post,
+    "stop-failure": stop_failure,
 }
 
 

@@ -4,7 +4,11 @@ A lease (`cairn.model.LeaseRecord`, stored by the store, changed only by
 `cairn.workflow`) names the session working on a workflow, its Claude Code process
 (`pid` and that process's start time, so a recycled pid is not mistaken for it) and the
 host. On this host a lease is live while its process runs; a lease from another host is
-live while its heartbeat (refreshed by the hooks) is younger than the time-to-live.
+live while its last sign of life (a commit of its holder, or its liveness file, both
+renewed by the hooks) is younger than the time-to-live (`settings.lease_minutes` in
+cairn.yaml, 30 by default). An expired lease is taken over with an audit entry, and
+`cairn resume --take-over` takes a live one on purpose. The rules live here, apart from
+any backend: `cairn.workflow` applies them in one transaction of whatever store.
 """
 
 from __future__ import annotations
@@ -104,10 +108,29 @@ def same_holder(a: LeaseRecord, b: LeaseRecord) -> bool:
         a.host == b.host and a.pid == b.pid and a.start_time == b.start_time)
 
 
-def alive(lease: LeaseRecord, now: datetime, ttl: timedelta = DEFAULT_TTL) -> bool:
+def alive(lease: LeaseRecord, now: datetime, ttl: timedelta = DEFAULT_TTL, seen: datetime | None = None) -> bool:
+    """On this host: while its process runs. From another host (whose process cannot be
+    seen): while its last sign of life is younger than `ttl` (the `lease_minutes` setting).
+    A sign of life is a commit of its holder (the heartbeat) or, when the caller passes it,
+    `seen`: the session's liveness file, which its Stop hook touches every turn. A time in
+    the future (a planted file, a clock gone wrong) is no sign of life: it would hold the
+    lease for ever."""
     if lease.host != host():
-        return now - lease.heartbeat_at < ttl  # cannot see the process: trust the heartbeat
+        last = lease.heartbeat_at
+        if seen is not None and last < seen <= now + timedelta(minutes=1):
+            last = seen
+        return now - last < ttl
     if not pid_alive(lease.pid):
         return False
     started = process_start_time(lease.pid)
     return lease.start_time is None or started is None or started == lease.start_time
+
+
+def takeover_note(taken: LeaseRecord, me: LeaseRecord | None, live: bool, now: datetime) -> str:
+    """The audit entry of a lease taken over: whose, from whom, and why."""
+    who = me.describe() if me is not None else "a terminal (`cairn resume --take-over`; the next session takes it)"
+    if live:
+        return f"{who} took over on purpose (--take-over) the lease of {taken.describe()}, which was live"
+    quiet = int((now - taken.heartbeat_at).total_seconds() // 60)
+    why = "its process is gone" if taken.host == host() else f"no sign of life for {quiet} min"
+    return f"{who} took over the lease of {taken.describe()}, which expired ({why})"

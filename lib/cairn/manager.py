@@ -152,8 +152,16 @@ class CheckpointManager:
         return replace(row, last_seen=seen)
 
     def resumable(self) -> list[Summary]:
+        """The open workflows, the one the store changed last first: what a new session is
+        offered and what `latest` means follow the store's order of commits, never a
+        clock that went back or a liveness file's planted mtime."""
         keep = {*RESUMABLE, Status.RUNNING, Status.PENDING}
-        return [s for s in self.list_workflows() if s.status in keep]
+        rows = [s for s in self.list_workflows() if s.status in keep]
+        if not rows:
+            return rows
+        with self.store.read() as r:
+            order = {wid: i for i, wid in enumerate(r.by_change(keep))}
+        return sorted(rows, key=lambda s: order.get(s.workflow_id, len(order)))
 
     def latest_id(self) -> str:
         rows = self.resumable()

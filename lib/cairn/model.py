@@ -349,3 +349,23 @@ class Summary:
     @property
     def next_agents(self) -> list[str]:
         return self.pipeline.ready(self.done)
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One thing an attempt did to the world outside its artifacts (the side-effect
+    ledger): `kind` is commit, push, pr, issue, comment or publish; `target` is what a
+    repeat would repeat (a commit's sha, `remote branch` of a push, the branch of a pull
+    request, `name@version` of a publish, an issue's title); `url` when the tool printed
+    one; `detail` a few strings (branch, remote, number, ...). `attempt_id`, `stage` and
+    `workflow_id` say whose it is; `tool_use_id` is the Bash call that did it."""
+
+    kind: str
+    target: str
+    url: str | None = None
+    detail: dict[str, str] = field(default_factory=dict)
+    at: datetime | None = None
+    tool_use_id: str = ""
+    attempt_id: int = 0
+    stage: str = ""
+    workflow_id: str = ""

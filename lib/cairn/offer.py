@@ -63,13 +63,15 @@ def first_delivery(root: str, key: str | None) -> bool:
     if key is None:
         return True
     folder = os.path.join(root, DELIVERED_DIR)
-    os.makedirs(folder, 0o700, exist_ok=True)
-    if os.path.islink(folder):
-        return True  # a planted link: do not write through it (and do not refuse to answer)
     try:
+        os.makedirs(folder, 0o700, exist_ok=True)
+        if os.path.islink(folder):
+            return True  # a planted link: do not write through it (and do not refuse to answer)
         fd = os.open(os.path.join(folder, key), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     except FileExistsError:
         return False
+    except OSError:  # a full or read-only disk: answer (at worst twice) rather than not at all
+        return True
     os.close(fd)
     return True
 

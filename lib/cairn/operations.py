@@ -16,7 +16,7 @@ from datetime import datetime
 from cairn.baseline import World
 from cairn.errors import NotResumable, UsageError
 from cairn.model import Workflow
-from cairn.redact import redact
+from cairn.redact import has_secret, redact
 from cairn.store import Tx
 from cairn.transitions import close_running
 
@@ -105,7 +105,7 @@ def parse_params(items: list[str]) -> dict[str, str]:
         if not sep or not _KEY_RE.match(key):
             raise UsageError(f"--set {item.split('=')[0]!r}... is not KEY=VALUE",
                              hint="keys are letters, digits, '_', '.', '-'; e.g. --set target=py311")
-        if _SECRET_KEY.search(key) or _SECRET_VALUE.match(value.strip()):
+        if _SECRET_KEY.search(key) or _SECRET_VALUE.match(value.strip()) or has_secret(item) or has_secret(value):
             raise UsageError(f"refusing to store parameter {key!r}: it looks like a secret",
                              hint="checkpoints are plain files; pass secrets through the "
                              "environment, never through --set")

@@ -10,9 +10,11 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from cairn.errors import ConfigError
+from cairn.names import bad_agent_name, bad_stage_name, confusable
 
 TYPE_CHECKING = False  # `typing` costs a hook ~2 ms to import; annotations only need it
 if TYPE_CHECKING:
@@ -26,7 +28,7 @@ _ARTIFACT_KEYS = {"path", "schema"}
 _FILE_KEYS = {"version", "name", "stages"}
 _PROJECT_KEYS = {"version", "pipeline", "settings"}
 _PROJECT_PIPELINE_KEYS = {"replace", "name", "stages", "remove"}
-_SETTINGS_KEYS = {"expiry_days", "context_bytes", "lock_timeout"}
+_SETTINGS_KEYS = {"expiry_days", "context_bytes", "lock_timeout", "lease_minutes", "retention_days"}
 # Artifact paths are shown to the model: no control characters, markup or code fences.
 _UNSAFE_PATH_CHARS = frozenset([*map(chr, range(32)), "\x7f", "<", ">", "`", '"', "\\"])
 
@@ -133,7 +135,10 @@ class Pipeline:
                 raise ValueError(f"pipeline snapshot: {what} has no name")
             return value
 
-        stages = []
+        stages: list[Stage] = []
+
+        def names_before(st: Stage) -> list[str]:
+            return [x.name for x in stages[:stages.index(st)]]
         for raw in items(data.get("stages", []), "stages"):
             s = record(raw, "a stage")
             name = str(s["name"])
@@ -143,6 +148,14 @@ class Pipeline:
                 artifacts=tuple(ArtifactSpec(str(a["path"]), _text(a.get("schema"))) for a in arts),
                 depends_on=tuple(str(d) for d in items(s.get("depends_on", []), f"depends_on of {name}")),
                 reads_code=s.get("reads_code") is True))
+        for st in stages:  # a snapshot is as untrusted as cairn.yaml (an edited history entry, a crafted database)
+            why = bad_stage_name(st.name) or bad_agent_name(st.agent) or next(
+                (f"depends on {d!r}, not a stage before it" for d in st.depends_on if d not in names_before(st)), None)
+            if why is not None:
+                raise ValueError(f"pipeline snapshot: stage {st.name!r}: {why}")
+        pair = confusable([st.name for st in stages])
+        if pair is not None:
+            raise ValueError(f"pipeline snapshot: stage names {pair[0]!r} and {pair[1]!r} look alike")
         return cls(name=str(data.get("name", "default")), stages=tuple(stages),
                    source=str(data.get("source", "<snapshot>")))
 
@@ -156,6 +169,12 @@ class Settings:
     expiry_days: float = 14.0
     context_bytes: int = 4096
     lock_timeout: float = 10.0
+    lease_minutes: float = 30.0   # a lease from another host expires after this long without a sign of life
+    retention_days: float = 7.0   # finished workflows' history is kept this long (`cairn cleanup`'s default)
+
+    @property
+    def lease_ttl(self) -> timedelta:
+        return timedelta(minutes=self.lease_minutes)
 
 
 # --------------------------------------------------------------------------- loading
@@ -233,6 +252,11 @@ def _resolve(entries: list[dict[str, Any]], name: str, path: str) -> Pipeline:
             raise ConfigError(f"duplicate stage name {e['name']!r}", path=path, line=e.get("line"),
                               hint="stage names must be unique; rename or remove one")
         seen.add(e["name"])
+    pair = confusable([e["name"] for e in entries])
+    if pair is not None:
+        raise ConfigError(f"stage names {pair[0]!r} and {pair[1]!r} look alike", path=path,
+                          line=next(e.get("line") for e in entries if e["name"] == pair[1]),
+                          hint="rename one so that no reader can mistake one for the other")
     stages: list[Stage] = []
     resolved: dict[str, list[str]] = {}
     for i, e in enumerate(entries):
@@ -285,16 +309,16 @@ def _entry(raw: Any, path: str, *, base: dict[str, Any] | None = None) -> dict[s
     if isinstance(name, (bool, int, float)):
         raise ConfigError(f"stage name {name!r} is not text", path=path, line=_line(raw),
                           hint="quote the name: YAML reads no/yes/on/off and numbers as values")
-    if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
-        raise ConfigError(f"stage name {name!r} is invalid", path=path, line=_line(raw),
-                          hint="use letters, digits, '-' or '_'")
+    why = bad_stage_name(name)
+    if why is not None:
+        raise ConfigError(f"stage name {name!r} is invalid: {why}", path=path, line=_line(raw),
+                          hint="use ASCII letters, digits, '-' or '_'")
     entry: dict[str, Any] = (dict(base) if base else
                              {"name": name, "artifacts": (), "depends_on": None})
     entry["line"] = _line(raw)
     if "agent" in raw:
         agent = raw["agent"]
-        if not isinstance(agent, str) or not agent or len(agent) > 100 or not all(
-                c.isalnum() or c in "-_:." for c in agent):
+        if bad_agent_name(agent) is not None:
             raise ConfigError(f"stage {name!r}: agent {agent!r} is not an agent name", path=path,
                               line=_line(raw, "agent"),
                               hint="e.g. `agent: cairn:planner` or `agent: my-agent`")

@@ -77,8 +77,9 @@ def rebuild(root: Path) -> ImportReport:
     assert report is not None
     if report.imported:
         report.notes.append("not in the projections, so not recovered: which session each workflow was bound "
-                            "to (run /cairn:resume in the session), pending Agent dispatches, leases, and "
-                            "the record of hook deliveries already handled")
+                            "to (run /cairn:resume in the session), pending Agent dispatches, leases, "
+                            "the side-effect ledger (its entries stay in each audit trail), and the record "
+                            "of hook deliveries already handled")
     return report
 
 

@@ -12,11 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from cairn.accounting import minutes_text, tokens_text, would_save
+from cairn.apifailure import advice
 from cairn.checks import stale as stale_mod
 from cairn.checks.artifacts import inspect, rehash, unchanged_by_stat
 from cairn.context import RESUME_TAG, STAGE_TAG, bounded, safe, workflow_marker
 from cairn.errors import CairnError
 from cairn.humanize import ago
+from cairn.ledger import describe
 from cairn.manager import CheckpointManager
 from cairn.model import Problem, Workflow, utcnow
 from cairn.pipeline import Pipeline
@@ -210,6 +213,11 @@ class WorkflowResumer:
         ]
         if note:
             head.append(f"- Note: {safe(note, 300)}")
+        keep = would_save(cp)
+        if keep.stages and plan.can_resume:
+            head.append(f"- Resuming skips {keep.stages} completed stage{'s' if keep.stages != 1 else ''}"
+                        + (f" ({tokens_text(keep.tokens)} tokens, {minutes_text(keep.seconds)} of work)"
+                           if keep.tokens or keep.seconds else ""))
         body: list[str] = []
         if plan.completed_agents:
             body.append("## Completed")
@@ -224,6 +232,7 @@ class WorkflowResumer:
             started = f" started {since(att.started_at)}" if att else ""
             body.append(f"## Interrupted\n- The last attempt of {safe(name, 80)}{started} did not finish; "
                         "its files may be partial: run the stage again.")
+        body += self._api_failures(cp)
         if plan.next_agents:
             body.append("## Next")
             for name in plan.next_agents:
@@ -235,6 +244,7 @@ class WorkflowResumer:
             later = [s for s in plan.remaining_agents if s not in plan.next_agents]
             if later:
                 body.append("- Then: " + ", ".join(safe(s, 80) for s in later))
+        body += self._ledger_lines(cp.workflow_id)
         if plan.problems:
             body.append("## Problems found")
             body += [f"- [{p.code}] {safe(p.message, 240)}" for p in plan.problems[:8]]
@@ -255,6 +265,32 @@ class WorkflowResumer:
         tail = [f"Continue with /cairn:resume {plan.workflow_id} (or ignore if the user wants "
                 "something else).", f"</{CONTEXT_TAG}>"]
         return bounded(head, body, tail, limit)
+
+    def _api_failures(self, cp: Workflow) -> list[str]:
+        """The model API failed under a stage (StopFailure): wait or retry, or fix the key."""
+        out = []
+        for name, st in cp.agents.items():
+            last = st.last
+            what = advice(last.error) if last is not None and last.outcome == "failed" else None
+            if what:
+                out.append(f"- {safe(name, 80)} stopped because {safe(what, 200)}: "
+                           f"`cairn resume {cp.workflow_id} --retry`.")
+        reason = cp.status_reason or ""
+        what = advice(reason.split("interrupted: ", 1)[-1]) if cp.status == Status.PAUSED else None
+        if what:
+            out.append(f"- The session stopped because {safe(what, 200)}.")
+        return ["## Model API failure", *out] if out else []
+
+    def _ledger_lines(self, workflow_id: str, stage: str | None = None, limit: int = 8) -> list[str]:
+        """The side-effect ledger: what stages did outside their artifacts (newest kept)."""
+        with self.manager.store.read() as r:
+            effects = [e for e in r.effects(workflow_id) if stage is None or e.stage == stage]
+        lines = [f"- {safe(e.stage, 80)}: {safe(describe(e), 300)}" for e in effects[-limit:]]
+        if len(effects) > limit:
+            lines.insert(0, f"- ... {len(effects) - limit} earlier ones (`cairn show {workflow_id}`)")
+        if not lines:
+            return []
+        return ["## Already done outside the artifacts (side-effect ledger; do not repeat these)", *lines]
 
     # ------------------------------------------------------------------ stage brief
     def stage_brief(self, cp: Workflow, stage_name: str) -> str:
@@ -284,5 +320,10 @@ class WorkflowResumer:
                          + (f" (JSON Schema: {safe(str(sfile), 400)})" if sfile else ""))
         lines.append(f'Use workflow_id "{cp.workflow_id}" and agent "{safe(stage.name, 80)}" in it. Cairn '
                      "checks the file when you stop and tells you what to fix.")
+        done = self._ledger_lines(cp.workflow_id, stage.name)
+        if done:  # a re-run: what an earlier attempt of this stage already did to the world
+            lines.append("An earlier attempt of this stage already did this (update what exists; do not create "
+                         "it again):")
+            lines += done[1:]
         lines.append(f"</{STAGE_TAG}>")
         return "\n".join(lines)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from cairn import lease as leases
@@ -28,7 +28,7 @@ from cairn.errors import (
     WorkflowNotFound,
 )
 from cairn.faults import point
-from cairn.model import ArtifactRecord, LeaseRecord, Workflow, utcnow
+from cairn.model import ArtifactRecord, Effect, LeaseRecord, Workflow, utcnow
 from cairn.paths import check_workflow_id, new_id
 from cairn.pipeline import Pipeline
 from cairn.redact import redact
@@ -112,7 +112,8 @@ class Workflows:
             point("after_projection")
             self.update_marks()
         except (OSError, CairnError) as exc:
-            self.warnings.append(f"{self.root / wf.workflow_id}: checkpoint.json not refreshed ({exc})")
+            self.warnings.append(f"{self.root / wf.workflow_id}: checkpoint.json not refreshed ({exc}); the change "
+                                 "is recorded, and the next command rewrites the file from the database")
 
     def _superseded(self, wf: Workflow) -> bool:
         with self.store.read() as r:
@@ -365,30 +366,50 @@ class Workflows:
             tx.set_usage(attempt_id, usage)
         self.commit(found[0], "agent_usage", change)  # a checkpoint, so the projection shows it
 
+    def record_effects(self, workflow_id: str, attempt_id: int, effects: Sequence[Effect], *,
+                       session_id: str | None = None) -> Workflow:
+        """What an attempt did to the world (the side-effect ledger, `cairn.ledger`): one
+        checkpoint with an audit line each; nothing when all are on record (redelivered)."""
+        from cairn.ledger import describe  # its regular expressions: only when there is something to record
+
+        def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
+            new = [e for e in effects if tx.add_effect(workflow_id, attempt_id, e, now)]
+            if not new:
+                raise Unchanged
+            for e in new:
+                tx.add_audit(workflow_id, seq, now, f"effect:{e.kind}", describe(e)[:500])
+        return self.commit(workflow_id, "side_effect", change, session_id=session_id)
+
     def heartbeat(self, session_id: str) -> list[str]:
         """Stop: the session is alive. Not durable (a lost heartbeat costs nothing)."""
         with self.store.write(durable=False) as tx:
             return tx.heartbeat(session_id, utcnow())
 
     # ------------------------------------------------------------------ leases
-    def acquire(self, workflow_id: str, session_id: str, pid: int) -> LeaseRecord | None:
-        """Take or refresh the lease; `LeaseHeld` while another live session holds it.
-        Returns the dead lease taken over (noted in the audit trail), if any."""
+    def acquire(self, workflow_id: str, session_id: str | None, pid: int, *, ttl: timedelta = leases.DEFAULT_TTL,
+                take_over: bool = False) -> LeaseRecord | None:
+        """Take or refresh the lease (`session_id` None: a terminal's `--take-over`, which
+        frees it for the next session); `LeaseHeld` while another live session holds it,
+        unless `take_over`. Returns the lease taken over (audited, a checkpoint), if any."""
         check_workflow_id(workflow_id)
         now = utcnow()
-        me = leases.new_lease(session_id, pid, now)
+        me = leases.new_lease(session_id, pid, now) if session_id else None
         with self.store.write() as tx:
             seq = tx.seq(workflow_id)
             if seq is None:
                 raise WorkflowNotFound(workflow_id, self.store.describe())
             current = tx.lease(workflow_id)
-            if current is not None and not leases.same_holder(current, me) and leases.alive(current, now):
-                raise LeaseHeld(workflow_id, current.describe())
-            tx.put_lease(workflow_id, me)
-            taken = current if current is not None and not leases.same_holder(current, me) else None
+            taken = current if current is not None and (me is None or not leases.same_holder(current, me)) else None
+            live = taken is not None and leases.alive(taken, now, ttl, self._seen(taken.session_id))
+            if live and not take_over:
+                assert taken is not None
+                raise LeaseHeld(workflow_id, taken.describe())
+            if me is not None:
+                tx.put_lease(workflow_id, me)
             if taken is not None:  # on the record: a checkpoint of its own, projected
-                tx.add_audit(workflow_id, seq + 1, now, "lease_takeover",
-                             f"{me.describe()} took over the lease of {taken.describe()}, which is gone")
+                if me is None:
+                    tx.delete_lease(workflow_id)
+                tx.add_audit(workflow_id, seq + 1, now, "lease_takeover", leases.takeover_note(taken, me, live, now))
                 tx.add_mark(workflow_id, "lease_takeover", now, session_id, seq + 1)
         if taken is not None:
             with self.store.read() as r:
@@ -396,6 +417,11 @@ class Workflows:
             if after is not None:
                 self.project(after)
         return taken
+
+    def _seen(self, session_id: str) -> datetime | None:
+        from cairn.live import live_seen
+
+        return live_seen(self.root, session_id) if self.root is not None else None
 
     def release(self, workflow_id: str, session_id: str) -> bool:
         with self.store.write() as tx:

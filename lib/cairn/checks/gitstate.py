@@ -8,13 +8,19 @@ import json
 import os
 from pathlib import Path
 
+# A repository's own config can name commands git runs: `core.fsmonitor` on every
+# `git status`, hooks, a pager. The project may be someone else's (an archive with its
+# .git): Cairn runs git with them off, so reading a repository's state executes nothing.
+SAFE_GIT = ("-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-c", "core.pager=cat",
+            "--no-pager")
+
 
 def run_git(directory: str | Path, *args: str) -> list[str] | None:
     """`git -C directory args` output lines, None when git fails or is missing."""
     import subprocess  # only when the files cannot answer: ~3 ms of imports a hook rarely needs
 
     try:
-        out = subprocess.run(["git", "-C", str(directory), *args], capture_output=True, text=True,
+        out = subprocess.run(["git", *SAFE_GIT, "-C", str(directory), *args], capture_output=True, text=True,
                              timeout=10, check=False, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError, ValueError):
         return None

@@ -74,9 +74,13 @@ def human_bytes(n: int) -> str:
 
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
-    age = parse_age(args.older_than)
     statuses = parse_statuses(args.status)
     m = manager(args)
+    if args.older_than is None:  # the project's retention (settings.retention_days in cairn.yaml)
+        args.older_than = f"{m.settings.retention_days:g}d"
+        age = timedelta(days=m.settings.retention_days)
+    else:
+        age = parse_age(args.older_than)
     cutoff = utcnow() - age
     named = set(args.ids or ())
     if named:  # the workflows named are removed whatever their age (still never a running one)
@@ -131,8 +135,9 @@ def register(sub: Subparsers) -> None:
         epilog="Exit codes: 0 ok, 1 some workflow could not be removed, 2 usage error.")
     p.add_argument("ids", nargs="*", metavar="ID",
                    help="remove only these workflows, whatever their age (they must be completed or cancelled)")
-    p.add_argument("--older-than", default="7d", metavar="AGE",
-                   help="minimum age since last activity: 30m, 12h, 7d, 2w (default 7d)")
+    p.add_argument("--older-than", default=None, metavar="AGE",
+                   help="minimum age since last activity: 30m, 12h, 7d, 2w (default: settings.retention_days "
+                   "of .claude/cairn.yaml, 7d)")
     p.add_argument("--status", default="completed,cancelled", metavar="S[,S...]",
                    help="statuses to remove (default completed,cancelled; never running)")
     p.add_argument("--dry-run", action="store_true", help="say what would be removed; remove nothing")

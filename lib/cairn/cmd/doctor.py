@@ -50,27 +50,34 @@ class DoctorJSON(TypedDict):
 
 
 def probe(path: Path) -> str:
-    """"ok", "missing", "link", "newer" (a later Cairn's schema) or "damaged"."""
+    """"ok", "missing", "link", "newer" (a later Cairn's schema) or "damaged". A disk that
+    refuses (full, read-only, another user's folder) is not damage: DiskError, and the
+    database is left alone (moving it aside there would lose it)."""
+    from cairn import disk
     from cairn.store.schema import MIGRATIONS
+    from cairn.store.sqlite import harden
 
     if os.path.islink(path):
         return "link"
     if not os.path.exists(path):
         return "missing"
+    db: sqlite3.Connection | None = None
     try:
         db = sqlite3.connect(f"file:{quote(str(path))}?mode=rw&nofollow=1", uri=True, timeout=30)
-    except sqlite3.Error:
-        return "damaged"
-    try:
+        harden(db)
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
         if version > len(MIGRATIONS):
             return "newer"
         check = db.execute("PRAGMA quick_check").fetchall()
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    except sqlite3.DatabaseError:
+    except sqlite3.Error as exc:
+        failure = disk.error(exc, str(path), "nothing was repaired")
+        if failure is not None:
+            raise failure from None
         return "damaged"
     finally:
-        db.close()
+        if db is not None:
+            db.close()
     if check != [("ok",)] or (version and "workflows" not in tables):
         return "damaged"
     return "ok"

@@ -1,7 +1,8 @@
 """`cairn history`: analytics over every workflow of the project, computed from the
 database (`.claude/artifacts/cairn.db`), the one source: success rate with its counts,
-average completion time, resumes and pauses, and per stage its attempts, failures,
-interruptions and average duration."""
+average completion time, resumes and pauses, per stage its attempts, failures,
+interruptions, average duration, tokens and minutes, and what resuming saved, per
+workflow and in total (`cairn.accounting`)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,15 @@ import sys
 from collections import Counter
 from typing import TypedDict
 
+from cairn import accounting
+from cairn.accounting import NOTHING, SavingJSON
 from cairn.cmd.common import Subparsers, emit_json, manager
 from cairn.errors import EXIT_OK
 from cairn.humanize import duration
 from cairn.model import Workflow
 from cairn.status import Status
 
-# Checkpoint types `cairn resume` writes (`Operation.name()`).
-RESUME_MARKS = frozenset({"resume", "rollback", "rerun_from", "retry", "skip", "set_params"})
-RESUMED_FROM = ("paused", "failed", "stale")
+SAVINGS_SHOWN = 20
 
 
 class StageStatsJSON(TypedDict):
@@ -31,6 +32,15 @@ class StageStatsJSON(TypedDict):
     invalidated: int
     runs: int
     average_seconds: float | None
+    tokens: int
+    seconds: float
+
+
+class WorkflowCostJSON(TypedDict):
+    workflow_id: str
+    tokens: int
+    seconds: float
+    saved: SavingJSON
 
 
 class CountJSON(TypedDict):
@@ -66,17 +76,15 @@ class HistoryJSON(TypedDict):
     stages_failed: list[CountJSON]
     stage_durations: list[DurationJSON]
     workflows_per_day: list[DayJSON]
+    tokens: int
+    seconds: float
+    saved: SavingJSON
+    workflow_costs: list[WorkflowCostJSON]
     rebuilt: bool
 
 
 def resumes_of(wf: Workflow) -> int:
-    """Resumes: checkpoints `cairn resume` made, plus moves back to running from paused,
-    failed or stale at other checkpoints (a hook continuing a workflow)."""
-    seqs = {m.seq for m in wf.marks if m.type in RESUME_MARKS}
-    seqs |= {e.seq for e in wf.audit
-             if e.action.startswith("status:") and e.action.endswith("->running")
-             and e.action[len("status:"):].split("->")[0] in RESUMED_FROM}
-    return len(seqs)
+    return len(accounting.resume_seqs(wf))
 
 
 def _average(values: list[float]) -> float | None:
@@ -95,7 +103,20 @@ def analytics(workflows: list[Workflow], database: str) -> HistoryJSON:
     spans: list[float] = []
     resumes = pauses = resumed = resumed_done = 0
     days: Counter[str] = Counter()
+    spent: dict[str, list[float]] = {}  # stage -> [tokens, seconds]
+    per_workflow: list[WorkflowCostJSON] = []
+    total_saved = NOTHING
     for wf in workflows:
+        costs = accounting.stage_costs(wf)
+        for cost in costs:
+            acc = spent.setdefault(cost.stage, [0, 0.0])
+            acc[0] += cost.tokens
+            acc[1] += cost.seconds
+        wf_saved = accounting.saved(wf)
+        total_saved += wf_saved
+        per_workflow.append({"workflow_id": wf.workflow_id, "tokens": sum(x.tokens for x in costs),
+                             "seconds": round(sum(x.seconds for x in costs), 1),
+                             "saved": accounting.saving_json(wf_saved)})
         days[wf.created_at.strftime("%Y-%m-%d")] += 1
         n = resumes_of(wf)
         resumes += n
@@ -120,6 +141,7 @@ def analytics(workflows: list[Workflow], database: str) -> HistoryJSON:
         "failed": outcomes[s]["failed"], "interrupted": outcomes[s]["interrupted"],
         "skipped": outcomes[s]["skipped"], "invalidated": outcomes[s]["invalidated"],
         "runs": len(timed.get(s, [])), "average_seconds": _average(timed.get(s, [])),
+        "tokens": int(spent.get(s, [0, 0.0])[0]), "seconds": round(spent.get(s, [0, 0.0])[1], 1),
     } for s in names]
     finished = {k: by_status.get(k, 0) for k in ("completed", "failed", "cancelled")}
 
@@ -139,6 +161,10 @@ def analytics(workflows: list[Workflow], database: str) -> HistoryJSON:
         "stage_durations": [{"stage": s["stage"], "runs": s["runs"], "average_seconds": s["average_seconds"]}
                             for s in stages if s["runs"]],
         "workflows_per_day": [{"day": d, "count": days[d]} for d in sorted(days, reverse=True)],
+        "tokens": sum(w["tokens"] for w in per_workflow),
+        "seconds": round(sum(w["seconds"] for w in per_workflow), 1),
+        "saved": accounting.saving_json(total_saved),
+        "workflow_costs": [w for w in reversed(per_workflow) if w["tokens"] or w["seconds"] or w["saved"]["resumes"]],
         "rebuilt": False,
     }
 
@@ -161,10 +187,22 @@ def render(data: HistoryJSON) -> str:
     for title, rows in (("Most often interrupted", data["stages_interrupted"]),
                         ("Most often failed", data["stages_failed"])):
         out.append(f"  {title}: " + (", ".join(f"{r['stage']} ({r['count']})" for r in rows) if rows else "none"))
+    out.append(f"  Spent: {accounting.tokens_text(data['tokens'])} tokens, "
+               f"{accounting.minutes_text(data['seconds'])}; saved by resuming: "
+               f"{accounting.saving_text(data['saved'])}")
     if data["stages"]:
-        out += ["", f"  {'Stage':<20} {'Attempts':>8} {'Failed':>6} {'Interrupted':>11} {'Average':>9}"]
+        out += ["", f"  {'Stage':<20} {'Attempts':>8} {'Failed':>6} {'Interrupted':>11} {'Average':>9} {'Tokens':>8} "
+                f"{'Minutes':>8}"]
         out += [f"  {s['stage'][:20]:<20} {s['attempts']:>8} {s['failed']:>6} {s['interrupted']:>11} "
-                f"{duration(s['average_seconds']):>9}" for s in data["stages"]]
+                f"{duration(s['average_seconds']):>9} {accounting.tokens_text(s['tokens']):>8} "
+                f"{s['seconds'] / 60:>8.1f}" for s in data["stages"]]
+    if data["workflow_costs"]:
+        shown = data["workflow_costs"][:SAVINGS_SHOWN]
+        out += ["", f"  {'Workflow':<30} {'Tokens':>8} {'Minutes':>8}  Saved by resuming"]
+        out += [f"  {w['workflow_id'][:30]:<30} {accounting.tokens_text(w['tokens']):>8} {w['seconds'] / 60:>8.1f}  "
+                f"{accounting.saving_text(w['saved'])}" for w in shown]
+        if len(data["workflow_costs"]) > len(shown):
+            out.append(f"  ... {len(data['workflow_costs']) - len(shown)} more (--json lists them all)")
     if data["workflows_per_day"]:
         out += ["", "  Workflows per day"]
         out += [f"    {r['day']}  {'#' * min(r['count'], 50)} {r['count']}" for r in data["workflows_per_day"]]

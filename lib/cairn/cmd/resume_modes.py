@@ -196,19 +196,26 @@ def rerun_reasons(report_problems: list[Problem], stages: list[str]) -> list[tup
     return [(s, own.get(s) or f"downstream of a stage that re-runs ({first[:200]})") for s in stages]
 
 
-def take_lease(m: CheckpointManager, wid: str, session: ClaudeSession | None) -> bool:
-    """In a Claude session: the lease (refused while another live session holds it);
-    True when this session did not hold it before. In a terminal: none, with a warning
-    when a live session holds it."""
+def take_lease(m: CheckpointManager, wid: str, session: ClaudeSession | None, take_over: bool = False) -> bool:
+    """In a Claude session: the lease (refused while another live session holds it,
+    unless `take_over`); True when this session did not hold it before. In a terminal:
+    none, with a warning when a live session holds it; `take_over` frees it for the next
+    session. A lease taken over is on the audit trail, and said here."""
     from cairn import lease
+    from cairn.live import live_seen
 
     with m.store.read() as r:
         held = r.lease(wid)
-    if session is not None:
-        m.workflows.acquire(wid, session.session_id, session.pid)
-        return held is None or held.session_id != session.session_id
-    if held is not None and lease.alive(held, utcnow()):
-        warn(f"{wid} is held by {held.describe()}; resuming it here as well")
+    if session is not None or take_over:
+        taken = m.workflows.acquire(wid, session.session_id if session else None,
+                                    session.pid if session else os.getpid(), ttl=m.settings.lease_ttl,
+                                    take_over=take_over)
+        if taken is not None:
+            warn(f"took over the lease of {taken.describe()} on {wid}" + ("" if session else
+                 "; the next session that resumes it takes it"))
+        return session is not None and (held is None or held.session_id != session.session_id)
+    if held is not None and lease.alive(held, utcnow(), m.settings.lease_ttl, live_seen(m.root, held.session_id)):
+        warn(f"{wid} is held by {held.describe()}; resuming it here as well (`--take-over` takes its lease)")
     return False
 
 
@@ -249,7 +256,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     wf, seq = after, -1  # the preview's extra checkpoint was never written
     if plan.can_resume and not args.dry_run:
         session = claude_session()
-        taken = take_lease(m, wid, session)
+        taken = take_lease(m, wid, session, take_over=args.take_over)
         try:
             wf = m.apply(wid, op.change, op.name(), session_id=session.session_id if session else None,
                          running=True)
@@ -265,9 +272,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
         seq = wf.seq
     context = resumer.render_context(plan, wf, note=note)
     if args.json:
+        from cairn.accounting import saving_json, would_save
+
         emit_json({**base, **plan.to_dict(), "status": wf.status.value, "seq": seq if seq >= 0 else after.seq - 1,
-                   "refused": False,
-                   "recovery": [], "context": context})
+                   "refused": False, "recovery": [], "context": context, "saves": saving_json(would_save(wf))})
     else:
         print(context)
     return EXIT_OK if plan.can_resume or seq == wf.seq else EXIT_PROBLEM
@@ -335,6 +343,9 @@ def register(sub: Subparsers) -> None:
                    help="set a workflow parameter (repeatable; secrets are refused)")
     p.add_argument("--reason", help="why (recorded in the audit trail)")
     p.add_argument("--dry-run", action="store_true", help="print only; change nothing")
+    p.add_argument("--take-over", action="store_true",
+                   help="take the workflow's lease even from a live session (audited; in a terminal: free it "
+                   "for the next session)")
     p.add_argument("--json", action="store_true", help="machine-readable output (docs/cli.md)")
     p.set_defaults(handler=cmd_resume)
 

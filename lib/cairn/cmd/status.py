@@ -114,6 +114,14 @@ def cmd_show(args: argparse.Namespace) -> int:
            f"  Audit trail ({len(wf.audit)})"]
     for a in wf.audit:
         out.append(f"  {humanize.clock(a.at)}  {dashboard.short(a.action, 28):<28} {dashboard.short(a.detail, 90)}")
+    with m.store.read() as r:
+        effects = r.effects(wf.workflow_id)
+    if effects:
+        from cairn.ledger import describe
+
+        out += ["", f"  Side-effect ledger ({len(effects)})"]
+        out += [f"  {humanize.clock(e.at)}  {dashboard.short(e.stage, 18):<18} {dashboard.short(describe(e), 100)}"
+                for e in effects]
     if wf.sessions:
         out += ["", "  Sessions"]
         out += [f"  {dashboard.short(s.session_id, 40):<40} last seen {humanize.clock(s.last_seen)}"

@@ -8,10 +8,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from cairn.errors import StoreError
 from cairn.model import (
     ArtifactRecord,
     Attempt,
     AuditEvent,
+    Effect,
     LeaseRecord,
     Mark,
     SessionRecord,
@@ -69,7 +71,12 @@ class RowReader:
         found = _PIPELINES.get(digest)
         if found is None:
             row = self.db.execute("SELECT body FROM pipelines WHERE digest = ?", (digest,)).fetchone()
-            found = Pipeline.from_dict(json.loads(row[0]))
+            try:
+                found = Pipeline.from_dict(json.loads(row[0]))
+            except ValueError as exc:  # a crafted or damaged database: its snapshot is not trusted
+                raise StoreError(f"{self.where}: the stored pipeline {digest} is refused ({exc})",
+                                 hint="run `cairn doctor` to rebuild the database from the checkpoint.json "
+                                 "files") from None
             _PIPELINES[digest] = found
         return found
 
@@ -180,6 +187,14 @@ class RowReader:
         return any(self.db.execute("SELECT 1 FROM workflows WHERE status = ? LIMIT 1", (s.value,)).fetchone()
                    for s in statuses)
 
+    def by_change(self, statuses: Iterable[Status]) -> list[str]:
+        """Ids of the workflows in `statuses`, the one the store changed last first (the
+        store's order of commits: no clock, no file time)."""
+        values = [s.value for s in statuses]
+        return [r[0] for r in self.db.execute(
+            "SELECT w.id FROM workflows w JOIN activity a ON a.workflow_id = w.id WHERE w.status IN "
+            f"({','.join('?' * len(values))}) ORDER BY a.tick DESC", values)]
+
     def recent(self, status: Status, limit: int) -> list[str]:
         """Ids of the `limit` workflows with `status` whose last checkpoint is newest: walks
         the checkpoint-time index from the newest, so it stops early instead of sorting
@@ -256,3 +271,20 @@ class RowReader:
             return None
         return LeaseRecord(row[0], row[1], row[2], row[3], parse_iso(row[4]), parse_iso(row[5]))
 
+    def effects(self, workflow_id: str, kinds: Sequence[str] | None = None) -> list[Effect]:
+        """The workflow's side-effect ledger, oldest first (optionally only `kinds`)."""
+        sql = ("SELECT e.kind, e.target, e.url, e.detail, e.at, e.tool_use_id, e.attempt_id, t.stage "
+               "FROM effects e JOIN attempts t ON t.id = e.attempt_id WHERE e.workflow_id = ?")
+        args: list[str] = [workflow_id]
+        if kinds is not None:
+            if not kinds:
+                return []
+            sql += f" AND e.kind IN ({','.join('?' * len(kinds))})"
+            args += list(kinds)
+        return [Effect(r[0], r[1], r[2], _strings(r[3]), _time(r[4]), r[5], r[6], r[7], workflow_id)
+                for r in self.db.execute(sql + " ORDER BY e.id", args)]
+
+
+def _strings(text: str) -> dict[str, str]:
+    data = json.loads(text)
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}

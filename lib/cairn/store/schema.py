@@ -140,7 +140,39 @@ CREATE TABLE pins (                     -- what a workflow runs with: agent prom
 ) WITHOUT ROWID
 """
 
+HARDENING = """
+CREATE TABLE activity (                 -- the store's order of changes: which workflow changed last
+    workflow_id TEXT PRIMARY KEY REFERENCES workflows(id) ON DELETE CASCADE,
+    tick        INTEGER NOT NULL        -- one more than the highest, at each checkpoint (writers are serialized)
+);
+CREATE INDEX activity_tick ON activity(tick);
+INSERT INTO activity(workflow_id, tick)
+    SELECT workflow_id, ROW_NUMBER() OVER (ORDER BY max(at), workflow_id) FROM marks GROUP BY workflow_id
+"""
+# Which workflow a new session is offered, and `latest`, follow the order in which the
+# store committed changes, never a wall clock (which can go back) or a file's mtime
+# (which a cloned repository can set to 2099). Databases written before it start from
+# their checkpoints' times, once.
+
+LEDGER = """
+CREATE TABLE effects (                  -- the side-effect ledger: what an attempt did to the world
+    id          INTEGER PRIMARY KEY,
+    workflow_id TEXT NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
+    attempt_id  INTEGER NOT NULL REFERENCES attempts(id) ON DELETE CASCADE,
+    kind        TEXT NOT NULL,          -- commit | push | pr | issue | comment | publish
+    target      TEXT NOT NULL,          -- what a repeat would repeat: a sha, remote/branch, package@version
+    url         TEXT,
+    detail      TEXT NOT NULL,          -- JSON object of strings (branch, title, command)
+    at          TEXT NOT NULL,
+    tool_use_id TEXT NOT NULL           -- the Bash call that did it
+);
+CREATE UNIQUE INDEX effects_once ON effects(tool_use_id, kind, target);
+CREATE INDEX effects_workflow ON effects(workflow_id, kind)
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_initial", INITIAL),
+    ("0002_hardening", HARDENING),
     ("0003_lineage", LINEAGE),
+    ("0004_ledger", LEDGER),
 ]

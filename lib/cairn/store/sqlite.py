@@ -1,7 +1,9 @@
 """The embedded backend: one SQLite database per project, standard library `sqlite3`.
 
 WAL, `synchronous=FULL`, foreign keys on, a busy timeout, and `BEGIN IMMEDIATE` for every
-writer, so concurrent hooks and commands are serialized by the database. The file is
+writer, so concurrent hooks and commands are serialized by the database. Every text a
+person or an agent supplied (request, metadata, reasons, errors, audit details,
+parameters) is redacted as it is stored, whoever the caller (the importer included). The file is
 opened with `nofollow` (a symlinked database planted in a cloned repository is refused)
 and created 0600. Reading code lives in `cairn.store.rows`; this module opens, migrates
 and writes.
@@ -20,9 +22,11 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from cairn.errors import CairnError, StoreError, WorkflowExists, WorkflowNotFound
-from cairn.model import ArtifactRecord, LeaseRecord, iso
+from cairn import disk
+from cairn.errors import CairnError, DiskError, StoreError, WorkflowExists, WorkflowNotFound
+from cairn.model import ArtifactRecord, Effect, LeaseRecord, iso
 from cairn.pipeline import Pipeline
+from cairn.redact import redact, redact_json
 from cairn.status import Status
 from cairn.store.rows import RowReader
 from cairn.store.schema import MIGRATIONS
@@ -43,8 +47,8 @@ class SqliteTx(RowReader):
             self.db.execute(
                 "INSERT INTO workflows(id, uid, request, created_at, pipeline, status, metadata, git)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (workflow_id, uid, request, iso(created_at), digest, Status.PENDING.value,
-                 json.dumps(metadata, sort_keys=True), git))
+                (workflow_id, uid, redact(request), iso(created_at), digest, Status.PENDING.value,
+                 redact_json(json.dumps(metadata, sort_keys=True)), git))
         except sqlite3.IntegrityError:
             raise WorkflowExists(workflow_id) from None
 
@@ -60,15 +64,17 @@ class SqliteTx(RowReader):
             seq = int(row[0]) + 1
         self.db.execute("INSERT INTO marks(workflow_id, seq, type, at, session_id) VALUES (?, ?, ?, ?, ?)",
                         (workflow_id, seq, kind, iso(at), session_id))
+        self.db.execute("INSERT INTO activity(workflow_id, tick) VALUES (?, (SELECT coalesce(max(tick), 0) + 1 "
+                        "FROM activity)) ON CONFLICT(workflow_id) DO UPDATE SET tick = excluded.tick", (workflow_id,))
         return seq
 
     def set_status(self, workflow_id: str, status: Status, reason: str | None) -> None:
         self.db.execute("UPDATE workflows SET status = ?, status_reason = ? WHERE id = ?",
-                        (status.value, reason, workflow_id))
+                        (status.value, redact(reason) if reason else reason, workflow_id))
 
     def add_audit(self, workflow_id: str, seq: int, at: datetime, action: str, detail: str) -> None:
         self.db.execute("INSERT INTO audit(workflow_id, seq, at, action, detail) VALUES (?, ?, ?, ?, ?)",
-                        (workflow_id, seq, iso(at), action, detail))
+                        (workflow_id, seq, iso(at), action, redact(detail)))
 
     def start_attempt(self, workflow_id: str, stage: str, at: datetime, seq: int, *,
                       agent_id: str | None, session_id: str | None,
@@ -81,7 +87,7 @@ class SqliteTx(RowReader):
                 "INSERT INTO attempts(workflow_id, stage, number, started_at, ended_at, outcome, error,"
                 " agent_id, session_id, started_seq, ended_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (workflow_id, stage, int(row[0]) + 1, iso(at), iso(at) if ended else None, outcome,
-                 error, agent_id, session_id, seq, seq if ended else None))
+                 redact(error) if error else error, agent_id, session_id, seq, seq if ended else None))
         except sqlite3.IntegrityError as exc:
             raise StoreError(f"agent {agent_id!r} already has an attempt ({exc})",
                              hint="a repeated hook delivery; nothing to do") from None
@@ -90,7 +96,8 @@ class SqliteTx(RowReader):
     def end_attempt(self, attempt_id: int, outcome: str, at: datetime, seq: int,
                     error: str | None) -> None:
         self.db.execute("UPDATE attempts SET outcome = ?, ended_at = ?, ended_seq = ?, error = ? "
-                        "WHERE id = ? AND outcome IS NULL", (outcome, iso(at), seq, error, attempt_id))
+                        "WHERE id = ? AND outcome IS NULL", (outcome, iso(at), seq, redact(error) if error else error,
+                                                             attempt_id))
 
     def invalidate_attempt(self, attempt_id: int, seq: int) -> None:
         self.db.execute("UPDATE attempts SET invalidated_seq = ? WHERE id = ? AND invalidated_seq IS NULL",
@@ -120,7 +127,7 @@ class SqliteTx(RowReader):
         """Files the attempt changed; a path already recorded keeps its first `how`. Returns how many are new."""
         before = self.db.total_changes
         self.db.executemany("INSERT OR IGNORE INTO changes(attempt_id, path, how) VALUES (?, ?, ?)",
-                            [(attempt_id, p, how) for p in paths])
+                            [(attempt_id, redact(p), how) for p in paths])
         return self.db.total_changes - before
 
     def put_pin(self, workflow_id: str, name: str, value: str, seq: int) -> None:
@@ -135,6 +142,14 @@ class SqliteTx(RowReader):
 
     def set_parent(self, workflow_id: str, parent: str) -> None:
         self.db.execute("UPDATE workflows SET parent = ? WHERE id = ?", (parent, workflow_id))
+    def add_effect(self, workflow_id: str, attempt_id: int, effect: Effect, at: datetime) -> bool:
+        """Once per (Bash call, kind, target), whatever the number of deliveries."""
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO effects(workflow_id, attempt_id, kind, target, url, detail, at, tool_use_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (workflow_id, attempt_id, effect.kind, effect.target, effect.url,
+             json.dumps(effect.detail, sort_keys=True), iso(at), effect.tool_use_id))
+        return cur.rowcount == 1
 
     def set_usage(self, attempt_id: int, usage: str) -> None:
         self.db.execute("UPDATE attempts SET usage = ? WHERE id = ?", (usage, attempt_id))
@@ -160,7 +175,7 @@ class SqliteTx(RowReader):
 
     def set_parameter(self, workflow_id: str, key: str, value: str, seq: int) -> None:
         self.db.execute("INSERT OR REPLACE INTO parameters(workflow_id, key, value, seq) VALUES (?, ?, ?, ?)",
-                        (workflow_id, key, value, seq))
+                        (workflow_id, key, redact(value), seq))
 
     def bind(self, session_id: str, workflow_id: str, at: datetime, how: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO bindings(session_id, workflow_id, at, how) VALUES (?, ?, ?, ?)",
@@ -214,7 +229,7 @@ SIDE_FILES = ("", "-wal", "-shm", "-journal", ".lock")
 def _refuse_planted(path: Path) -> None:
     """The database and the files SQLite and Cairn keep beside it must be Cairn's own: a
     symbolic or hard link (planted in a cloned repository, say) would make a write land in
-    a file outside the folder."""
+    a file outside the folder, and a file another user owns is theirs to have crafted."""
     for side in SIDE_FILES:
         p = Path(f"{path}{side}")
         try:
@@ -222,8 +237,8 @@ def _refuse_planted(path: Path) -> None:
         except FileNotFoundError:
             continue
         except OSError as exc:
-            raise StoreError(f"{p} cannot be inspected ({exc.strerror})",
-                             hint="check the folder's permissions") from None
+            raise disk.error(exc, str(p), "nothing was read or recorded") or StoreError(
+                f"{p} cannot be inspected ({exc.strerror})", hint="check the folder's permissions") from None
         what = ("a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a regular file"
                 if not stat.S_ISREG(st.st_mode) else f"hard-linked ({st.st_nlink} links)" if st.st_nlink > 1
                 else None)
@@ -231,6 +246,25 @@ def _refuse_planted(path: Path) -> None:
             raise StoreError(f"{p} is {what}; Cairn never writes through it",
                              hint="remove it (it may come from a cloned repository); `cairn doctor` rebuilds the "
                              "database from the checkpoint.json files")
+        if st.st_uid != os.geteuid():
+            raise StoreError(f"{p} is owned by another user (uid {st.st_uid}, you are {os.geteuid()}); Cairn "
+                             "does not open a database someone else can have written",
+                             hint="run Cairn as the user who owns the project, or `chown` the .claude folder "
+                             "to yourself if you trust its content")
+
+
+def harden(db: sqlite3.Connection) -> None:
+    """No extension can be loaded, schema objects cannot call functions with side
+    effects (`trusted_schema`), and, where the Python build offers it, defensive mode
+    (no writable_schema, no journal tricks): a crafted database from a cloned
+    repository is data, never code."""
+    with contextlib.suppress(AttributeError):  # a Python built without extension support
+        db.enable_load_extension(False)
+    db.execute("PRAGMA trusted_schema = OFF")
+    defensive = getattr(sqlite3, "SQLITE_DBCONFIG_DEFENSIVE", None)
+    setconfig = getattr(db, "setconfig", None)  # Python >= 3.12
+    if defensive is not None and setconfig is not None:
+        setconfig(defensive, True)
 
 
 def _create_private(path: Path) -> None:
@@ -260,22 +294,57 @@ class SqliteStore:
         self.path = Path(path)
         self._init = init
         self._lock_fd: int | None = None
+        self.read_only: DiskError | None = None  # why writes are impossible (opened read-only)
         _refuse_planted(self.path)
         if create:
-            _create_private(self.path)
+            try:
+                _create_private(self.path)
+            except OSError as exc:
+                raise disk.error(exc, str(self.path)) or StoreError(
+                    f"{self.path} cannot be created ({exc.strerror})", hint="check the folder") from None
         elif not self.path.exists():
             raise StoreError(f"{self.path} does not exist", hint="run a `cairn` command to create it")
-        uri = f"file:{_uri_path(str(self.path))}?nofollow=1"
         try:
-            self.db = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
-                                      isolation_level=None, check_same_thread=False)
+            self.db = self._connect("nofollow=1")
             self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self.db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
             self.db.execute("PRAGMA synchronous = FULL")
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path} cannot be opened as Cairn's database: {exc}",
-                             hint="run `cairn doctor` to rebuild it from the checkpoint.json files") from None
+            failure = disk.error(exc, str(self.path), "")
+            if failure is None:
+                raise StoreError(f"{self.path} cannot be opened as Cairn's database: {exc}",
+                                 hint="run `cairn doctor` to rebuild it from the checkpoint.json files") from None
+            self._open_read_only(failure)
+
+    def _connect(self, options: str) -> sqlite3.Connection:
+        db = sqlite3.connect(f"file:{_uri_path(str(self.path))}?{options}", uri=True,
+                             timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+        harden(db)
+        return db
+
+    def _open_read_only(self, failure: DiskError) -> None:
+        """The disk refuses writes (full, read-only mount, a folder this user cannot write):
+        what is recorded can still be read. `mode=ro` needs SQLite's shared-memory file,
+        which such a disk may not let it create; `immutable` reads the file alone, which
+        is whole when the last writer closed (and nobody can write it now)."""
+        with contextlib.suppress(AttributeError, sqlite3.Error):
+            self.db.close()
+        for options in ("mode=ro&nofollow=1", "mode=ro&immutable=1&nofollow=1"):
+            try:
+                self.db = self._connect(options)
+                version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            except sqlite3.DatabaseError:
+                with contextlib.suppress(AttributeError, sqlite3.Error):
+                    self.db.close()
+                continue
+            if version != len(MIGRATIONS):  # nothing to read, or a schema that needs a write first
+                self.db.close()
+                break
+            self.read_only = failure
+            return
+        raise DiskError(f"{failure.message}: nothing can be read or recorded", kind=failure.kind,
+                        path=failure.path, hint=failure.hint) from None
 
     def describe(self) -> str:
         return str(self.path)
@@ -340,6 +409,9 @@ class SqliteStore:
                 self._lock_fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
                                         | getattr(os, "O_CLOEXEC", 0), 0o600)
             except OSError as exc:
+                failure = disk.error(exc, f"{self.path}.lock")
+                if failure is not None:
+                    raise failure from None
                 raise StoreError(f"{self.path}.lock cannot be opened ({exc.strerror}); Cairn never follows "
                                  "links there", hint="remove it if it is a link; check the folder's "
                                  "permissions") from None
@@ -362,6 +434,9 @@ class SqliteStore:
     def write(self, *, durable: bool = True) -> Iterator[SqliteTx]:
         """A serialized write. `durable=False` (a heartbeat) skips the fsync of the commit:
         losing the last one to a power cut costs nothing."""
+        if self.read_only is not None:
+            raise DiskError(f"{self.read_only.message}: nothing was recorded", kind=self.read_only.kind,
+                            path=self.read_only.path, hint=self.read_only.hint)
         fd = self._queue()
         try:
             if not durable:
@@ -369,16 +444,15 @@ class SqliteStore:
             try:
                 self.db.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
-                raise StoreError(f"{self.path} is busy or unwritable: {exc}",
-                                 hint="another Cairn process holds it; retry, or check the folder's "
-                                 "permissions and free space") from None
+                raise disk.error(exc, str(self.path)) or StoreError(
+                    f"{self.path} is busy: {exc}", hint="another Cairn process holds it; retry") from None
             try:
                 yield SqliteTx(self.db, str(self.path))
                 self.db.execute("COMMIT")
             except sqlite3.Error as exc:  # disk full, I/O error, read-only: nothing was committed
                 with contextlib.suppress(sqlite3.Error):
                     self.db.execute("ROLLBACK")
-                raise disk_error(exc, f"{self.path}: nothing was recorded") from None
+                raise disk_error(exc, str(self.path)) from None
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
                     self.db.execute("ROLLBACK")
@@ -397,4 +471,5 @@ class SqliteStore:
 
 def disk_error(exc: sqlite3.Error, where: str) -> CairnError:
     """A sqlite3 error as a Cairn error that says what to do."""
-    return StoreError(f"{where}: {exc}", hint="check free space and permissions of the folder, then retry")
+    return disk.error(exc, where) or StoreError(f"{where}: {exc}; nothing was recorded",
+                                               hint="check the folder, then retry")
