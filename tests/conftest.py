@@ -4,9 +4,7 @@ home, so nothing ever touches the real `~` or the repository's `.claude/`."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,12 +12,7 @@ import pytest
 
 from cairn.manager import CheckpointManager
 from cairn.pipeline import Pipeline, default_pipeline
-
-TESTS = Path(__file__).resolve().parent
-FIXTURES = TESTS / "fixtures"
-ARTIFACT_FIXTURES = TESTS.parent / "lib" / "cairn" / "data" / "examples"  # shipped examples
-LEGACY_FIXTURES = FIXTURES / "legacy"
-LIB = TESTS.parent / "lib"
+from support import ARTIFACT_FIXTURES, run_cairn
 
 
 @pytest.fixture(autouse=True)
@@ -90,14 +83,6 @@ def complete() -> Callable[..., Path]:
 @pytest.fixture
 def stages() -> list[str]:
     return default_pipeline().names
-
-
-def run_cairn(*args: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """`python -m cairn ARGS` in a real subprocess, with the isolated environment."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(LIB) + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.run([sys.executable, "-m", "cairn", *args], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=timeout, check=False)
 
 
 def three_stage_pipeline() -> Pipeline:

@@ -40,7 +40,7 @@ def no_claude_session(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-# The helpers below mirror conftest's: `from conftest import` is ambiguous when the
+# The helpers below mirror conftest's: `from support import` is ambiguous when the
 # e2e suite's conftest is collected in the same run.
 def write_artifact(mgr: CheckpointManager, wid: str, stage: str, **overrides: object) -> Path:
     wf = mgr.load(wid)

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from cairn.faults import POINTS
-from conftest import ARTIFACT_FIXTURES, LIB
+from support import ARTIFACT_FIXTURES, LIB
 
 NOBODY = 65534
 FULL_AT = ("already", *POINTS)  # "already": the disk was full before the command started

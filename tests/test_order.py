@@ -68,4 +68,4 @@ def test_a_database_from_before_the_migration_is_ordered_once_by_its_times(root:
         assert r.by_change([Status.PENDING]) == ["wf-old", "wf-new"]
     db = sqlite3.connect(root / "cairn.db")
     assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
-    assert db.execute("SELECT name FROM migrations ORDER BY name").fetchall()[-1] == ("0002_hardening",)
+    assert ("0002_hardening",) in db.execute("SELECT name FROM migrations").fetchall()

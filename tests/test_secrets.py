@@ -15,8 +15,8 @@ from cairn.errors import UsageError
 from cairn.manager import CheckpointManager
 from cairn.operations import Operation, parse_params
 from cairn.redact import has_secret, redact, redact_json
-from conftest import run_cairn
 from faults import hookrun
+from support import run_cairn
 
 # (kind, text as it appears, the part that must never be stored)
 CORPUS: list[tuple[str, str, str]] = [

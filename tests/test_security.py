@@ -493,7 +493,7 @@ def test_reading_a_hostile_repositorys_git_state_executes_nothing(project: Path,
     runs none of them."""
     import subprocess
 
-    from conftest import run_cairn
+    from support import run_cairn
 
     git = shutil.which("git")
     if git is None:

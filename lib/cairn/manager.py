@@ -96,13 +96,6 @@ class CheckpointManager:
             wf = r.workflow(workflow_id)
         if wf is None:
             raise WorkflowNotFound(workflow_id, str(self.root))
-        if wf.status == Status.RUNNING:  # the Stop hook's heartbeats, kept outside the database
-            from cairn.live import live_seen
-
-            for s in wf.sessions:
-                seen = live_seen(self.root, s.session_id)
-                if seen is not None and (wf.last_seen is None or seen > wf.last_seen):
-                    wf.last_seen = seen
         warnings = []
         why = projection_state(self.root, workflow_id, wf.seq, wf.uid)
         if why is not None:
@@ -112,6 +105,14 @@ class CheckpointManager:
             # a writer killed after its commit may have left the markers of hooks/run.sh behind
             with contextlib.suppress(OSError, CairnError):
                 self.workflows.update_marks()
+        # after the projection: it shows the database, and the Stop hook's heartbeats live outside it
+        if wf.status == Status.RUNNING:  # the Stop hook's heartbeats, kept outside the database
+            from cairn.live import live_seen
+
+            for s in wf.sessions:
+                seen = live_seen(self.root, s.session_id)
+                if seen is not None and (wf.last_seen is None or seen > wf.last_seen):
+                    wf.last_seen = seen
         return wf, warnings
 
     def _pipeline(self, workflow_id: str) -> Pipeline:

@@ -1,0 +1,23 @@
+"""Plain helpers the test modules import by name (`from support import ...`): a test
+module cannot import `conftest`, which names two files once tests/e2e is collected too."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent
+FIXTURES = TESTS / "fixtures"
+ARTIFACT_FIXTURES = TESTS.parent / "lib" / "cairn" / "data" / "examples"  # shipped examples
+LEGACY_FIXTURES = FIXTURES / "legacy"
+LIB = TESTS.parent / "lib"
+
+
+def run_cairn(*args: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`python -m cairn ARGS` in a real subprocess, with the isolated environment."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(LIB) + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-m", "cairn", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=timeout, check=False)
