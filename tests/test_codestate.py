@@ -95,3 +95,20 @@ def test_reverting_an_edit_is_no_change(repo: Path) -> None:
 def test_state_is_json_with_worktree(repo: Path) -> None:
     text = codestate.snapshot(repo / "src")
     assert text is not None and json.loads(text)["worktree"] == str(repo.resolve())
+
+
+def test_a_hostile_repository_config_runs_nothing(repo: Path, tmp_path: Path) -> None:
+    """A cloned project's .git/config can name commands (fsmonitor, clean filters): reading
+    its code state runs none of them."""
+    ran = tmp_path / "ran"
+    git(repo, "config", "core.fsmonitor", f"touch {ran}/fsmonitor; false")
+    git(repo, "config", "filter.evil.clean", f"touch {ran}/filter; cat")
+    (repo / ".gitattributes").write_text("*.py filter=evil\n")
+    ran.mkdir()
+    (repo / "src" / "app.py").write_text("print(3)\n")
+    (repo / "src" / "new.py").write_text("y = 2\n")
+    before = state(repo)
+    assert set(before["dirty"]) == {".gitattributes", "src/app.py", "src/new.py"}  # type: ignore[arg-type]
+    (repo / "src" / "app.py").write_text("print(4)\n")
+    assert codestate.changed_files(before, state(repo)) == ["src/app.py"]
+    assert list(ran.iterdir()) == []

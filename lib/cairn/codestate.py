@@ -1,8 +1,12 @@
 """The state of the code a stage saw, from git, cheaply: HEAD and the content (git blob
 ids) of the tracked files that differ from it, plus untracked files that are not
 ignored. One `git status` (it uses the index's stat cache: nothing unchanged is read)
-and one `git hash-object` of the changed files only; never a hash of the whole tree.
+and a hash of the changed files only (git's blob ids, computed here); never a hash of
+the whole tree.
 Cairn's own folder (`.claude/artifacts`) is left out: artifacts have their own lineage.
+
+Filtered files (git-lfs, a clean filter) are hashed as they are in the worktree, not as
+`git add` would store them: no filter command of the repository's config is ever run.
 
 A state is JSON text: `{"head", "branch", "worktree", "dirty": {path: blob or "-"}}`
 ("-": deleted). Two states compare by `fingerprint`; `changed_files` names the files
@@ -15,7 +19,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from cairn.checks.gitstate import _direct, _maybe_repository, run_git
+from cairn.checks.gitstate import SAFE_GIT, _direct, _maybe_repository, run_git
 
 EXCLUDE = ":(top,exclude).claude/artifacts"
 DELETED = "-"
@@ -40,12 +44,21 @@ def snapshot(directory: Path | None) -> str | None:
     return json.dumps({"head": head, "branch": branch, "worktree": root, "dirty": dirty}, sort_keys=True)
 
 
+def _no_filters(root: str) -> list[str]:
+    """`-c` options that switch off every filter driver the repository configures: `git
+    status` runs a file's clean filter to compare it with the index, and a cloned
+    repository's .git/config can make that any command (`git config` itself runs none)."""
+    names = run_git(root, "config", "--name-only", "--get-regexp", r"^filter\..*\.(clean|process)$") or []
+    return [arg for name in names if name.count(".") >= 2 for arg in ("-c", f"{name}=")]
+
+
 def _status(root: str) -> tuple[str | None, str | None, dict[str, str]] | None:
     import subprocess
 
-    try:
-        run = subprocess.run(["git", "-C", root, "status", "--porcelain=v2", "-z", "--branch", "--no-renames",
-                              "--untracked-files=all", "--ignore-submodules", "--", ".", EXCLUDE],
+    try:  # SAFE_GIT and no filter: a repository's own config (fsmonitor, hooks, clean filters) runs nothing
+        run = subprocess.run(["git", *SAFE_GIT, *_no_filters(root), "-C", root, "status", "--porcelain=v2", "-z",
+                              "--branch", "--no-renames", "--untracked-files=all", "--ignore-submodules", "--", ".",
+                              EXCLUDE],
                              capture_output=True, timeout=30, check=False, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError):
         return None
@@ -71,33 +84,26 @@ def _status(root: str) -> tuple[str | None, str | None, dict[str, str]] | None:
                 present.append(path)
         elif entry.startswith("? "):
             present.append(entry[2:])
-    if present:
-        blobs = _hash(root, present)
-        if blobs is None:
-            return None
-        dirty.update(blobs)
+    sha256 = head is not None and len(head) == 64
+    for path in present:
+        dirty[path] = blob_id(Path(root, path), sha256=sha256)
     return head, branch, dirty
 
 
-def _hash(root: str, paths: list[str]) -> dict[str, str] | None:
-    """Git blob ids of worktree files (through git's filters, as `git add` would store them)."""
-    import subprocess
+def blob_id(path: Path, *, sha256: bool = False) -> str:
+    """The git blob id of a worktree file's bytes as they are (a link: its target), computed
+    here: `git hash-object` would run the repository's clean filters, which a cloned
+    repository's config can make any command. DELETED when it cannot be read."""
+    import os
 
-    files = [p for p in paths if Path(root, p).is_file() or Path(root, p).is_symlink()]
-    if not files:
-        return {p: DELETED for p in paths}
     try:
-        run = subprocess.run(["git", "-C", root, "hash-object", "--stdin-paths"],
-                             input="\n".join(files).encode("utf-8", "surrogateescape") + b"\n",
-                             capture_output=True, timeout=60, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    ids = run.stdout.decode().split()
-    if run.returncode != 0 or len(ids) != len(files):
-        return None
-    out = {p: DELETED for p in paths}
-    out.update(zip(files, ids, strict=True))
-    return out
+        data = os.fsencode(os.readlink(path)) if os.path.islink(path) else path.read_bytes()
+    except OSError:
+        return DELETED
+    h = hashlib.sha256() if sha256 else hashlib.sha1()  # git's object id, not a security hash
+    h.update(b"blob %d\0" % len(data))
+    h.update(data)
+    return h.hexdigest()
 
 
 def load(text: str | None) -> dict[str, object] | None:
@@ -149,7 +155,8 @@ def changed_files(then: dict[str, object], now: dict[str, object]) -> list[str]:
     d0, d1 = _dirty(then), _dirty(now)
     candidates = set(d0) | set(d1)
     if head0 != head1:
-        diff = run_git(root, "diff", "--name-only", "--no-renames", head0, head1, "--", ".", EXCLUDE)
+        diff = run_git(root, "diff", "--name-only", "--no-renames", "--no-ext-diff", "--no-textconv", head0, head1,
+                       "--", ".", EXCLUDE)
         if diff is None:  # the old commit is gone (rebased, collected): every file differs as far as we know
             return sorted(candidates) or ["(HEAD " + head0[:12] + " is no longer in the repository)"]
         candidates |= set(diff)
