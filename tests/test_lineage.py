@@ -89,9 +89,12 @@ def test_an_uncommitted_edit_after_the_implementer_reruns_exactly_the_stages_tha
     assert wf.done == ["orchestrator", "researcher", "planner", "test-master", "implementer"]
     assert [e.detail.split(" (")[0] for e in wf.audit if e.action == "invalidated"] == DOWNSTREAM
     assert problems(m) == []  # the re-runs are pending: nothing is outdated any more
+    brief = WorkflowResumer(m).stage_brief(m.load(WID), "reviewer")
+    assert "This stage runs again because: the code changed after reviewer read it: src/app.py" in brief
     for stage in DOWNSTREAM:
         m.record_start(WID, stage)
         complete_stage(m, WID, stage)
+    assert "runs again" not in WorkflowResumer(m).stage_brief(m.load(WID), "reviewer")
     assert m.load(WID).status == Status.COMPLETED and problems(m) == []
 
 

@@ -138,3 +138,14 @@ def stop_facts(wf: Workflow, stage: str, agent_id: str | None, project_dir: Path
                and (agent_id is None or a.agent_id in (agent_id, None))]
     start = running[-1].code_start if running else None
     return code, [*edits, *((p, "git") for p in attempt_changes(start, code))]
+
+
+def rerun_reason(wf: Workflow, stage: str) -> str | None:
+    """Why `stage` runs again, when its last completion was undone (the reason its
+    `invalidated` audit entry gives: the changed files, a re-run asked for), else None."""
+    if stage in wf.done or not any(a.stage == stage and a.outcome == "invalidated" for a in wf.attempts):
+        return None
+    for ev in reversed(wf.audit):
+        if ev.action == "invalidated" and (ev.detail.startswith(f"{stage} (") or ev.detail.startswith(f"{stage};")):
+            return ev.detail.partition("; reason: ")[2] or None
+    return None

@@ -320,6 +320,11 @@ class WorkflowResumer:
                          + (f" (JSON Schema: {safe(str(sfile), 400)})" if sfile else ""))
         lines.append(f'Use workflow_id "{cp.workflow_id}" and agent "{safe(stage.name, 80)}" in it. Cairn '
                      "checks the file when you stop and tells you what to fix.")
+        from cairn.lineage import rerun_reason
+
+        why = rerun_reason(cp, stage.name)
+        if why:  # undone by a change (lineage, a re-run asked for): the agent should know what changed
+            lines.append(f"This stage runs again because: {safe(why, 500)}")
         done = self._ledger_lines(cp.workflow_id, stage.name)
         if done:  # a re-run: what an earlier attempt of this stage already did to the world
             lines.append("An earlier attempt of this stage already did this (update what exists; do not create "

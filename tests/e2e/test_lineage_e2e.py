@@ -71,6 +71,8 @@ def test_a_code_edit_after_the_implementer_reruns_exactly_the_stages_that_read_t
             found = STAGE_OF_BRIEF.search(req.messages_text())
             assert found, "the subagent got no Cairn stage brief"
             seen.setdefault("briefed", []).append(found.group(1))  # type: ignore[union-attr]
+            if "This stage runs again because: the code changed after" in req.messages_text():
+                seen.setdefault("told_why", []).append(found.group(1))  # type: ignore[union-attr]
             return write_call(artifact_path(project, found.group(1)), artifact_text(found.group(1)))
         bash = req.last_tool_result("Bash")
         if "plan" not in seen:
@@ -99,6 +101,7 @@ def test_a_code_edit_after_the_implementer_reruns_exactly_the_stages_that_read_t
     assert plan["invalidated_agents"] == READERS and plan["next_agents"] == ["reviewer"]
     assert "the code changed after reviewer read it: app.py" in plan["context"]
     assert seen["briefed"] == READERS
+    assert seen["told_why"] == READERS  # each re-run stage's brief says what changed
     wf = load(project)
     assert wf.status.value == "completed" and wf.done == STAGES
     for stage in STAGES:
