@@ -400,3 +400,13 @@ def test_an_edit_hook_with_nothing_running_writes_nothing(hooks: Hooks) -> None:
     edit = payload("PostToolUse-Write", hooks.project)
     assert hooks.run("post-edit", json.dumps(edit).encode()) is None
     assert not (hooks.root / ".edits").exists()
+
+
+def test_an_edit_log_is_never_written_through_a_link(running: Hooks, tmp_path: Path) -> None:
+    agent = "a14469f274a2cc320"
+    running.mgr.record_start(WID, "researcher", agent_id=agent, session_id=SID)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (running.root / ".edits").symlink_to(outside)  # planted
+    assert running.run("post-edit", json.dumps(payload("PostToolUse-Write", running.project)).encode()) is None
+    assert list(outside.iterdir()) == []

@@ -60,8 +60,9 @@ def append(project: str, payload: Mapping[str, object]) -> None:
     if log is None or path is None:
         return
     folder = os.path.dirname(log)
-    if os.path.islink(folder) or (os.path.lexists(folder) and not os.path.isdir(folder)):
-        return  # Cairn writes through no link
+    if any(os.path.islink(p) for p in (os.path.dirname(root), root, folder)) or (
+            os.path.lexists(folder) and not os.path.isdir(folder)):
+        return  # Cairn writes through no link (a cloned repository may plant one)
     os.makedirs(folder, mode=0o700, exist_ok=True)
     fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
