@@ -6,7 +6,7 @@
 event=$1
 root="${CLAUDE_PROJECT_DIR:-$PWD}/.claude/artifacts"
 here=${0%/*}
-DEPS_STAMP=deps-2
+DEPS_STAMP=deps-3
 
 if [ "$event" = session-start ] && [ -n "$CLAUDE_PLUGIN_DATA" ] \
    && [ ! -e "$CLAUDE_PLUGIN_DATA/$DEPS_STAMP.ok" ]; then
@@ -51,7 +51,14 @@ case $event in
     [ -f "$root/.running" ] || exit 0
     payload=$(cat)
     case ${payload%%\"tool_input\"*} in *'"agent_id"'*) ;; *) exit 0 ;; esac ;;
-  session-end|pre-compact|stop-failure) [ -f "$root/.running" ] || exit 0 ;;
+  stop-failure)
+    # The model API failed. Claude Code ignores this hook's answer and kills it when the
+    # turn ends, which in `claude -p` comes tens of milliseconds after a subagent's failure
+    # (measured with 2.1.328): the payload goes to a Python started in its own session,
+    # and the hook returns at once.
+    [ -f "$root/.open" ] || exit 0
+    payload=$(cat) ;;
+  session-end|pre-compact) [ -f "$root/.running" ] || exit 0 ;;
   *) [ -f "$root/.open" ] || exit 0 ;;
 esac
 
@@ -63,7 +70,12 @@ if [ -n "$CLAUDE_PLUGIN_DATA" ] && [ -x "$CLAUDE_PLUGIN_DATA/venv/bin/python" ] 
 fi
 # -S: no `site` at start-up (hooks import nothing outside the standard library; a
 # project's own schema is checked with jsonschema only when site-packages has it).
-case $event in  # the payload was read above for the prefilter: hand it on
+case $event in  # the payload was read above: hand it on
   bash-*|post-edit) printf '%s' "$payload" | "$py" -I -S "$here/cairn_hook.py" "$event"; exit ;;
+  stop-failure)
+    detach=
+    command -v setsid >/dev/null 2>&1 && detach=setsid
+    printf '%s' "$payload" | $detach "$py" -I -S "$here/cairn_hook.py" "$event" >/dev/null 2>&1 &
+    exit 0 ;;
 esac
 exec "$py" -I -S "$here/cairn_hook.py" "$event"

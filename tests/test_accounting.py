@@ -129,3 +129,48 @@ def test_the_resume_context_says_what_resuming_skips(mgr: CheckpointManager) -> 
     resumer = WorkflowResumer(mgr)
     context = resumer.render_context(resumer.plan(WID), mgr.load(WID))
     assert "- Resuming skips 1 completed stage (12.0k tokens, 1.5 min of work)" in context
+
+
+BASH_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "bash-hooks"
+
+
+def test_transcript_usage_matches_what_the_client_reports(tmp_path: Path) -> None:
+    """A background agent's PostToolUse carries no usage: SubagentStop rebuilds it from
+    the agent's transcript, the way the client counts it for a foreground agent."""
+    reported = json.loads((BASH_FIXTURES / "PostToolUse-Agent-of-transcript.json").read_text())["stdin"]
+    reported = reported["tool_response"]
+    transcript = tmp_path / "agent.jsonl"
+    transcript.write_bytes((BASH_FIXTURES / "agent-transcript.jsonl").read_bytes())
+    rebuilt = json.loads(accounting.transcript_usage(str(transcript)) or "null")
+    assert rebuilt["totalTokens"] == reported["totalTokens"] == 2012
+    assert rebuilt["usage"] == reported["usage"]
+    assert 0 <= rebuilt["totalDurationMs"] <= reported["totalDurationMs"]
+    assert rebuilt["source"] == "transcript"
+    # not a file, a relative path, a link, no assistant entry: no report
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(transcript)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text('{"type": "user"}\nnot json\n')
+    for path in (None, "", "agent.jsonl", str(tmp_path / "missing.jsonl"), str(link), str(empty)):
+        assert accounting.transcript_usage(path) is None, path
+
+
+def test_a_background_stage_gets_its_usage_at_subagent_stop(mgr: CheckpointManager, tmp_path: Path) -> None:
+    from cairn.hooks import run
+
+    transcript = tmp_path / "agent.jsonl"
+    transcript.write_bytes((BASH_FIXTURES / "agent-transcript.jsonl").read_bytes())
+    mgr.record_start(WID, "orchestrator", agent_id="ag-bg", session_id="s1")
+    (mgr.workflow_dir(WID) / "manifest.json").write_text(
+        json.dumps({**json.loads((EXAMPLES / "manifest.json").read_text()), "workflow_id": WID}))
+    stop = {"session_id": "s1", "hook_event_name": "SubagentStop", "agent_id": "ag-bg",
+            "agent_type": "cairn:orchestrator", "agent_transcript_path": str(transcript), "stop_hook_active": False,
+            "cwd": str(mgr.project_dir)}
+    assert run("subagent-stop", json.dumps(stop).encode(), {"CLAUDE_PROJECT_DIR": str(mgr.project_dir)}) is None
+    attempt = mgr.load(WID).effective("orchestrator")
+    assert attempt is not None and accounting.usage(attempt).tokens == 2012
+    seq = mgr.load(WID).seq
+    # a foreground agent's own report, arriving after its stop, replaces the rebuilt one
+    mgr.workflows.agent_launched("toolu-x", "ag-bg", report(2500, 900))
+    wf = mgr.load(WID)
+    assert accounting.usage(wf.effective("orchestrator")).tokens == 2500 and wf.seq == seq + 1  # type: ignore[arg-type]

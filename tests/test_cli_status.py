@@ -18,7 +18,7 @@ __all__ = ["no_claude_session"]  # autouse: every test here runs as in a termina
 
 Sub = Callable[..., "subprocess.CompletedProcess[str]"]
 ROW_KEYS = {"workflow_id", "status", "request", "progress", "agent", "agent_role", "next_agents",
-            "started_at", "last_activity", "last_error"}
+            "started_at", "last_activity", "last_error", "waiting_for_approval"}
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 bin/cairn may run on a plain python3): every command works on the standard library
 alone when the project has no cairn.yaml; a package a command does need is named in one
 line with what to do. Also: a closed output pipe ends a command quietly, and bin/cairn
-picks the plugin's virtualenv only when its dependencies stamp (deps-2) is there."""
+picks the plugin's virtualenv only when its dependencies stamp (deps-3) is there."""
 
 from __future__ import annotations
 
@@ -62,6 +62,8 @@ def test_every_command_runs_on_the_standard_library(root: Path, project: Path) -
     assert "Cairn history" in ok("history")
     assert "Everything is in order." in ok("doctor")
     assert "cairn watch: frame 1" in ok("watch", "--max-frames", "1")
+    assert "researcher will wait for approval" in ok("pause", wid, "--before", "researcher")
+    assert "researcher approved" in ok("approve", wid, "--feedback", "fine")
     ok("cancel", wid)
     assert "Would remove 1 workflow(s)" in ok("cleanup", "--older-than", "0d", "--dry-run")
     assert "Removed 1 workflow(s)" in ok("cleanup", "--older-than", "0d")
@@ -77,6 +79,13 @@ def test_a_missing_package_is_one_line(root: Path, project: Path) -> None:
     assert "pyyaml" in lines[0] and ".claude/cairn.yaml" in lines[0] and "pip install pyyaml" in lines[0]
     assert "bin/cairn" in lines[0]
     assert not (root / "cairn.db").exists() or CheckpointManager(root).list_workflows() == []
+
+
+def test_the_panel_names_its_missing_package(root: Path) -> None:
+    r = bare("--dir", str(root), "ui")
+    assert r.returncode == 3 and r.stdout == "", r
+    [line] = r.stderr.strip().splitlines()
+    assert "for `cairn ui`" in line and "pip install uvicorn" in line, line
 
 
 def test_a_project_schema_is_pending_on_a_bare_interpreter_then_settled(root: Path, project: Path) -> None:
@@ -137,7 +146,7 @@ def test_bin_cairn_uses_the_venv_only_with_the_deps_2_stamp(tmp_path: Path, root
     (data / "deps-1.ok").touch()  # an older stamp: the venv may lack what this version needs
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60, check=False)
     assert r.returncode == 0 and json.loads(r.stdout) == [], r.stderr  # python3 ran the real CLI
-    (data / "deps-2.ok").touch()
+    (data / "deps-3.ok").touch()
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60, check=False)
     assert r.returncode == 0 and r.stdout.startswith("venv python: -m cairn --dir"), r.stderr
 

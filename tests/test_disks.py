@@ -168,6 +168,16 @@ def test_a_full_disk_for_readers_and_hooks(template: Path, disk: Path) -> None:
         CASES["full disk"] = CASES.get("full disk", 0) + 1
         plain(done)
         assert done.returncode == 0 or args[0] == "validate", done.stderr
+    appended = cairn(project, "log", "wf-a", "--append-to", str(disk / "notes.md"))  # a file on the full disk
+    plain(appended)
+    assert appended.returncode == 1 and "is full" in appended.stderr, appended.stderr
+    answer = _session_start(project)  # SessionStart still injects the context
+    assert "wf-a" in answer["hookSpecificOutput"]["additionalContext"]  # type: ignore[index]
+    sub = hook(project, "subagent-stop", {"session_id": "s-new", "hook_event_name": "SubagentStop",
+                                          "agent_id": "ag-1", "agent_type": "cairn:orchestrator",
+                                          "cwd": str(project), "transcript_path": "/nonexistent"})
+    assert sub.returncode == 0 and "internal error" not in sub.stdout and "Traceback" not in sub.stderr
+    CASES["full disk"] += 3
     doctor = cairn(project, "doctor")
     plain(doctor)
     assert doctor.returncode == 1 and "is full" in doctor.stderr and "nothing was repaired" in doctor.stderr

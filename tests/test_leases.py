@@ -134,3 +134,25 @@ def test_alive_is_backend_neutral() -> None:
     assert lease.alive(far, now) and not lease.alive(far, now, timedelta(minutes=10))
     assert lease.alive(far, now, timedelta(minutes=10), seen=now - timedelta(minutes=1))
     assert not lease.alive(far, now, timedelta(minutes=10), seen=now + timedelta(hours=1))
+
+
+def test_the_hooks_judge_another_hosts_lease_by_the_ttl(project: Path, root: Path) -> None:
+    """PreToolUse denies a dispatch while another host's lease is live, by cairn.yaml's
+    lease_minutes (read with the standard library on the hook path)."""
+    import json
+
+    from cairn.hooks import run as run_hook
+
+    mgr = CheckpointManager(root, project_dir=project)
+    mgr.create("x", workflow_id="wf-a")
+    plant(mgr, "wf-a", foreign("sess-far", timedelta(minutes=10)))
+
+    def dispatch(n: int) -> dict[str, object] | None:
+        payload = {"session_id": "sess-here", "cwd": str(project), "tool_name": "Agent",
+                   "tool_use_id": f"toolu_{n}", "tool_input": {"subagent_type": "cairn:orchestrator",
+                                                              "prompt": "go\ncairn-workflow: wf-a"}}
+        return run_hook("pre-tool-use", json.dumps(payload).encode(), {"CLAUDE_PROJECT_DIR": str(project)})
+    denied = dispatch(1)
+    assert denied is not None and "build-box-7" in json.dumps(denied), denied
+    (project / ".claude" / "cairn.yaml").write_text("settings:\n  lease_minutes: 5\n")
+    assert dispatch(2) is None

@@ -190,3 +190,12 @@ def test_triggers_agree_with_the_hooks_and_the_shell() -> None:
         assert f"bash-post:*{word}*" in run_sh or f"bash-post:*'{word}'*" in run_sh, word
     for word in ledger.PLAN_TRIGGERS:
         assert f"bash-pre:*{word}*" in run_sh or f"bash-pre:*'{word}'*" in run_sh, word
+
+
+def test_git_dash_c_finds_the_repository_for_a_plain_push(repo: Path, tmp_path: Path) -> None:
+    sh("git add -A && git commit -qm one && git checkout -qb feat/c && git push -q -u origin feat/c", repo)
+    (repo / "c.txt").write_text("c\n")
+    sh("git add c.txt && git commit -qm c", repo)
+    command = f"git -C {repo} push"
+    found = effects_of(command, sh(command, tmp_path), str(tmp_path))  # run from another folder
+    assert [(e.kind, e.target) for e in found] == [("push", "origin feat/c")]

@@ -55,6 +55,14 @@ def code_edit(project: Path) -> CheckpointManager:
     return m
 
 
+def code_commit(project: Path) -> CheckpointManager:
+    m = setup(project)
+    (project / "lib.py").write_text("y = 1\n")
+    git(project, "add", "lib.py")
+    git(project, "commit", "-qm", "outside the workflow")
+    return m
+
+
 def artifact_edit(project: Path) -> CheckpointManager:
     m = setup(project, 4)
     research = m.workflow_dir(WID) / "research.json"
@@ -83,7 +91,8 @@ def branch_deleted(project: Path) -> CheckpointManager:
 
 
 SCENARIOS: dict[str, tuple[Callable[[Path], CheckpointManager], str]] = {
-    "code": (code_edit, "code_changed"), "artifact": (artifact_edit, "artifact_modified"),
+    "code": (code_edit, "code_changed"), "commit": (code_commit, "git_head_moved"),
+    "artifact": (artifact_edit, "artifact_modified"),
     "agent": (agent_edit, "agent_changed"), "pipeline": (pipeline_edit, "pipeline_changed"),
     "branch": (branch_deleted, "git_branch_deleted"),
 }

@@ -126,7 +126,19 @@ def test_a_run_leaves_no_secret_on_disk(tmp_path: Path, complete: Callable[..., 
         ("pre-compact", {"trigger": "auto", "custom_instructions": everything}),
         ("session-end", {"reason": everything}),
     ]:
-        if event == "subagent-stop":  # an artifact that quotes every secret, failing its schema
+        if event == "subagent-stop":  # first the subagent pushes and opens a pull request, quoting secrets
+            from cairn.hooks import run as run_hook
+
+            for command, output in [
+                (f"git push {CORPUS[0][1]} main", f"To {CORPUS[0][1]}\n * [new branch] main -> main\n"),
+                (f"gh pr create --title x --body '{everything}'", f"https://github.com/o/r/pull/7\n{everything}"),
+            ]:
+                body = {"session_id": sid, "cwd": str(project), "agent_id": "ag2", "agent_type": "cairn:researcher",
+                        "hook_event_name": "PostToolUse", "tool_name": "Bash", "tool_use_id": "tu-bash",
+                        "tool_input": {"command": command, "description": "run"},
+                        "tool_response": {"stdout": output, "stderr": "", "interrupted": False}}
+                run_hook("bash-post", json.dumps(body).encode(), {"CLAUDE_PROJECT_DIR": str(project)})
+            # an artifact that quotes every secret, failing its schema
             (root / "wf-sec" / "research.json").write_text(json.dumps({"workflow_id": "wf-sec",
                                                                        "findings": everything}))
         hookrun.run(event, hookrun.payload(event, project, **fields), henv, project)
@@ -145,3 +157,5 @@ def test_a_run_leaves_no_secret_on_disk(tmp_path: Path, complete: Callable[..., 
     m.store.close()  # the WAL folded into the database file
     assert not _scan(list(root.rglob("cairn.db*")))
     assert (root / ".logs" / "cairn.log").is_file()
+    actions = [e.action for e in CheckpointManager(root).load("wf-sec").audit]
+    assert any(a.startswith("effect:") for a in actions), actions  # the ledger kept the push and the PR

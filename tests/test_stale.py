@@ -92,12 +92,27 @@ def test_detached_head_has_no_branch(repo: Path) -> None:
     assert rec["branch"] is None and rec["head"] == git(repo, "rev-parse", "HEAD")
 
 
-def test_head_moved_after_stages_that_do_not_read_the_code_is_not_stale(repo: Path,
-                                                                        complete: Callable[..., Path]) -> None:
+def test_head_moved_after_stages_that_do_not_read_the_code(repo: Path, complete: Callable[..., Path],
+                                                            capsys: pytest.CaptureFixture[str],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reported, but nothing re-runs (orchestrator and researcher do not read the code):
+    accepting it, or going on with a resume, records the new baseline."""
     m = CheckpointManager(repo / ".claude" / "artifacts")
     started(m, complete)
     commit(repo, "outside")
-    assert codes(m) == []  # orchestrator and researcher do not read the code (cairn.lineage)
+    problems = WorkflowResumer(m).validate(WID).problems
+    assert [(p.code, p.stage) for p in problems] == [(stale.GIT_HEAD_MOVED, "researcher")]
+    opts = stale.recovery(WID, problems, m.load(WID).pipeline)
+    assert not any("re-run what the changes affect" in o for o in opts)
+    assert opts[0] == f"accept the changes and continue (they become the new baseline): cairn resume {WID} --accept"
+    from cairn.cli import main
+
+    monkeypatch.delenv("CLAUDE_CODE_SESSION_ID", raising=False)  # a terminal: no lease
+    assert main(["--dir", str(m.root), "resume", WID]) == 0  # going on: the code as it is is the baseline
+    capsys.readouterr()
+    wf = m.load(WID)
+    assert codes(m) == [] and wf.done == ["orchestrator", "researcher"]
+    assert any(e.action == "baseline" for e in wf.audit)
 
 
 def test_head_moved_on_a_record_without_a_code_state(repo: Path, complete: Callable[..., Path]) -> None:

@@ -416,6 +416,30 @@ def test_first_delivery_exactly_once(store: Store, opener: Opener) -> None:
         assert tx.first_delivery("rolled-back", t(5)) is True
 
 
+def test_breakpoints_are_decided_once_and_read_with_the_workflow(store: Store) -> None:
+    made(store, "wf-a", "wf-b")
+    with store.write() as tx:
+        first = tx.add_breakpoint("wf-a", "b", 2, t(1), "cli")
+        second = tx.add_breakpoint("wf-a", "c", 2, t(1), "cairn.yaml")
+        tx.add_breakpoint("wf-b", "b", 2, t(1), "panel")
+    with store.write() as tx:
+        tx.decide_breakpoint(first, "approved", 3, t(2), "looks fine", None)
+        tx.decide_breakpoint(first, "rejected", 4, t(3), "changed my mind", "a")  # the first decision stands
+    with store.read() as r:
+        bps = r.breakpoints("wf-a")
+        wf = r.workflow("wf-a")
+    assert [(b.id, b.stage, b.source, b.set_seq, b.set_at) for b in bps] == [
+        (first, "b", "cli", 2, t(1)), (second, "c", "cairn.yaml", 2, t(1))]
+    assert (bps[0].decision, bps[0].decided_seq, bps[0].decided_at, bps[0].feedback, bps[0].rerun) == (
+        "approved", 3, t(2), "looks fine", None)
+    assert bps[1].holding and bps[1].decision is None and bps[1].feedback is None
+    assert wf is not None and list(wf.breakpoints) == bps
+    with store.write() as tx:
+        tx.delete_workflow("wf-a")
+    with store.read() as r:
+        assert r.breakpoints("wf-a") == [] and [b.stage for b in r.breakpoints("wf-b")] == ["b"]
+
+
 # ------------------------------------------------------------------ delete
 
 

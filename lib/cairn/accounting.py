@@ -13,10 +13,11 @@ resume context uses it).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import TypedDict
 
-from cairn.model import Attempt, Workflow
+from cairn.model import Attempt, Workflow, parse_iso
 
 # Checkpoint types `cairn resume` writes (`Operation.name()`).
 RESUME_MARKS = frozenset({"resume", "rollback", "rerun_from", "retry", "skip", "set_params"})
@@ -55,6 +56,60 @@ class Saving:
 
 
 NOTHING = Saving(0, 0, 0, 0.0)
+TRANSCRIPT_TAIL = 256 << 10  # the last request's usage is near the end of the transcript
+_COUNTED = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
+
+
+def transcript_usage(path: str | None) -> str | None:
+    """What the client reports on PostToolUse for a foreground agent, rebuilt from the
+    agent's transcript (SubagentStop's `agent_transcript_path`): a background agent's
+    PostToolUse comes at its launch, with no usage. As Claude Code 2.1.328 counts it,
+    `totalTokens` is the last request's input + cache + output tokens and `usage` that
+    request's usage; `totalDurationMs` here runs from the first entry to the last. None
+    when the file is missing, a link, or has no request with usage."""
+    if not path or not os.path.isabs(path):
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        head = fh.readline(64 << 10)
+        size = os.fstat(fh.fileno()).st_size
+        fh.seek(max(0, size - TRANSCRIPT_TAIL))
+        tail = fh.read(TRANSCRIPT_TAIL).splitlines()
+    last: dict[str, object] | None = None
+    ended: str | None = None
+    for line in reversed(tail):
+        entry = _entry(line)
+        if entry is None:
+            continue
+        if ended is None and isinstance(entry.get("timestamp"), str):
+            ended = str(entry["timestamp"])
+        message = entry.get("message")
+        if entry.get("type") == "assistant" and isinstance(message, dict) and isinstance(message.get("usage"), dict):
+            last = message["usage"]
+            break
+    if last is None:
+        return None
+    report: dict[str, object] = {"totalTokens": sum(_int(last.get(k)) or 0 for k in _COUNTED), "usage": last,
+                                 "source": "transcript"}
+    first = _entry(head)
+    try:
+        start = parse_iso(str(first["timestamp"])) if first and isinstance(first.get("timestamp"), str) else None
+        if start is not None and ended is not None:
+            report["totalDurationMs"] = max(0, round((parse_iso(ended) - start).total_seconds() * 1000))
+    except ValueError:
+        pass
+    return json.dumps(report)
+
+
+def _entry(line: bytes) -> dict[str, object] | None:
+    try:
+        entry = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    return entry if isinstance(entry, dict) else None
 
 
 def _int(value: object) -> int | None:

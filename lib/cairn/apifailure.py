@@ -14,6 +14,14 @@ from __future__ import annotations
 
 from cairn.hookio import Hook, Output
 
+TYPE_CHECKING = False  # every hook imports this module: the model only when it is needed
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from cairn.manager import CheckpointManager
+    from cairn.model import Workflow
+    from cairn.store import Tx
+
 PREFIX = "the model API failed"
 ADVICE = {
     "rate_limit": "a rate limit: wait a few minutes, then retry",
@@ -41,23 +49,64 @@ def advice(error: str | None) -> str | None:
 
 
 def stop_failure(hook: Hook) -> Output:
-    if not (hook.root / ".running").exists():
+    """Fail the subagent's attempt, or pause the session's workflows, with the reason.
+    hooks/run.sh runs this detached (the client kills the hook when the turn ends), so in
+    `claude -p` the session's SessionEnd may be handled first: the attempt is then already
+    closed (interrupted) and the workflow paused, and the reason is kept as an
+    `api_failure` entry of the audit trail instead (hooks.json runs this hook while a
+    workflow is open, not only while one runs, for that case)."""
+    if not (hook.root / ".open").exists():
         return None
     sid, agent_id = hook.text("session_id"), hook.text("agent_id")
     why = reason(hook.text("error") or "unknown", hook.text("last_assistant_message"))
     m = hook.manager()
+    from cairn.status import Status
+
     if agent_id:
         with m.store.read() as r:
             mine = r.attempt_of_agent(agent_id)
-        if mine is not None and mine[1].outcome == "running":
-            m.workflows.fail_stage(mine[0], mine[1].stage, why, agent_id=agent_id, session_id=sid or None)
+        if mine is None:
+            return None
+        wid, attempt = mine
+        if attempt.outcome == "running":
+            after = m.workflows.fail_stage(wid, attempt.stage, why, agent_id=agent_id, session_id=sid or None)
+            attempt = next((a for a in after.attempts if a.id == attempt.id), attempt)
+        if attempt.outcome == "interrupted":  # closed meanwhile by the session's end
+            note(m, wid, f"{why} [during {attempt.stage}]")
         return None
     if not sid:
         return None
+    with m.store.read() as r:  # not a workflow another session has worked on since
+        mine_now = {w: r.workflow(w, audit=False) for w in r.session_workflows(sid, [Status.RUNNING, Status.PAUSED])
+                    if (r.last_session(w) or ("",))[0] == sid}
+    for wid, wf in mine_now.items():
+        if wf is not None and wf.status == Status.RUNNING:
+            m.pause(wid, f"interrupted: {why}")
+        elif wf is not None:
+            note(m, wid, why)
+    return None
+
+
+def note(m: CheckpointManager, wid: str, text: str) -> None:
+    """Keep the failure on record for a workflow already stopped (one audit entry)."""
+    def op(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
+        tx.add_audit(wid, seq, now, "api_failure", text[:500])
+    m.workflows.apply(wid, op, "api_failure", running=False)
+
+
+def last_failure(wf: Workflow) -> tuple[str, str] | None:
+    """(where, advice) of an `api_failure` entry newer than the last time the workflow
+    ran again: what the resume context tells the next session."""
     from cairn.status import Status
 
-    with m.store.read() as r:  # not a workflow another session has worked on since
-        wids = [w for w in r.session_workflows(sid, [Status.RUNNING]) if (r.last_session(w) or ("",))[0] == sid]
-    for wid in wids:
-        m.pause(wid, f"interrupted: {why}")
-    return None
+    notes = [e for e in wf.audit if e.action == "api_failure"]
+    if not notes or wf.status == Status.RUNNING:
+        return None
+    restarted = max((e.seq for e in wf.audit if e.action.startswith("status:") and e.action.endswith("->running")),
+                    default=0)
+    if notes[-1].seq <= restarted:
+        return None
+    text = notes[-1].detail
+    where = text.rsplit(" [during ", 1)[1].rstrip("]") if text.endswith("]") and " [during " in text else ""
+    what = advice(text)
+    return (where, what) if what else None

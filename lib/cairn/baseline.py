@@ -56,14 +56,23 @@ def _adopt(tx: Tx, wf: Workflow, pipeline: Pipeline) -> bool:
     return True
 
 
-def accept(tx: Tx, wf: Workflow, seq: int, now: datetime, world: World) -> str:
-    notes = []
-    code = json.loads(world.code) if world.code else {}
+def _code_pin(tx: Tx, wf: Workflow, seq: int, text: str | None) -> str:
+    code = json.loads(text) if text else {}
     code["accepted_seq"] = seq
     tx.put_pin(wf.workflow_id, "code", json.dumps(code, sort_keys=True), seq)
     wf.pins["code"] = json.dumps(code, sort_keys=True)
-    notes.append("code at HEAD " + str(code.get("head", "none"))[:12]
-                 + f" with {len(code.get('dirty') or {})} uncommitted file(s)")
+    return (f"code at HEAD {str(code.get('head', 'none'))[:12]} with {len(code.get('dirty') or {})} "
+            "uncommitted file(s)")
+
+
+def code(tx: Tx, wf: Workflow, seq: int, now: datetime, text: str) -> None:
+    """A resume going on after the code changed: the code as it is is what completed stages
+    are judged against from now on (those that read the code were just undone)."""
+    tx.add_audit(wf.workflow_id, seq, now, "baseline", _code_pin(tx, wf, seq, text))
+
+
+def accept(tx: Tx, wf: Workflow, seq: int, now: datetime, world: World) -> str:
+    notes = [_code_pin(tx, wf, seq, world.code)]
     if world.pipeline is not None and _adopt(tx, wf, world.pipeline):
         notes.append(f"pipeline {world.pipeline.digest}")
     pinned = _pin_changes(tx, wf, seq, world.pins)

@@ -27,6 +27,9 @@ OPTIONAL = {
     "yaml": ("pyyaml", "to read .claude/cairn.yaml"),
     "jsonschema": ("jsonschema", "to check a project's own JSON Schemas"),
     "pydantic": ("pydantic", "for the checkpoint models"),
+    "starlette": ("starlette", "for `cairn ui`"),
+    "uvicorn": ("uvicorn", "for `cairn ui`"),
+    "jinja2": ("jinja2", "for `cairn ui`"),
 }
 # What an unexpected bug raises: reported as an internal error (exit 3) with a log line.
 BUGS: tuple[type[BaseException], ...] = (
@@ -48,8 +51,9 @@ class _ArgError(Exception):
 MODULES = {"start": "core", "checkpoint": "core", "validate": "core", "status": "status", "list": "status",
            "show": "status", "resume": "resume_modes", "pause": "resume_modes", "cancel": "resume_modes",
            "log": "log", "history": "history", "cleanup": "cleanup", "watch": "watch", "doctor": "doctor",
-           "demo": "demo", "fork": "fork"}
-ALL = ("core", "status", "resume_modes", "fork", "log", "history", "cleanup", "watch", "doctor", "demo")
+           "demo": "demo", "approve": "approval", "reject": "approval", "ui": "ui", "fork": "fork"}
+ALL = ("core", "status", "resume_modes", "fork", "log", "history", "cleanup", "watch", "doctor", "demo", "approval",
+       "ui")
 
 
 def _command_of(argv: Sequence[str]) -> str | None:

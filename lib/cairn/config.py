@@ -123,10 +123,26 @@ def _apply_project(base_name: str, base_entries: list[dict[str, Any]], data: Any
 
 def load_project_config(project_dir: Path) -> tuple[Pipeline, Settings]:
     """The default pipeline with `<project>/.claude/cairn.yaml` applied, and settings."""
+    pipeline, settings, _ = load_project(project_dir)
+    return pipeline, settings
+
+
+def _breakpoints(data: Any, pipeline: Pipeline, path: str) -> tuple[str, ...]:
+    """`breakpoints: [STAGE, ...]`: stages every new workflow holds until a person approves."""
+    names = _str_list(data.get("breakpoints"), "`breakpoints`", path, _line(data, "breakpoints"))
+    for name in names:
+        if not pipeline.has(name):
+            raise ConfigError(f"breakpoint on unknown stage {name!r}", path=path, line=_line(data, "breakpoints"),
+                              hint="stages: " + ", ".join(pipeline.names))
+    return tuple(dict.fromkeys(names))
+
+
+def load_project(project_dir: Path) -> tuple[Pipeline, Settings, tuple[str, ...]]:
+    """`load_project_config`, and the stages the project holds at a breakpoint."""
     base_name, base_entries = _default_entries()
     cfg = project_dir / PROJECT_CONFIG
     if not cfg.is_file():
-        return _resolve(base_entries, base_name, "<builtin>"), Settings()
+        return _resolve(base_entries, base_name, "<builtin>"), Settings(), ()
     if cfg.is_symlink():
         raise ConfigError("is a symbolic link; Cairn does not follow links under .claude/", path=str(cfg),
                           hint="replace it with a regular file")
@@ -138,7 +154,7 @@ def load_project_config(project_dir: Path) -> tuple[Pipeline, Settings]:
                           hint="make it a readable UTF-8 file") from None
     data = _load_yaml(text, path)
     if data is None:
-        return _resolve(base_entries, base_name, "<builtin>"), Settings()
+        return _resolve(base_entries, base_name, "<builtin>"), Settings(), ()
     _check_keys(data, _PROJECT_KEYS, "the project config", path)
     settings = Settings()
     raw_settings = data.get("settings")
@@ -152,7 +168,8 @@ def load_project_config(project_dir: Path) -> tuple[Pipeline, Settings]:
                                   hint=f"write e.g. `{key}: {getattr(Settings(), key)}`")
             values[key] = int(val) if key == "context_bytes" else float(val)
         settings = Settings(**values)
-    return _apply_project(base_name, base_entries, data, path), settings
+    pipeline = _apply_project(base_name, base_entries, data, path)
+    return pipeline, settings, _breakpoints(data, pipeline, path)
 
 
 _SETTINGS_LINE = re.compile(r"settings:\s*(\{[^#]*\})?\s*(#.*)?")

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import TypedDict
 
 from cairn.accounting import CostJSON, cost_json, render_cost
+from cairn.breakpoints import waiting
 from cairn.humanize import ago, clock, duration
 from cairn.manager import CheckpointManager
 from cairn.model import Summary, Workflow, parse_iso, utcnow
@@ -51,6 +52,7 @@ class RowJSON(TypedDict):
     started_at: str | None
     last_activity: str | None
     last_error: str | None
+    waiting_for_approval: list[str]  # stages held at a breakpoint, ready to run (cairn.breakpoints)
 
 
 class OverviewJSON(TypedDict):
@@ -159,7 +161,7 @@ def row(wf: Workflow) -> RowJSON:
         "workflow_id": wf.workflow_id, "status": wf.status.value, "request": wf.request,
         "progress": progress(done, len(wf.pipeline)), "agent": agent, "agent_role": role,
         "next_agents": ready(wf), "started_at": iso(wf.created_at), "last_activity": iso(wf.last_activity),
-        "last_error": short(error, 300) if error else None,
+        "last_error": short(error, 300) if error else None, "waiting_for_approval": waiting(wf),
     }
 
 
@@ -264,6 +266,8 @@ def row_lines(r: RowJSON, now: datetime, color: bool) -> list[str]:
     ]
     if r["last_error"]:
         lines.append(f"    last error: {short(r['last_error'], 80)}")
+    if r["waiting_for_approval"]:
+        lines.append(f"    waiting for approval: {', '.join(r['waiting_for_approval'])} (`cairn approve ID`)")
     return lines
 
 

@@ -56,6 +56,12 @@ def pre_tool_use(hook: Hook) -> Output:
         return _deny(f"{stage.name} of workflow {row.workflow_id} depends on {', '.join(missing)}, which "
                      f"{'is' if len(missing) == 1 else 'are'} not complete; run "
                      f"{', '.join(row.next_agents) or 'the earlier stages'} first")
+    from cairn.breakpoints import deny_reason, holding
+
+    with m.store.read() as r:
+        bp = holding(r.breakpoints(row.workflow_id), stage.name)
+    if bp is not None:  # a person holds this stage: the model waits for their approval
+        return _deny(deny_reason(row.workflow_id, bp))
     tool_use = hook.text("tool_use_id")
     if tool_use and sid:
         m.workflows.dispatch(tool_use, sid, row.workflow_id, stage.name)
@@ -142,6 +148,7 @@ def subagent_start(hook: Hook) -> Output:
 def subagent_stop(hook: Hook) -> Output:
     if not hook.text("agent_type") or not (hook.root / ".open").exists():
         return None
+    from cairn.accounting import transcript_usage
     from cairn.checks.artifacts import inspect_stage
     from cairn.hook_edits import drop_edits, read_edits
     from cairn.lineage import stop_facts
@@ -161,7 +168,8 @@ def subagent_stop(hook: Hook) -> Output:
         code, changed = stop_facts(wf, stage, agent_id, m.project_dir, read_edits(m.root, agent_id))
         try:
             m.workflows.complete_stage(wid, stage, records, agent_id=agent_id, session_id=sid, git=code,
-                                       changed=changed)
+                                       changed=changed,
+                                       usage=transcript_usage(hook.text("agent_transcript_path") or None))
         except CairnError as exc:  # e.g. a re-run that did not rewrite its artifact
             problems = [exc.message]
         else:

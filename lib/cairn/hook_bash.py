@@ -50,8 +50,11 @@ def owner(hook: Hook, m: CheckpointManager) -> tuple[str, Attempt] | str | None:
     if len(running) == 1:
         return wf.workflow_id, running[0]
     if running:
-        return (f"several stages of {wf.workflow_id} run ({', '.join(a.stage for a in running)}) and the main "
-                "agent ran this command, so it is not in the side-effect ledger; run it from the stage's agent")
+        from cairn.context import safe
+
+        stages = safe(", ".join(a.stage for a in running), 200)
+        return (f"several stages of {wf.workflow_id} run ({stages}) and the main agent ran this command, so it "
+                "is not in the side-effect ledger; run it from the stage's agent")
     return None
 
 
@@ -102,8 +105,10 @@ def bash_pre(hook: Hook) -> Output:
     found = repeats(plans, ledger)
     if not found:
         return None
+    from cairn.context import safe
+
     plan, done = found[0]
-    reason = (f"Cairn: workflow {wid} already did this: its {done.stage} stage {describe(done)}. "
-              f"`{plan.command[:160]}` would repeat it; work with the existing one instead.")
+    reason = (f"Cairn: workflow {wid} already did this: its {safe(done.stage, 80)} stage {safe(describe(done), 600)}. "
+              f"'{safe(plan.command, 160)}' would repeat it; work with the existing one instead.")
     return {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny",
                                    "permissionDecisionReason": reason[:1500]}}

@@ -87,9 +87,13 @@ def held_elsewhere(m: CheckpointManager, wid: str, session_id: str) -> str | Non
         current = r.lease(wid)
     if current is None or current.session_id == session_id:
         return None
-    from cairn.live import live_seen
+    if current.host == lease.host():  # its process decides: no settings to read on this path
+        live = lease.alive(current, utcnow())
+    else:
+        from cairn.live import live_seen
 
-    if not lease.alive(current, utcnow(), m.settings.lease_ttl, live_seen(m.root, current.session_id)):
+        live = lease.alive(current, utcnow(), m.settings.lease_ttl, live_seen(m.root, current.session_id))
+    if not live:
         return None
     return (f"another live Claude session holds this workflow: {current.describe()}; do not resume it "
             "here unless that session has ended")

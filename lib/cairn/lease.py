@@ -17,6 +17,7 @@ import os
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+from cairn.errors import LeaseHeld
 from cairn.model import LeaseRecord
 
 _CLAUDE_COMMS = {"claude", "node"}
@@ -134,3 +135,15 @@ def takeover_note(taken: LeaseRecord, me: LeaseRecord | None, live: bool, now: d
     quiet = int((now - taken.heartbeat_at).total_seconds() // 60)
     why = "its process is gone" if taken.host == host() else f"no sign of life for {quiet} min"
     return f"{who} took over the lease of {taken.describe()}, which expired ({why})"
+
+
+def judge(workflow_id: str, current: LeaseRecord | None, me: LeaseRecord | None, now: datetime,
+          ttl: timedelta, seen: datetime | None, take_over: bool) -> tuple[LeaseRecord | None, bool]:
+    """(the lease `me` takes over, None if none; whether it was live). `LeaseHeld` when
+    another holder's lease is live and `take_over` is not asked. `me` None: a terminal
+    freeing the lease; `seen`: the current holder's liveness file time."""
+    taken = current if current is not None and (me is None or not same_holder(current, me)) else None
+    live = taken is not None and alive(taken, now, ttl, seen)
+    if taken is not None and live and not take_over:
+        raise LeaseHeld(workflow_id, taken.describe())
+    return taken, live

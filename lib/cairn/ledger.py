@@ -178,7 +178,9 @@ def effects_of(command: str, output: str, cwd: str) -> list[Effect]:
 
 
 def _git(argv: list[str], output: str, here: str) -> list[Effect]:
-    sub, args, _where = _git_sub(argv)
+    sub, args, where = _git_sub(argv)
+    if where:  # git -C DIR: the repository is there
+        here = os.path.normpath(os.path.join(here, os.path.expanduser(where)))
     if sub == "commit":
         return [_effect("commit", m["sha"], branch=m["branch"], subject=m["subject"].strip())
                 for m in _COMMIT_LINE.finditer(output)]

@@ -26,6 +26,10 @@ from pathlib import Path
 from cairn import codestate
 from cairn.model import Attempt, Problem, Workflow
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from cairn.store import Tx
+
 UPSTREAM_CHANGED = "upstream_changed"
 CODE_CHANGED = "code_changed"
 CODES = (UPSTREAM_CHANGED, CODE_CHANGED)
@@ -40,6 +44,14 @@ def consumed(wf: Workflow, stage: str) -> dict[str, str]:
         if eff is not None:
             out.update({r.path: r.sha256 for r in eff.artifacts})
     return out
+
+
+def record(tx: Tx, wf: Workflow, stage: str, attempt_id: int, changed: Sequence[tuple[str, str]]) -> None:
+    """Inside a completion's transaction: what the attempt read (the upstream artifacts as
+    recorded now) and the files it changed, (path, how), the first `how` of a path kept."""
+    tx.set_lineage(attempt_id, json.dumps(consumed(wf, stage), sort_keys=True))
+    for how in dict.fromkeys(h for _, h in changed):
+        tx.add_changes(attempt_id, [p for p, h in changed if h == how], how)
 
 
 def files(names: Sequence[str]) -> str:

@@ -178,12 +178,17 @@ class CheckpointManager:
 
         if workflow_id is not None:
             check_workflow_id(workflow_id)  # before the database is opened (or created)
-        from cairn.pins import current
+        held: tuple[str, ...] = ()
+        if pipeline is None and self.project_dir is not None:
+            from cairn.config import load_project
+
+            pipeline, _, held = load_project(self.project_dir)
+        from cairn.pins import current, recorder
 
         pipeline = pipeline or self.project_pipeline()
         return self.workflows.create(request, pipeline, workflow_id=workflow_id, session_id=session_id,
-                                     metadata=metadata, git=git_state(self.project_dir),
-                                     pins=current(pipeline, self.project_dir))
+                                     metadata=metadata, git=git_state(self.project_dir), breakpoints=held,
+                                     then=recorder(current(pipeline, self.project_dir)))
 
     def record_start(self, workflow_id: str, agent: str, *, agent_id: str | None = None,
                      session_id: str | None = None) -> Workflow:
@@ -281,6 +286,23 @@ class CheckpointManager:
               running: bool = True) -> Workflow:
         check_workflow_id(workflow_id)
         return self.workflows.apply(workflow_id, op, kind, session_id=session_id, running=running)
+
+    # ------------------------------------------------------------------ a person in the loop
+    def hold(self, workflow_id: str, stage: str, source: str = "cli") -> Workflow:
+        """Stop before `stage` (cairn.breakpoints): its dispatch waits for `approve`."""
+        from cairn import breakpoints
+
+        return self.apply(workflow_id, breakpoints.set_before(stage, source), "breakpoint", running=False)
+
+    def approve(self, workflow_id: str, feedback: str | None = None, stage: str | None = None) -> Workflow:
+        from cairn import breakpoints
+
+        return self.apply(workflow_id, breakpoints.approve(stage, feedback), "approve", running=False)
+
+    def reject(self, workflow_id: str, feedback: str, stage: str | None = None) -> Workflow:
+        from cairn import breakpoints
+
+        return self.apply(workflow_id, breakpoints.reject(stage, feedback), "reject", running=False)
 
     def delete(self, workflow_id: str) -> None:
         import shutil

@@ -22,6 +22,9 @@ Record types (format version `FORMAT` is written into every projection):
 
 `AuditEvent` — seq, at, action, detail. `Mark` — one checkpoint of the history: seq,
   type, at, session_id. `SessionRecord` — a Claude session seen working on the workflow.
+
+`Breakpoint` — a person's hold on a stage (`cairn.breakpoints`): id, stage, set_seq/set_at,
+  source, and once decided decided_seq/decided_at, decision, feedback, rerun.
 """
 
 from __future__ import annotations
@@ -154,6 +157,36 @@ class SessionRecord:
 
 
 @dataclass(frozen=True)
+class Breakpoint:
+    """Stop before `stage`: its dispatch is held until a person decides. `source` says who
+    set it ("cairn.yaml", "cli", "panel", or "reject": set again by a rejection); a
+    decision ("approved", "rejected") ends the hold, with the person's `feedback` and, for
+    a rejection, the stage it re-ran (`rerun`)."""
+
+    id: int
+    stage: str
+    set_seq: int
+    set_at: datetime
+    source: str
+    decided_seq: int | None = None
+    decided_at: datetime | None = None
+    decision: str | None = None
+    feedback: str | None = None
+    rerun: str | None = None
+
+    @property
+    def holding(self) -> bool:
+        return self.decision is None
+
+    def as_of(self, seq: int) -> Breakpoint | None:
+        if self.set_seq > seq:
+            return None
+        if self.decided_seq is None or self.decided_seq <= seq:
+            return self
+        return Breakpoint(self.id, self.stage, self.set_seq, self.set_at, self.source)
+
+
+@dataclass(frozen=True)
 class LeaseRecord:
     session_id: str
     pid: int
@@ -185,6 +218,7 @@ class Workflow:
     sessions: list[SessionRecord]
     parameters: dict[str, str]
     last_seen: datetime | None = None  # newest heartbeat of a session working on it
+    breakpoints: tuple[Breakpoint, ...] = ()
     parent: str | None = None  # the workflow this one was forked from
     pins: dict[str, str] = field(default_factory=dict)  # name -> value (cairn.pins)
 
@@ -299,7 +333,8 @@ class Workflow:
                         status, reason, self.metadata, self.git, attempts,
                         [m for m in self.marks if m.seq <= seq],
                         [e for e in self.audit if e.seq <= seq], self.sessions, self.parameters,
-                        self.last_seen, self.parent, self.pins)
+                        self.last_seen, tuple(b for b in (p.as_of(seq) for p in self.breakpoints)
+                                                        if b is not None), self.parent, self.pins)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,9 @@ class Operation:
     latest: World | None = None    # --latest: re-run what changed agents and pipeline entries affect
     # what lineage says must re-run (stage, why), found by the command's validation
     invalidate: list[tuple[str, str]] = field(default_factory=list)
+    # the code as it is now (cairn.codestate), recorded as the baseline when the resume goes
+    # on after the code changed (the stages that read it re-run; the others do not read it)
+    code_baseline: str | None = None
 
     @property
     def empty(self) -> bool:
@@ -79,6 +82,8 @@ class Operation:
             invalidate(tx, wf, seq, now, stage, why)
         if redo:
             notes.append("re-running " + ", ".join(s for s, _ in redo) + " (what changed affects them)")
+        if self.code_baseline is not None:
+            baseline.code(tx, wf, seq, now, self.code_baseline)
         if self.params:
             for key, value in sorted(self.params.items()):
                 old = wf.parameters.get(key)

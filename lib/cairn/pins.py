@@ -13,11 +13,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from cairn.model import Problem, Workflow
 from cairn.paths import DATA_DIR
 from cairn.pipeline import Pipeline
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from cairn.store import Tx
 
 AGENT_CHANGED = "agent_changed"
 MISSING = "missing"
@@ -66,6 +72,14 @@ def current(pipeline: Pipeline, project_dir: Path | None) -> dict[str, str]:
     for s in pipeline.stages:
         out[f"agent:{s.name}"] = agent_digest(s.agent, project_dir)
     return out
+
+
+def recorder(pins: dict[str, str]) -> Callable[[Tx, Workflow, int, datetime], None]:
+    """A `Workflows.create(then=...)` that records `pins` with the new workflow."""
+    def put(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
+        for name, value in sorted(pins.items()):
+            tx.put_pin(wf.workflow_id, name, value, seq)
+    return put
 
 
 def changed_stages(wf: Workflow, now: dict[str, str]) -> list[str]:

@@ -26,7 +26,7 @@ PROJECT_SCHEMAS = Path(".claude") / "schemas"
 _STAGE_KEYS = {"name", "agent", "description", "artifacts", "depends_on", "after", "before", "reads_code"}
 _ARTIFACT_KEYS = {"path", "schema"}
 _FILE_KEYS = {"version", "name", "stages"}
-_PROJECT_KEYS = {"version", "pipeline", "settings"}
+_PROJECT_KEYS = {"version", "pipeline", "settings", "breakpoints"}
 _PROJECT_PIPELINE_KEYS = {"replace", "name", "stages", "remove"}
 _SETTINGS_KEYS = {"expiry_days", "context_bytes", "lock_timeout", "lease_minutes", "retention_days"}
 # Artifact paths are shown to the model: no control characters, markup or code fences.

@@ -3,17 +3,19 @@ wrote on the first open, and repairing projections. Standard library only."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 from cairn import safefs
-from cairn.errors import ConfinementError
+from cairn.errors import CairnError, ConfinementError
 from cairn.pipeline import default_pipeline
 from cairn.store import projection
 from cairn.store.sqlite import DB_FILE, SqliteStore, SqliteTx
 
 TYPE_CHECKING = False  # the importer is needed only when a database is created (not on hook paths)
 if TYPE_CHECKING:
+    from cairn.model import Workflow
     from cairn.store.importer import ImportReport
 
 
@@ -78,8 +80,9 @@ def rebuild(root: Path) -> ImportReport:
     if report.imported:
         report.notes.append("not in the projections, so not recovered: which session each workflow was bound "
                             "to (run /cairn:resume in the session), pending Agent dispatches, leases, "
-                            "the side-effect ledger (its entries stay in each audit trail), and the record "
-                            "of hook deliveries already handled")
+                            "the side-effect ledger (its entries stay in each audit trail), breakpoints "
+                            "(their decisions stay in each audit trail; set a hold again with `cairn pause ID "
+                            "--before STAGE`), and the record of hook deliveries already handled")
     return report
 
 
@@ -96,3 +99,23 @@ def projection_state(root: Path, workflow_id: str, seq: int, uid: str) -> str | 
     if found["seq"] != seq:
         return f"at checkpoint {found['seq']}, the database at {seq}"
     return None
+
+
+# Fields a heartbeat moves without a new checkpoint (so without a rewrite of the file).
+_LIVE_FIELDS = ("last_activity", "sessions")
+
+
+def projection_edits(root: Path, wf: Workflow) -> list[str]:
+    """The top-level fields in which the folder's checkpoint.json, at the database's
+    checkpoint, says something else than the database (a hand or a tool edited it: its
+    pipeline's stage names, its request...). Empty when it says the same, or when it is
+    not at this checkpoint (`projection_state` tells that)."""
+    try:
+        found = projection.read_raw(root / wf.workflow_id)
+    except (OSError, ValueError, CairnError):
+        return []
+    if found.get("seq") != wf.seq or found.get("workflow_uid") != wf.uid:
+        return []
+    expected = json.loads(projection.encode(wf))
+    keys = sorted((set(found) | set(expected)) - set(_LIVE_FIELDS))
+    return [k for k in keys if found.get(k) != expected.get(k)]

@@ -22,6 +22,7 @@ from cairn.lineage import consumed_of
 from cairn.manager import CheckpointManager
 from cairn.model import ArtifactRecord, Attempt, Workflow, utcnow
 from cairn.paths import new_id
+from cairn.pins import recorder
 from cairn.store import Tx
 
 
@@ -63,6 +64,7 @@ def fork(m: CheckpointManager, parent_id: str, *, upto: str | None = None, workf
     new_sha = {r.path: r.sha256 for rs in records.values() for r in rs}
 
     def share(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
+        recorder(parent.pins)(tx, wf, seq, now)  # what the shared stages ran with
         tx.set_parent(wf.workflow_id, parent_id)
         for a in shared:
             aid = tx.start_attempt(wf.workflow_id, a.stage, now, seq, agent_id=None, session_id=None,
@@ -80,7 +82,7 @@ def fork(m: CheckpointManager, parent_id: str, *, upto: str | None = None, workf
 
     dst = m.workflow_dir(child_id)
     child = m.workflows.create(parent.request, parent.pipeline, workflow_id=child_id, session_id=session_id,
-                               metadata=parent.metadata, git=parent.git, pins=parent.pins, then=share)
+                               metadata=parent.metadata, git=parent.git, then=share)
     for rel, data in files.items():  # after the records: a copy that fails shows as artifact_missing
         try:
             safefs.ensure_dir((dst / rel).parent)

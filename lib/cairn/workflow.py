@@ -5,12 +5,10 @@ change, binding, dispatch and lease goes through `Workflows`: one serialized dat
 transaction (`BEGIN IMMEDIATE`) that checks the facts, writes new facts and one
 checkpoint mark, then — after the commit — the `checkpoint.json` projection and the
 markers hooks/run.sh tests. A repeated delivery of the same event changes nothing.
-Standard library only: the hooks call it.
-"""
+Standard library only: the hooks call it."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -18,23 +16,24 @@ from pathlib import Path
 
 from cairn import lease as leases
 from cairn import safefs
+from cairn.breakpoints import hold_from_start
 from cairn.errors import (
     CairnError,
     ConfinementError,
-    LeaseHeld,
     NotResumable,
     UsageError,
     WorkflowExists,
     WorkflowNotFound,
 )
 from cairn.faults import point
+from cairn.live import live_seen, mark_live
 from cairn.model import ArtifactRecord, Effect, LeaseRecord, Workflow, utcnow
 from cairn.paths import check_workflow_id, new_id
 from cairn.pipeline import Pipeline
 from cairn.redact import redact
 from cairn.status import ACTIVE, FINISHED, Status, check_transition
 from cairn.store import Store, Tx, projection
-from cairn.transitions import Unchanged, attempt_for, check_rewritten, close_running, restage, transition
+from cairn.transitions import Unchanged, attempt_for, check_rewritten, close_running, reopening, restage, transition
 
 MAX_REQUEST = 20_000
 OPEN_MARK = ".open"        # exists iff a workflow is open: SessionStart/SubagentStart need Python
@@ -90,8 +89,6 @@ class Workflows:
         """The session works on a workflow: give it the liveness file its Stop hook touches."""
         if self.root is None or not session_id:
             return
-        from cairn.live import mark_live
-
         try:
             mark_live(self.root, session_id)
         except (OSError, CairnError) as exc:
@@ -142,9 +139,8 @@ class Workflows:
     # ------------------------------------------------------------------ create
     def create(self, request: str, pipeline: Pipeline, *, workflow_id: str | None = None,
                session_id: str | None = None, metadata: dict[str, str] | None = None,
-               git: str | None = None, pins: dict[str, str] | None = None,
-               then: Callable[[Tx, Workflow, int, datetime], None] | None = None) -> Workflow:
-        """`pins`: what it runs with (cairn.pins); `then`: more of it, in the same transaction (a fork)."""
+               git: str | None = None, breakpoints: Sequence[str] = (), then: Change | None = None) -> Workflow:
+        """`then`: more of it, in the same transaction (its pins, a fork's shared stages)."""
         if not isinstance(request, str) or not request.strip():
             raise UsageError("the request is empty", hint='describe the work: cairn start "add X"')
         if len(request) > MAX_REQUEST:
@@ -165,14 +161,11 @@ class Workflows:
             tx.add_mark(wid, "created", now, session_id, 1)
             tx.add_audit(wid, 1, now, "created",
                          f"pipeline {pipeline.name} ({len(pipeline)} stages, {pipeline.digest})")
-            for name, value in sorted((pins or {}).items()):
-                tx.put_pin(wid, name, value, 1)
+            hold_from_start(tx, wid, pipeline, breakpoints, now)  # the project's cairn.yaml `breakpoints:`
             if session_id:
                 tx.touch_session(wid, session_id, now, "create")
                 tx.bind(session_id, wid, now, "cairn start")
-            if then is not None:
-                new = tx.workflow(wid)
-                assert new is not None
+            if then is not None and (new := tx.workflow(wid)) is not None:
                 then(tx, new, 1, now)
             wf = tx.workflow(wid)
         assert wf is not None
@@ -204,7 +197,8 @@ class Workflows:
 
     def complete_stage(self, workflow_id: str, stage: str, records: Sequence[ArtifactRecord], *,
                        agent_id: str | None = None, session_id: str | None = None,
-                       git: str | None = None, changed: Sequence[tuple[str, str]] = ()) -> Workflow:
+                       git: str | None = None, usage: str | None = None,
+                       changed: Sequence[tuple[str, str]] = ()) -> Workflow:
         """`git`: the code state it saw (cairn.codestate); `changed`: (path, how) of the files it changed."""
         def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
             name = wf.pipeline.stage(stage).name
@@ -237,11 +231,11 @@ class Workflows:
             tx.add_artifacts(aid, [r if r.agent == name else restage(r, name) for r in records])
             if git:
                 tx.set_attempt_git(aid, git)
-            from cairn.lineage import consumed  # what it read: the upstream artifacts as recorded now
+            if usage and (attempt is None or not attempt.usage):  # the client's own report wins
+                tx.set_usage(aid, usage)
+            from cairn.lineage import record  # what it read, what it changed
 
-            tx.set_lineage(aid, json.dumps(consumed(wf, name), sort_keys=True))
-            for how in dict.fromkeys(h for _, h in changed):  # the first `how` of a path stays
-                tx.add_changes(aid, [p for p, h in changed if h == how], how)
+            record(tx, wf, name, aid, changed)
             if session_id:
                 tx.touch_session(workflow_id, session_id, now)
             if not [s for s in wf.remaining_agents if s != name]:  # this completion was the last one
@@ -304,12 +298,7 @@ class Workflows:
             before = set(wf.done)
             note = op(tx, wf, seq, now)
             if running and wf.status != Status.RUNNING:
-                # a finished workflow is reopened only by going back: a rollback, a re-run, an invalidation
-                if wf.status in FINISHED and not (before - set(wf.done) or kind in ("rollback", "rerun_from")):
-                    raise NotResumable(f"workflow {workflow_id!r} is {wf.status.value}",
-                                       hint=f"re-run a stage: `cairn resume {workflow_id} --from STAGE`, or "
-                                       f"`cairn fork {workflow_id}`")
-                verb = "reopened" if wf.status in FINISHED else "resumed"
+                verb = reopening(wf, before, kind)  # a finished workflow only by going back
                 transition(tx, wf, Status.RUNNING, f"{verb} ({note})" if note else verb, seq, now)
             if session_id:
                 tx.touch_session(workflow_id, session_id, now, "resume")
@@ -388,9 +377,8 @@ class Workflows:
     # ------------------------------------------------------------------ leases
     def acquire(self, workflow_id: str, session_id: str | None, pid: int, *, ttl: timedelta = leases.DEFAULT_TTL,
                 take_over: bool = False) -> LeaseRecord | None:
-        """Take or refresh the lease (`session_id` None: a terminal's `--take-over`, which
-        frees it for the next session); `LeaseHeld` while another live session holds it,
-        unless `take_over`. Returns the lease taken over (audited, a checkpoint), if any."""
+        """Take or refresh the lease (`session_id` None: a terminal's `--take-over` frees it);
+        returns the lease taken over (audited, a checkpoint). Rules, LeaseHeld: `cairn.lease`."""
         check_workflow_id(workflow_id)
         now = utcnow()
         me = leases.new_lease(session_id, pid, now) if session_id else None
@@ -399,11 +387,8 @@ class Workflows:
             if seq is None:
                 raise WorkflowNotFound(workflow_id, self.store.describe())
             current = tx.lease(workflow_id)
-            taken = current if current is not None and (me is None or not leases.same_holder(current, me)) else None
-            live = taken is not None and leases.alive(taken, now, ttl, self._seen(taken.session_id))
-            if live and not take_over:
-                assert taken is not None
-                raise LeaseHeld(workflow_id, taken.describe())
+            seen = live_seen(self.root, current.session_id) if current is not None and self.root else None
+            taken, live = leases.judge(workflow_id, current, me, now, ttl, seen, take_over)
             if me is not None:
                 tx.put_lease(workflow_id, me)
             if taken is not None:  # on the record: a checkpoint of its own, projected
@@ -411,17 +396,11 @@ class Workflows:
                     tx.delete_lease(workflow_id)
                 tx.add_audit(workflow_id, seq + 1, now, "lease_takeover", leases.takeover_note(taken, me, live, now))
                 tx.add_mark(workflow_id, "lease_takeover", now, session_id, seq + 1)
-        if taken is not None:
-            with self.store.read() as r:
-                after = r.workflow(workflow_id)
-            if after is not None:
-                self.project(after)
+        with self.store.read() as r:
+            after = r.workflow(workflow_id) if taken is not None else None
+        if after is not None:
+            self.project(after)
         return taken
-
-    def _seen(self, session_id: str) -> datetime | None:
-        from cairn.live import live_seen
-
-        return live_seen(self.root, session_id) if self.root is not None else None
 
     def release(self, workflow_id: str, session_id: str) -> bool:
         with self.store.write() as tx:
@@ -430,5 +409,3 @@ class Workflows:
                 return False
             tx.delete_lease(workflow_id)
             return True
-
-

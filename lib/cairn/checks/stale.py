@@ -17,9 +17,11 @@ A check that finds one of these sets the workflow `stale` (`mark`), unless it ru
 
 Git state (HEAD, branch, worktree, and the code state of `cairn.codestate`) is recorded
 with each completed attempt; the newest one (or a newer accepted baseline) is compared.
-When it carries a code state, a moved HEAD is not reported here: `cairn.lineage` names
-the changed files and the stages that read them. `recovery` turns problems into the options a person has: re-run
-from the first affected stage, restart, or clean up.
+A moved HEAD is reported here; `cairn.lineage` names the changed files and the stages
+that read them (`code_changed`). A resume that goes on (re-running those stages) or
+`--accept` records the code as it is as the new baseline, which clears both.
+`recovery` turns problems into the options a person has, each a command that removes
+the problem it is offered for.
 """
 
 from __future__ import annotations
@@ -97,8 +99,6 @@ def git_problems(cp: Workflow) -> list[Problem]:
             run_git(wt, "rev-parse", "--verify", "-q", f"refs/heads/{branch}") is None:
         out.append(_problem(GIT_BRANCH_DELETED, wt, f"branch {branch!r} the workflow worked on was deleted",
                             stage))
-    if "dirty" in rec:  # a code state was recorded: cairn.lineage names the files and the stages it affects
-        return out
     now = run_git(wt, "rev-parse", "HEAD")
     if isinstance(head, str) and now and now[0] != head:
         out.append(_problem(GIT_HEAD_MOVED, wt, f"HEAD is {now[0][:12]}, the last checkpoint recorded "

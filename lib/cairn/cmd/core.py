@@ -89,6 +89,7 @@ def check_format(folder: Path) -> tuple[FormatCheck, list[Problem]]:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from cairn.checks.stale import recovery
+    from cairn.project import projection_edits
     from cairn.resumer import WorkflowResumer
 
     m = manager(args)
@@ -97,6 +98,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     wf = settle_pending(m, wf)
     report = WorkflowResumer(m).validate(wid, hashes=not args.fast, cp=wf)
     report.problems[:0] = [Problem("checkpoint_recovered", str(m.workflow_dir(wid)), w) for w in warnings]
+    edited = projection_edits(m.root, wf)
+    if edited:  # the database is the truth: the file is rewritten, and the edit reported
+        m.workflows.project(wf, force=True)
+        report.problems.insert(0, Problem("checkpoint_edited", str(m.workflow_dir(wid) / "checkpoint.json"),
+                                          "checkpoint.json said something else than the database in "
+                                          f"{', '.join(edited[:8])} (edited by hand or by a tool); edits there "
+                                          "are ignored, and it was rewritten from the database"))
     fmt, bad = check_format(m.workflow_dir(wid))
     report.problems += bad
     pending = sorted(p for p, r in wf.artifacts.items() if r.check == "pending")

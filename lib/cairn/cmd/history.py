@@ -194,7 +194,7 @@ def render(data: HistoryJSON) -> str:
         out += ["", f"  {'Stage':<20} {'Attempts':>8} {'Failed':>6} {'Interrupted':>11} {'Average':>9} {'Tokens':>8} "
                 f"{'Minutes':>8}"]
         out += [f"  {s['stage'][:20]:<20} {s['attempts']:>8} {s['failed']:>6} {s['interrupted']:>11} "
-                f"{duration(s['average_seconds']):>9} {accounting.tokens_text(s['tokens']):>8} "
+                f"{duration(s['average_seconds']):>9} {accounting.tokens_text(s['tokens']) if s['tokens'] else '-':>8} "
                 f"{s['seconds'] / 60:>8.1f}" for s in data["stages"]]
     if data["workflow_costs"]:
         shown = data["workflow_costs"][:SAVINGS_SHOWN]

@@ -237,6 +237,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
         report.problems += git_problems(m)
     plan = resumer.plan(wid, report=report, cp=after, reopen=not op.empty)
     op.invalidate = rerun_reasons(report.problems, plan.invalidated_agents)
+    if not args.dry_run and any(p.code in ("code_changed", "git_head_moved") for p in report.problems):
+        from cairn.codestate import snapshot
+
+        op.code_baseline = snapshot(m.project_dir)
     base = {**plan.to_dict(), "mode": mode, "operation": op.name(), "note": note, "dry_run": bool(args.dry_run)}
     if args.safe and report.problems:
         from cairn.checks.stale import recovery
@@ -299,6 +303,10 @@ def _stopped(args: argparse.Namespace, wf: Workflow) -> int:
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
+    if args.before:  # a breakpoint: the workflow runs on until that stage's dispatch
+        from cairn.cmd.approval import cmd_hold
+
+        return cmd_hold(args)
     return _stopped(args, manager(args).pause(args.workflow_id, args.reason))
 
 
@@ -356,5 +364,8 @@ def register(sub: Subparsers) -> None:
                            "2 usage error.")
         p.add_argument("workflow_id", metavar="ID")
         p.add_argument("--reason", default=f"{verb}{'d' if verb == 'pause' else 'led'} by user")
+        if verb == "pause":
+            p.add_argument("--before", metavar="STAGE", help="do not pause now: hold STAGE's dispatch until "
+                           "`cairn approve ID` (a breakpoint)")
         p.add_argument("--json", action="store_true", help="machine-readable output (docs/cli.md)")
         p.set_defaults(handler=handler)

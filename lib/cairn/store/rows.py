@@ -13,6 +13,7 @@ from cairn.model import (
     ArtifactRecord,
     Attempt,
     AuditEvent,
+    Breakpoint,
     Effect,
     LeaseRecord,
     Mark,
@@ -113,7 +114,8 @@ class RowReader:
         last_seen = max((s.last_seen for s in sessions), default=None)
         return Workflow(workflow_id, uid, request, parse_iso(created), self._pipeline(digest),
                         Status(status), reason, json.loads(metadata), git, attempts, marks, events,
-                        sessions, params, last_seen, parent, self.pins(workflow_id))
+                        sessions, params, last_seen, tuple(self.breakpoints(workflow_id)), parent,
+                        self.pins(workflow_id))
 
     def pins(self, workflow_id: str) -> dict[str, str]:
         """What the workflow runs with (`cairn.pins`): name -> value."""
@@ -283,6 +285,14 @@ class RowReader:
             args += list(kinds)
         return [Effect(r[0], r[1], r[2], _strings(r[3]), _time(r[4]), r[5], r[6], r[7], workflow_id)
                 for r in self.db.execute(sql + " ORDER BY e.id", args)]
+
+
+    def breakpoints(self, workflow_id: str) -> list[Breakpoint]:
+        """The workflow's breakpoints, oldest first (held and decided)."""
+        return [Breakpoint(r[0], r[1], r[2], _time(r[3]), r[4], r[5], _ts(r[6]), r[7], r[8], r[9])
+                for r in self.db.execute(
+                    "SELECT id, stage, set_seq, set_at, source, decided_seq, decided_at, decision, feedback, rerun "
+                    "FROM breakpoints WHERE workflow_id = ? ORDER BY id", (workflow_id,))]
 
 
 def _strings(text: str) -> dict[str, str]:

@@ -170,9 +170,28 @@ CREATE UNIQUE INDEX effects_once ON effects(tool_use_id, kind, target);
 CREATE INDEX effects_workflow ON effects(workflow_id, kind)
 """
 
+# A person's holds on stages (`cairn.breakpoints`): one row per hold, decided once.
+BREAKPOINTS = """
+CREATE TABLE breakpoints (
+    id          INTEGER PRIMARY KEY,
+    workflow_id TEXT NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
+    stage       TEXT NOT NULL,       -- the stage whose dispatch is held
+    set_seq     INTEGER NOT NULL,    -- the checkpoint that set it
+    set_at      TEXT NOT NULL,
+    source      TEXT NOT NULL,       -- cairn.yaml | cli | panel | reject
+    decided_seq INTEGER,             -- NULL while it holds
+    decided_at  TEXT,
+    decision    TEXT,                -- approved | rejected
+    feedback    TEXT,                -- the person's words (redacted), for the stage's brief
+    rerun       TEXT                 -- the stage a rejection re-ran
+);
+CREATE INDEX breakpoints_workflow ON breakpoints(workflow_id, id)
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_initial", INITIAL),
     ("0002_hardening", HARDENING),
     ("0003_lineage", LINEAGE),
     ("0004_ledger", LEDGER),
+    ("0005_breakpoints", BREAKPOINTS),
 ]

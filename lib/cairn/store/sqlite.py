@@ -145,8 +145,8 @@ class SqliteTx(RowReader):
     def add_effect(self, workflow_id: str, attempt_id: int, effect: Effect, at: datetime) -> bool:
         """Once per (Bash call, kind, target), whatever the number of deliveries."""
         cur = self.db.execute(
-            "INSERT OR IGNORE INTO effects(workflow_id, attempt_id, kind, target, url, detail, at, tool_use_id)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO effects(workflow_id, attempt_id, kind, target, url, detail, at, tool_use_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tool_use_id, kind, target) DO NOTHING",  # portable SQL
             (workflow_id, attempt_id, effect.kind, effect.target, effect.url,
              json.dumps(effect.detail, sort_keys=True), iso(at), effect.tool_use_id))
         return cur.rowcount == 1
@@ -221,6 +221,18 @@ class SqliteTx(RowReader):
     def first_delivery(self, key: str, at: datetime) -> bool:
         cur = self.db.execute("INSERT OR IGNORE INTO deliveries(key, at) VALUES (?, ?)", (key, iso(at)))
         return cur.rowcount == 1
+
+    def add_breakpoint(self, workflow_id: str, stage: str, seq: int, at: datetime, source: str) -> int:
+        cur = self.db.execute("INSERT INTO breakpoints(workflow_id, stage, set_seq, set_at, source) "
+                              "VALUES (?, ?, ?, ?, ?)", (workflow_id, stage, seq, iso(at), source))
+        return int(cur.lastrowid or 0)
+
+    def decide_breakpoint(self, breakpoint_id: int, decision: str, seq: int, at: datetime,
+                          feedback: str | None, rerun: str | None) -> None:
+        """Once: a breakpoint already decided keeps its first decision."""
+        self.db.execute("UPDATE breakpoints SET decision = ?, decided_seq = ?, decided_at = ?, feedback = ?, "
+                        "rerun = ? WHERE id = ? AND decision IS NULL",
+                        (decision, seq, iso(at), feedback, rerun, breakpoint_id))
 
 
 SIDE_FILES = ("", "-wal", "-shm", "-journal", ".lock")
