@@ -164,3 +164,28 @@ def test_an_expired_workflow_is_stale_and_resuming_clears_it(tmp_path: Path,
         accept = next(o for o in options if "--accept" in o)
         run_option(capsys, m, accept)
         assert validate(capsys, m)[0] == 0 and m.load(WID).status.value == "running"
+
+
+def test_a_cancelled_workflow_is_offered_only_what_takes_it_back(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    def make(where: Path) -> CheckpointManager:
+        m = setup(where, 6)  # through the reviewer, which reads the code
+        m.cancel(WID)
+        (where / "app.py").write_text("x = 3\n")
+        return m
+
+    m = make(_project(tmp_path, "first"))
+    status, report = validate(capsys, m)
+    assert status == 1 and [p["code"] for p in report["problems"]] == ["code_changed"]  # type: ignore[index]
+    offered = [str(o) for o in report["recovery"]]  # type: ignore[union-attr]
+    assert offered == [
+        f"re-run what the changes affect (reviewer and what follows): cairn resume {WID} --from reviewer",
+        f"restart: cairn resume {WID} --from orchestrator", f"clean up: cairn cleanup {WID}"]
+    for i, option in enumerate(offered):
+        m = make(_project(tmp_path, f"option{i}"))
+        run_option(capsys, m, option)
+        if option.startswith("clean up"):
+            with m.store.read() as r:
+                assert WID not in r.ids()
+            continue
+        assert validate(capsys, m)[0] == 0 and m.load(WID).status.value == "running"

@@ -264,7 +264,8 @@ class WorkflowResumer:
                         + ", ".join(safe(s, 80) for s in plan.invalidated_agents))
         if plan.problems:
             body += [f"- Option: {safe(o, 200)}"
-                     for o in stale_mod.recovery(plan.workflow_id, plan.problems, pipeline)]
+                     for o in stale_mod.recovery(plan.workflow_id, plan.problems, pipeline,
+                                                    status=cp.status.value)]
         if others:
             body.append("## Other resumable workflows")
             body += [f"- {safe(o, 200)}" for o in others[:10]]

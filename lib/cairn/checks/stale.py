@@ -153,28 +153,31 @@ ACCEPTABLE = ("artifact_modified", "upstream_changed", "code_changed", "agent_ch
               GIT_BRANCH_DELETED, GIT_WORKTREE_DELETED, EXPIRED, PIPELINE_CHANGED)
 
 
-def recovery(workflow_id: str, problems: list[Problem], pipeline: Pipeline, *, completed: bool = False) -> list[str]:
+def recovery(workflow_id: str, problems: list[Problem], pipeline: Pipeline, *, status: str | None = None) -> list[str]:
     """What a person can do, most targeted first: each a command that, run as printed,
-    removes the problems it is offered for (tests/test_recovery.py runs each)."""
+    removes the problems it is offered for (tests/test_recovery.py runs each). `status`
+    is the workflow's: a cancelled one is only taken back by going back (`--from`), and
+    a finished one needs no cancel before its cleanup."""
     if not problems:
         return []
     codes = {p.code for p in problems}
     order = {name: i for i, name in enumerate(pipeline.names)}
     rerun = sorted({p.stage for p in problems if p.code in RERUN and p.stage in order}, key=order.__getitem__)
+    cancelled = status == "cancelled"
     opts = []
     if rerun:
-        opts.append(f"re-run what the changes affect ({', '.join(rerun)} and what follows): "
-                    f"cairn resume {workflow_id}")
+        how = f"cairn resume {workflow_id} --from {rerun[0]}" if cancelled else f"cairn resume {workflow_id}"
+        opts.append(f"re-run what the changes affect ({', '.join(rerun)} and what follows): {how}")
     if codes & {"agent_changed", PIPELINE_CHANGED}:
         opts.append(f"re-run the stages whose agent or pipeline entry changed: cairn resume {workflow_id} --latest")
-    if "agent_changed" in codes:
+    if "agent_changed" in codes and not cancelled:
         opts.append(f"keep the completed stages, record the changed prompts: cairn resume {workflow_id} --pinned")
-    if codes & set(ACCEPTABLE):
+    if codes & set(ACCEPTABLE) and not cancelled:
         opts.append(f"accept the changes and continue (they become the new baseline): "
                     f"cairn resume {workflow_id} --accept")
     if pipeline.names:
         opts.append(f"restart: cairn resume {workflow_id} --from {pipeline.names[0]}")
-    opts.append(f"clean up: cairn cleanup {workflow_id}" if completed else
+    opts.append(f"clean up: cairn cleanup {workflow_id}" if status in ("completed", "cancelled") else
                 f"clean up: cairn cancel {workflow_id} && cairn cleanup {workflow_id}")
     return opts
 

@@ -112,7 +112,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         from cairn.checks.stale import mark
 
         wf = mark(m, wf, report.problems)
-    options = recovery(wid, report.problems, wf.pipeline, completed=wf.status.value == "completed")
+    options = recovery(wid, report.problems, wf.pipeline, status=wf.status.value)
     if args.json:
         emit_json({**report.to_dict(), "recovery": options, "checkpoint_format": fmt["state"],
                    "schema_pending": pending, "notes": [n for n in (fmt["note"],) if n]})

@@ -245,7 +245,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if args.safe and report.problems:
         from cairn.checks.stale import recovery
 
-        options = [*recovery(wid, report.problems, after.pipeline),
+        options = [*recovery(wid, report.problems, after.pipeline, status=wf.status.value),
                    f"go back to an earlier checkpoint: cairn resume {wid} --rollback N (`cairn status {wid}` "
                    "lists them)"]
         if any(p.code in ("git_in_progress", "git_conflicts") for p in report.problems):
