@@ -126,17 +126,19 @@ class SqliteTx(RowReader):
     def add_changes(self, attempt_id: int, paths: Sequence[str], how: str) -> int:
         """Files the attempt changed; a path already recorded keeps its first `how`. Returns how many are new."""
         before = self.db.total_changes
-        self.db.executemany("INSERT OR IGNORE INTO changes(attempt_id, path, how) VALUES (?, ?, ?)",
+        self.db.executemany("INSERT INTO changes(attempt_id, path, how) VALUES (?, ?, ?)"
+                            " ON CONFLICT(attempt_id, path) DO NOTHING",
                             [(attempt_id, redact(p), how) for p in paths])
         return self.db.total_changes - before
 
     def put_pin(self, workflow_id: str, name: str, value: str, seq: int) -> None:
-        self.db.execute("INSERT OR REPLACE INTO pins(workflow_id, name, value, seq) VALUES (?, ?, ?, ?)",
+        self.db.execute("INSERT INTO pins(workflow_id, name, value, seq) VALUES (?, ?, ?, ?) ON CONFLICT(workflow_id,"
+                        " name) DO UPDATE SET value = excluded.value, seq = excluded.seq",
                         (workflow_id, name, value, seq))
 
     def set_pipeline(self, workflow_id: str, pipeline: Pipeline) -> None:
         digest = pipeline.digest
-        self.db.execute("INSERT OR IGNORE INTO pipelines(digest, body) VALUES (?, ?)",
+        self.db.execute("INSERT INTO pipelines(digest, body) VALUES (?, ?) ON CONFLICT(digest) DO NOTHING",
                         (digest, json.dumps(pipeline.to_dict(), sort_keys=True)))
         self.db.execute("UPDATE workflows SET pipeline = ? WHERE id = ?", (digest, workflow_id))
 
