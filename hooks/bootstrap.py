@@ -18,7 +18,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def bootstrap(data: Path, stamp: str) -> int:
+def bootstrap(data: Path, stamp: str, requirements: str = "requirements.txt") -> int:
+    """`requirements`: the file under hooks/ to install (requirements-postgres.txt adds
+    psycopg, when a hook finds a shared store configured and cannot import it)."""
     data.mkdir(mode=0o700, parents=True, exist_ok=True)
     ok = data / f"{stamp}.ok"
     if ok.exists():
@@ -36,7 +38,7 @@ def bootstrap(data: Path, stamp: str) -> int:
         steps = [
             [sys.executable, "-m", "venv", str(venv)],
             [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-             "--disable-pip-version-check", "-r", str(HERE / "requirements.txt")],
+             "--disable-pip-version-check", "-r", str(HERE / requirements)],
         ]
         for cmd in steps:
             if cmd[1:3] == ["-m", "venv"] and (venv / "bin" / "python").exists():
@@ -53,4 +55,4 @@ def bootstrap(data: Path, stamp: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(bootstrap(Path(sys.argv[1]), sys.argv[2]))
+    sys.exit(bootstrap(Path(sys.argv[1]), sys.argv[2], *sys.argv[3:4]))

@@ -14,6 +14,22 @@ if [ "$event" = session-start ] && [ -n "$CLAUDE_PLUGIN_DATA" ] \
   ( python3 -I "$here/bootstrap.py" "$CLAUDE_PLUGIN_DATA" "$DEPS_STAMP" >/dev/null 2>&1 & )
 fi
 
+pick_python() {
+  py=python3
+  if [ -n "$CLAUDE_PLUGIN_DATA" ] && [ -x "$CLAUDE_PLUGIN_DATA/venv/bin/python" ] \
+     && [ -e "$CLAUDE_PLUGIN_DATA/$DEPS_STAMP.ok" ]; then
+    py="$CLAUDE_PLUGIN_DATA/venv/bin/python"
+    export CAIRN_SITE=1  # its site-packages may be added (a project's own schema, psycopg for a shared store)
+  fi
+}
+
+run_python() {
+  pick_python
+  # -S: no `site` at start-up (hooks import nothing outside the standard library; a
+  # project's own schema is checked with jsonschema only when site-packages has it).
+  exec "$py" -I -S "$here/cairn_hook.py" "$event"
+}
+
 case $event in
   stop)
     # Every turn: refresh the session's liveness file (cairn/live.py), from the shell alone.
@@ -27,6 +43,13 @@ case $event in
     case $sid in ''|*[!A-Za-z0-9_-]*) exit 0 ;; esac
     live="$root/.live"
     if [ -d "$live" ] && [ ! -h "$live" ] && [ -f "$live/$sid" ] && [ ! -h "$live/$sid" ]; then
+      # On a shared store other machines judge the lease by its heartbeat in the database:
+      # at most once a minute (the liveness file older than that), Python sends one.
+      if [ -f "$root/.shared" ] && [ -n "$(find "$live/$sid" -mmin +1 2>/dev/null)" ]; then
+        touch -c -h "$live/$sid" 2>/dev/null
+        printf '{"session_id":"%s"}' "$sid" | run_python
+        exit 0
+      fi
       touch -c -h "$live/$sid" 2>/dev/null
     fi
     exit 0 ;;
@@ -59,23 +82,20 @@ case $event in
     [ -f "$root/.open" ] || exit 0
     payload=$(cat) ;;
   session-end|pre-compact) [ -f "$root/.running" ] || exit 0 ;;
+  session-start)
+    # a shared store may hold workflows this folder has no marker of yet (another clone's)
+    [ -f "$root/.open" ] || [ -n "${CAIRN_STORE:-}${CLAUDE_PLUGIN_OPTION_STORE:-}" ] \
+      || grep -qs '^[[:space:]]*store:[[:space:]]*.\{0,1\}postgres' "$root/../cairn.yaml" || exit 0 ;;
   *) [ -f "$root/.open" ] || exit 0 ;;
 esac
 
-py=python3
-if [ -n "$CLAUDE_PLUGIN_DATA" ] && [ -x "$CLAUDE_PLUGIN_DATA/venv/bin/python" ] \
-   && [ -e "$CLAUDE_PLUGIN_DATA/$DEPS_STAMP.ok" ]; then
-  py="$CLAUDE_PLUGIN_DATA/venv/bin/python"
-  export CAIRN_SITE=1  # its site-packages may be added for a project's own schema
-fi
-# -S: no `site` at start-up (hooks import nothing outside the standard library; a
-# project's own schema is checked with jsonschema only when site-packages has it).
 case $event in  # the payload was read above: hand it on
-  bash-*|post-edit) printf '%s' "$payload" | "$py" -I -S "$here/cairn_hook.py" "$event"; exit ;;
+  bash-*|post-edit) printf '%s' "$payload" | run_python; exit ;;
   stop-failure)
+    pick_python
     detach=
     command -v setsid >/dev/null 2>&1 && detach=setsid
     printf '%s' "$payload" | $detach "$py" -I -S "$here/cairn_hook.py" "$event" >/dev/null 2>&1 &
     exit 0 ;;
 esac
-exec "$py" -I -S "$here/cairn_hook.py" "$event"
+run_python

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+import pgcluster
 from cairn.manager import CheckpointManager
 from cairn.pipeline import Pipeline, default_pipeline
 from support import ARTIFACT_FIXTURES, run_cairn
@@ -111,3 +112,31 @@ def cairn_sub() -> Callable[..., subprocess.CompletedProcess[str]]:
 @pytest.fixture
 def tiny() -> Pipeline:
     return three_stage_pipeline()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """Where the panel's browser tests left their screenshots, when they ran."""
+    from panel_support import SHOTS
+
+    folder = config.stash.get(SHOTS, None)
+    if folder is not None:
+        terminalreporter.write_line(f"panel screenshots: {folder}")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[pgcluster.Cluster]:
+    """A real PostgreSQL server for the session (the system's package), or a skip that
+    says how to get one."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("psycopg is not installed: pip install -e '.[postgres]'")
+    if pgcluster.binaries() is None:
+        pytest.skip("no PostgreSQL server binaries (initdb): run .ci/install-postgres.sh")
+    with pgcluster.cluster() as c:
+        yield c
+
+
+@pytest.fixture
+def pg_url(pg_server: pgcluster.Cluster) -> str:
+    return pg_server.url

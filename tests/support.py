@@ -21,3 +21,12 @@ def run_cairn(*args: str, cwd: Path | None = None, timeout: float = 60) -> subpr
     env["PYTHONPATH"] = str(LIB) + os.pathsep + env.get("PYTHONPATH", "")
     return subprocess.run([sys.executable, "-m", "cairn", *args], capture_output=True, text=True,
                           env=env, cwd=cwd, timeout=timeout, check=False)
+
+
+def deps_stamp() -> str:
+    """The plugin environment's set-up stamp hooks/run.sh checks (`DEPS_STAMP=deps-N`)."""
+    import re
+
+    found = re.search(r"^DEPS_STAMP=(\S+)$", (TESTS.parent / "hooks" / "run.sh").read_text(), re.M)
+    assert found is not None, "hooks/run.sh no longer sets DEPS_STAMP"
+    return found.group(1)

@@ -28,3 +28,22 @@ def test_quick_suite_prints_every_case() -> None:
     scale = [r for r in rows if r.startswith(("| 10 |", "| 100 |"))]
     assert len(scale) == 2, p.stdout
     assert "no Python started (checked)" in p.stdout, p.stdout
+
+
+def test_shared_store_quick_suite_runs_on_both_backends() -> None:
+    """benchmarks/postgres.py --quick: every case on SQLite and on a real local server, and
+    the concurrent completions all recorded (its exit code says none was lost)."""
+    import pytest
+
+    import pgcluster
+
+    pytest.importorskip("psycopg", reason="psycopg is not installed: pip install -e '.[postgres]'")
+    if pgcluster.binaries() is None:
+        pytest.skip("no PostgreSQL server binaries (initdb): run .ci/install-postgres.sh")
+    p = subprocess.run([sys.executable, str(REPO / "benchmarks" / "postgres.py"), "--quick"],
+                       capture_output=True, text=True, timeout=300, check=False)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-4000:]
+    rows = [line for line in p.stdout.splitlines() if line.startswith("| ") and not line.startswith("| case")]
+    assert [row.split(" | ")[0] for row in rows] == ["| checkpoint write + read", "| SessionStart injecting a context",
+                                                     "| 8 processes × 5 completions on one workflow"], p.stdout
+    assert rows[2].count("40 of 40 recorded, none lost") == 2, p.stdout

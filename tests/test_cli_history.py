@@ -19,7 +19,7 @@ def test_analytics_of_the_fleet(capsys: pytest.CaptureFixture[str], root: Path,
     build_fleet(mgr)
     code, data = run_json(capsys, "--dir", str(root), "history", "--json")
     assert code == 0
-    assert set(data) == {"database", "workflows", "checkpoints", "by_status", "finished", "success_rate",
+    assert set(data) == {"database", "hosts", "workflows", "checkpoints", "by_status", "finished", "success_rate",
                          "average_completion_seconds", "resumes", "pauses", "resumed_workflows",
                          "resume_success_rate", "stages", "stages_interrupted", "stages_failed",
                          "stage_durations", "workflows_per_day", "tokens", "seconds", "saved",

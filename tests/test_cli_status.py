@@ -18,7 +18,7 @@ __all__ = ["no_claude_session"]  # autouse: every test here runs as in a termina
 
 Sub = Callable[..., "subprocess.CompletedProcess[str]"]
 ROW_KEYS = {"workflow_id", "status", "request", "progress", "agent", "agent_role", "next_agents",
-            "started_at", "last_activity", "last_error", "waiting_for_approval"}
+            "started_at", "last_activity", "last_error", "waiting_for_approval", "host"}
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def test_status_detail_json(capsys: pytest.CaptureFixture[str], root: Path, flee
     assert code == 0
     assert {"workflow_id", "status", "status_reason", "request", "started_at", "last_activity",
             "progress", "agent", "agent_role", "last_error", "next_agents", "parameters", "stages",
-            "history", "history_total", "cost"} == set(data)
+            "history", "history_total", "cost", "hosts"} == set(data)
     states = {s["stage"]: s["state"] for s in data["stages"]}
     assert states["orchestrator"] == "completed" and states["test-master"] == "interrupted"
     assert data["stages"][0] == {"stage": "orchestrator", "state": "completed", "attempts": 1,

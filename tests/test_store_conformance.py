@@ -31,14 +31,26 @@ def _sqlite(tmp_path: Path) -> Opener:
     return lambda: SqliteStore(tmp_path / "conformance.db")
 
 
-BACKENDS = {"sqlite": _sqlite}
+def _postgresql(tmp_path: Path, request: pytest.FixtureRequest) -> Opener:
+    """A fresh project scope (its own schema) on the session's server, per test."""
+    from cairn.store.postgres import PgStore
+
+    url = request.getfixturevalue("pg_url")
+    scope = f"conformance/{tmp_path.name}/{id(tmp_path)}"
+    return lambda: PgStore(url, scope)
+
+
+BACKENDS: dict[str, Callable[[Path, pytest.FixtureRequest], Opener]] = {
+    "sqlite": lambda tmp_path, _request: _sqlite(tmp_path),
+    "postgresql": _postgresql,
+}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
     """Opens handles on one fresh database of the backend under test (closed after)."""
     handles: list[Store] = []
-    make = BACKENDS[request.param](tmp_path)
+    make = BACKENDS[request.param](tmp_path, request)
 
     def open_one() -> Store:
         handles.append(make())
@@ -793,3 +805,66 @@ def test_by_change_follows_the_order_of_commits_not_their_times(store: Store) ->
         assert r.by_change([Status.PENDING]) == ["wf-a", "wf-b"]
         assert r.by_change([Status.PENDING, Status.COMPLETED]) == ["wf-a", "wf-c", "wf-b"]
         assert r.by_change([Status.RUNNING]) == []
+
+
+def test_sessions_record_the_host_they_ran_on(store: Store) -> None:
+    import os
+
+    made(store, "wf-a")
+    with store.write() as tx:
+        tx.touch_session("wf-a", "s1", t(1), "create")
+    with store.read() as r:
+        wf = r.workflow("wf-a")
+    assert wf is not None and [s.host for s in wf.sessions] == [os.uname().nodename]
+
+
+def test_artifact_bodies_by_hash_round_trip_bytes_and_are_stored_once(store: Store) -> None:
+    data = bytes(range(256)) * 3 + "é\n".encode()
+    with store.write() as tx:
+        tx.put_body("f" * 64, data)
+        tx.put_body("f" * 64, b"ignored: the hash names one content")
+    with store.read() as r:
+        assert r.body("f" * 64) == data
+        assert r.body("0" * 64) is None
+
+
+def test_a_failed_unique_insert_leaves_the_transaction_usable(store: Store) -> None:
+    """A repeated delivery inside a larger transaction: the rest of it still commits."""
+    made(store, "wf-a")
+    with store.write() as tx:
+        tx.start_attempt("wf-a", "a", t(1), 2, agent_id="ag1", session_id="s1")
+        with pytest.raises(StoreError):
+            tx.start_attempt("wf-a", "a", t(2), 3, agent_id="ag1", session_id="s1")
+        with pytest.raises(WorkflowExists):
+            create(tx, "wf-a")
+        tx.add_mark("wf-a", "started", t(1), "s1", 2)
+    with store.read() as r:
+        wf = r.workflow("wf-a")
+    assert wf is not None and wf.seq == 2 and len(wf.attempts) == 1
+
+
+def test_dump_and_load_give_back_every_row_with_its_ids(store: Store) -> None:
+    """What `cairn store migrate` copies: every table, ids included; new ids continue after them."""
+    from cairn.store.schema import tables
+
+    made(store, "wf-a")
+    with store.write() as tx:
+        aid = tx.start_attempt("wf-a", "a", t(1), 2, agent_id="ag1", session_id="s1")
+        tx.add_artifacts(aid, [rec("a.json")])
+        tx.add_audit("wf-a", 2, t(1), "note", "kept")
+        tx.touch_session("wf-a", "s1", t(1), "create")
+    with store.read() as r:
+        before = r.workflow("wf-a")
+        dumped = {name: r.dump(name) for name in tables()}
+    assert dumped["attempts"][1] and dumped["artifacts"][1] and "check" in dumped["artifacts"][0]
+    with store.write() as tx:
+        tx.delete_workflow("wf-a")  # its rows go with it (the pipeline stays)
+        tx.load("workflows", *dumped["workflows"])
+        for name in ("marks", "attempts", "artifacts", "audit", "sessions"):
+            tx.load(name, *dumped[name])
+    with store.read() as r:
+        assert r.workflow("wf-a") == before
+    with store.write() as tx:
+        assert tx.start_attempt("wf-a", "b", t(2), 3, agent_id="ag2", session_id="s1") > aid
+    with pytest.raises(ValueError, match="not a table"), store.read() as r:
+        r.dump("sqlite_master")

@@ -13,6 +13,7 @@ from cairn.pipeline import (
     _PROJECT_PIPELINE_KEYS,
     _SETTINGS_KEYS,
     _STAGE_KEYS,
+    _TEXT_SETTINGS,
     PROJECT_CONFIG,
     Pipeline,
     Settings,
@@ -162,18 +163,37 @@ def load_project(project_dir: Path) -> tuple[Pipeline, Settings, tuple[str, ...]
         _check_keys(raw_settings, _SETTINGS_KEYS, "`settings`", path)
         values: dict[str, Any] = {}
         for key, val in raw_settings.items():
+            if key in _TEXT_SETTINGS:
+                values[key] = _text_setting(key, val, path, _line(raw_settings, key))
+                continue
             if not isinstance(val, (int, float)) or isinstance(val, bool) or not 0 < val < 1e9:
                 raise ConfigError(f"settings.{key} must be a positive number below 1e9", path=path,
                                   line=_line(raw_settings, key),
                                   hint=f"write e.g. `{key}: {getattr(Settings(), key)}`")
-            values[key] = int(val) if key == "context_bytes" else float(val)
+            values[key] = int(val) if key in _INT_SETTINGS else float(val)
         settings = Settings(**values)
     pipeline = _apply_project(base_name, base_entries, data, path)
     return pipeline, settings, _breakpoints(data, pipeline, path)
 
 
+_INT_SETTINGS = {"context_bytes", "artifact_max_bytes"}
+
+
+def _text_setting(key: str, val: object, path: str, line: int | None) -> str:
+    if not isinstance(val, str) or not val.strip():
+        raise ConfigError(f"settings.{key} must be a non-empty string", path=path, line=line,
+                          hint="write e.g. `store: postgresql://cairn@db.example.com/cairn`" if key == "store"
+                          else "write e.g. `project_key: acme/payments`")
+    if key == "store":
+        from cairn.store.address import check_address
+
+        check_address(val, path=path, line=line)
+    return val.strip()
+
+
 _SETTINGS_LINE = re.compile(r"settings:\s*(\{[^#]*\})?\s*(#.*)?")
 _SETTING_ITEM = re.compile(r"\s*([A-Za-z_]+)\s*:\s*([-+0-9.eE]+)\s*")
+_TEXT_ITEM = re.compile(r"\s*(store|project_key)\s*:\s*(['\"]?)([^'\"\s]+)\2\s*")
 
 
 def _settings_without_yaml(text: str) -> Settings:
@@ -196,6 +216,10 @@ def _settings_without_yaml(text: str) -> Settings:
         break
     values: dict[str, Any] = {}
     for item in items:
+        word = _TEXT_ITEM.fullmatch(item) if item.strip() else None
+        if word is not None:
+            values[word.group(1)] = word.group(3)
+            continue
         m = _SETTING_ITEM.fullmatch(item) if item.strip() else None
         if m is None or m.group(1) not in _SETTINGS_KEYS:
             continue
@@ -204,7 +228,7 @@ def _settings_without_yaml(text: str) -> Settings:
         except ValueError:
             continue
         if 0 < val < 1e9:
-            values[m.group(1)] = int(val) if m.group(1) == "context_bytes" else val
+            values[m.group(1)] = int(val) if m.group(1) in _INT_SETTINGS else val
     return Settings(**values)
 
 

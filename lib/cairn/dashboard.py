@@ -53,6 +53,7 @@ class RowJSON(TypedDict):
     last_activity: str | None
     last_error: str | None
     waiting_for_approval: list[str]  # stages held at a breakpoint, ready to run (cairn.breakpoints)
+    host: str | None  # where its latest session ran (on a shared store, any machine)
 
 
 class OverviewJSON(TypedDict):
@@ -98,6 +99,7 @@ class DetailJSON(TypedDict):
     history: list[MarkJSON]
     history_total: int
     cost: CostJSON
+    hosts: list[str]  # the machines its sessions ran on, first seen first (every machine's on a shared store)
 
 
 # ---------------------------------------------------------------------- formatting
@@ -162,6 +164,7 @@ def row(wf: Workflow) -> RowJSON:
         "progress": progress(done, len(wf.pipeline)), "agent": agent, "agent_role": role,
         "next_agents": ready(wf), "started_at": iso(wf.created_at), "last_activity": iso(wf.last_activity),
         "last_error": short(error, 300) if error else None, "waiting_for_approval": waiting(wf),
+        "host": max(wf.sessions, key=lambda x: x.last_seen).host if wf.sessions else None,
     }
 
 
@@ -251,6 +254,7 @@ def detail(m: CheckpointManager, wid: str, *, now: datetime | None = None,
         "last_error": base["last_error"], "next_agents": next_up, "parameters": dict(wf.parameters),
         "stages": stages, "history": history[-history_limit:], "history_total": len(wf.marks),
         "cost": cost_json(wf),
+        "hosts": list(dict.fromkeys(s.host for s in wf.sessions if s.host)),
     }
 
 
@@ -262,7 +266,8 @@ def row_lines(r: RowJSON, now: datetime, color: bool) -> list[str]:
         f"  {r['workflow_id']}  {paint(r['status'], r['status'], color)}",
         f"    {short(r['request'], 68)}",
         f"    {bar(p['percent'])} {p['percent']:>3}%  {p['completed']}/{p['total']}  {short(agent, 40)}",
-        f"    started {clock(parse_ts(r['started_at']))}  last activity {ago(parse_ts(r['last_activity']), now)}",
+        f"    started {clock(parse_ts(r['started_at']))}  last activity {ago(parse_ts(r['last_activity']), now)}"
+        + (f"  on {short(r['host'], 30)}" if r["host"] else ""),
     ]
     if r["last_error"]:
         lines.append(f"    last error: {short(r['last_error'], 80)}")
@@ -304,6 +309,8 @@ def render_detail(data: DetailJSON, *, color: bool = False) -> str:
            f"  Activity:  {ago(parse_ts(data['last_activity']), now)}"]
     if data["next_agents"]:
         out.append(f"  Next:      {', '.join(data['next_agents'])}")
+    if data["hosts"]:
+        out.append(f"  Hosts:     {short(', '.join(data['hosts']), 90)}")
     if data["parameters"]:
         out.append("  Parameters: " + ", ".join(f"{k}={short(v, 40)}" for k, v in sorted(data["parameters"].items())))
     out += ["", "  Stage              State        Duration  Tries  Artifacts"]

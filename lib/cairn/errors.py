@@ -134,6 +134,16 @@ class DiskError(StoreError):
         self.path = path
 
 
+class StoreUnreachable(StoreError):
+    """The shared store's server cannot be reached (down, unreachable, or its driver,
+    psycopg, is not importable here). Hooks record locally instead (`cairn.store.offline`)."""
+
+
+class DriverMissing(StoreUnreachable):
+    """psycopg cannot be imported by this interpreter (a hook's, before the plugin's
+    environment has it)."""
+
+
 class LeaseHeld(CairnError):
     """Another live session holds the workflow's lease."""
 

@@ -168,15 +168,17 @@ def subagent_stop(hook: Hook) -> Output:
         code, changed = stop_facts(wf, stage, agent_id, m.project_dir, read_edits(m.root, agent_id))
         try:
             m.workflows.complete_stage(wid, stage, records, agent_id=agent_id, session_id=sid, git=code,
-                                       changed=changed,
+                                       changed=changed, bodies=m.carry(wid, records),
                                        usage=transcript_usage(hook.text("agent_transcript_path") or None))
         except CairnError as exc:  # e.g. a re-run that did not rewrite its artifact
             problems = [exc.message]
         else:
             drop_edits(m.root, agent_id)
             pending = [c.path for c in found if c.record is not None and c.record.check == "pending"]
-            return say(f"{stage} recorded on {wid}; schema check of {', '.join(pending)} pending (no "
-                        "validator available here yet; the next `cairn` command checks it)") if pending else None
+            said = [f"schema check of {', '.join(pending)} pending (no validator available here yet; the next "
+                    "`cairn` command checks it)"] if pending else []
+            said += m.notes  # on a shared store: an artifact too large to travel
+            return say(f"{stage} recorded on {wid}; " + "; ".join(said)) if said else None
     reason = (f"Cairn: the {stage} stage of workflow {wid} is not done: " + "; ".join(problems[:5])[:1500]
               + ". Fix or write the file(s), then stop again.")
     if hook.payload.get("stop_hook_active") is not True:

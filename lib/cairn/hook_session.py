@@ -19,12 +19,15 @@ if TYPE_CHECKING:
 
 
 def session_start(hook: Hook) -> Output:
-    if not (hook.root / ".open").exists():
+    shared = _shared_address(hook)
+    if shared is None and not (hook.root / ".open").exists():
         return None
     from cairn import offer
     from cairn.resumer import WorkflowResumer
 
     m = hook.manager()
+    if shared is not None:
+        _export_store(hook, shared)
     stamp = offer.db_stamp(str(hook.root))  # before reading: a commit meanwhile makes the cache stale
     rows = m.resumable()
     if not rows:
@@ -47,7 +50,7 @@ def session_start(hook: Hook) -> Output:
                                                                    hook.text("transcript_path"))):
         return None
     resumer = WorkflowResumer(m)
-    wf = m.load(wid)
+    wf, loaded = m.load_with_warnings(wid)  # on a shared store: artifacts restored before the context is built
     report = resumer.validate(wid, hashes=False, schemas=False, cp=wf)
     if report.problems and wf.status.value in ("paused", "failed"):  # the check found it outdated: say so
         from cairn.checks.stale import mark
@@ -73,6 +76,7 @@ def session_start(hook: Hook) -> Output:
 
     def note(since: Callable[[datetime], str]) -> str | None:
         notes = [held] if held else []
+        notes += [w for w in loaded if "shared store" in w]  # restored, missing or too large to travel
         if last is not None:
             notes.append(f"its session {last[0][:12]} was last seen {since(last[1])} and did not end cleanly "
                          "(closed or killed), unless it still runs elsewhere")
@@ -87,7 +91,7 @@ def session_start(hook: Hook) -> Output:
                                  f"done, next: {plan.next_agent or '-'} — "
                                  + (held[:200] if held else f"/cairn:resume {wid}"),
                 "hookSpecificOutput": {"hookEventName": "SessionStart", "additionalContext": context}}
-    if hook.text("source") == "startup" and mine is None and not held and stamp is not None:
+    if hook.text("source") == "startup" and mine is None and not held and stamp is not None and shared is None:
         # the same answer serves every new session until something it depends on changes
         def later(dt: datetime) -> str:
             return offer.placeholder(dt.timestamp())
@@ -149,3 +153,33 @@ def _keep_offer(hook: Hook, m: CheckpointManager, wf: Workflow, stamp: str, outp
             safefs.replace_in(hook.root, offer.OFFER_FILE, text.encode("utf-8"))
         except (OSError, CairnError):
             return
+
+
+def _shared_address(hook: Hook) -> str | None:
+    """The shared store's address when one is configured (its workflows may come from other
+    machines, so this folder's markers say nothing of them), else None."""
+    from cairn.store.address import configured
+
+    if not hook.env.get("CAIRN_STORE") and not hook.env.get("CLAUDE_PLUGIN_OPTION_STORE") \
+            and not (hook.project / ".claude" / "cairn.yaml").is_file():
+        return None
+    found = configured(hook.env, hook.manager().settings.store)
+    return None if found is None else found[0]
+
+
+def _export_store(hook: Hook, found: str) -> None:
+    """The plugin's `store` option reaches hooks only: the `cairn` commands the session runs
+    (its Bash tool) learn the address from the session's env file. The address only: a
+    password is never written (those commands use PGPASSWORD or ~/.pgpass)."""
+    from cairn.store.address import public
+
+    env_file = hook.env.get("CLAUDE_ENV_FILE")
+    if not env_file or hook.env.get("CAIRN_STORE") or not hook.env.get("CLAUDE_PLUGIN_OPTION_STORE"):
+        return
+    import shlex
+
+    try:
+        with open(env_file, "a", encoding="utf-8") as fh:
+            fh.write(f"export CAIRN_STORE={shlex.quote(public(found))}\n")
+    except OSError:
+        return  # the commands then say which store they use; nothing is lost

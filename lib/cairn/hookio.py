@@ -48,7 +48,7 @@ class Hook:
     def manager(self) -> CheckpointManager:
         from cairn.manager import CheckpointManager
 
-        return CheckpointManager(self.root, project_dir=self.project)
+        return CheckpointManager(self.root, project_dir=self.project, hook=True)
 
 
 def parse(raw: bytes) -> Json:

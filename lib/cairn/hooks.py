@@ -8,6 +8,7 @@ and, at most, a short `systemMessage`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -15,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from cairn.apifailure import stop_failure
-from cairn.errors import CairnError
+from cairn.errors import CairnError, DriverMissing, StoreUnreachable
 from cairn.hook_agents import post_tool_use, pre_tool_use, subagent_start, subagent_stop
 from cairn.hook_bash import bash_post, bash_pre
 from cairn.hook_edits import post_edit
@@ -34,6 +35,7 @@ __all__ = ["HANDLERS", "MAX_STDIN", "Hook", "main", "parse", "run"]
 def run(event: str, raw: bytes, env: Mapping[str, str]) -> Output:
     handler = HANDLERS.get(event)
     root = Path(env.get("CLAUDE_PROJECT_DIR") or os.getcwd()) / ARTIFACTS
+    hook: Hook | None = None
     try:
         if handler is None:
             raise BadPayload(f"unknown hook event {event!r}")
@@ -41,6 +43,8 @@ def run(event: str, raw: bytes, env: Mapping[str, str]) -> Output:
         hook = Hook(event, payload, project_dir(payload, env), env)
         root = hook.root
         return handler(hook)
+    except StoreUnreachable as exc:  # only a handler reaches the store, so `hook` is set
+        return _offline(hook, raw, exc) if hook is not None else None
     except BadPayload as exc:
         _log(root, event, exc)
         return None
@@ -57,6 +61,33 @@ def run(event: str, raw: bytes, env: Mapping[str, str]) -> Output:
             return {"systemMessage": f"Cairn: {failure.message[:300]} (fix: {failure.hint})"}
         where = _log(root, event, exc)
         return {"systemMessage": f"Cairn: internal error in the {event} hook (logged to {where})."}
+
+
+def _offline(hook: Hook, raw: bytes, exc: StoreUnreachable) -> Output:
+    """The shared store cannot be reached: keep the event for the next process that can
+    (`cairn.store.offline`), and tell the session once."""
+    import sqlite3
+
+    from cairn.store.offline import fetch_driver, mark_down, record
+
+    _log(hook.root, hook.event, exc)
+    with contextlib.suppress(OSError, CairnError):
+        mark_down(hook.root)
+    if hook.event == "stop":  # a heartbeat is worth nothing later: not kept
+        return None
+    try:
+        first = record(hook.root, hook.event, raw, hook.project, hook.text("session_id"))
+    except (OSError, sqlite3.Error, CairnError) as err:
+        return {"systemMessage": f"Cairn: {exc.message[:300]}; this {hook.event} event could not be kept locally "
+                f"either ({str(err)[:200]}), so it is lost"}
+    fetching = ""
+    if isinstance(exc, DriverMissing) and fetch_driver(hook.env):
+        fetching = " psycopg is being installed into the plugin's environment: later hooks will reach the store."
+    if not first:
+        return None
+    return {"systemMessage": f"Cairn: {exc.message[:300]}. Working offline: this session's hook events are kept in "
+            f"{hook.root}/offline.db and sent, merged without duplicates, by the next `cairn` command that "
+            f"reaches the store.{fetching}"}
 
 
 def _log(root: Path, event: str, exc: BaseException) -> str:

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from cairn.errors import ArtifactError, CairnError, NotResumable, WorkflowNotFound
-from cairn.model import Summary, Workflow
+from cairn.model import ArtifactRecord, Summary, Workflow
 from cairn.paths import check_workflow_id, default_artifacts_dir
 from cairn.pipeline import PROJECT_CONFIG, Pipeline, Settings
 from cairn.project import has_store, open_store, projection_state
@@ -28,7 +28,9 @@ Op = Callable[[Tx, Workflow, int, datetime], "str | None"]
 
 class CheckpointManager:
     def __init__(self, root: Path | None = None, *, project_dir: Path | None = None,
-                 settings: Settings | None = None, store: Store | None = None) -> None:
+                 settings: Settings | None = None, store: Store | None = None, hook: bool = False) -> None:
+        """`hook`: opened by a hook, which must never make a session wait on a shared store
+        that was just found unreachable (`cairn.store.offline.recently_down`)."""
         self.root = Path(root) if root is not None else default_artifacts_dir()
         if project_dir is None and self.root.name == "artifacts" and self.root.parent.name == ".claude":
             project_dir = self.root.parent.parent
@@ -37,16 +39,26 @@ class CheckpointManager:
         self._store = store
         self._workflows: Workflows | None = None
         self.notes: list[str] = []  # what a reader should be told (repairs, imports)
+        self.hook = hook
 
     # ------------------------------------------------------------------ plumbing
     @property
     def store(self) -> Store:
         if self._store is None:
-            store, report = open_store(self.root)
+            if self.hook and self.shared:
+                from cairn.store.offline import check_down
+
+                check_down(self.root)  # StoreUnreachable at once while it was found down a moment ago
+            store, report = open_store(self.root, project_dir=self.project_dir, settings=self.settings,
+                                       connect_timeout=2 if self.hook else 5)
             if report is not None and (report.imported or report.skipped):
                 self.notes.append(f"imported {len(report.imported)} workflow(s) into {self.root}/cairn.db")
                 self.notes += [f"not imported: {s}" for s in report.skipped]
             self._store = store
+            if store.shared:
+                from cairn.store.offline import reached  # what hooks kept while it was unreachable goes now
+
+                self.notes += reached(self.root, os.environ)
         return self._store
 
     @property
@@ -56,9 +68,17 @@ class CheckpointManager:
         return self._workflows
 
     def exists(self) -> bool:
-        """Whether there is anything to read (without creating the database)."""
-        return self._store is not None or has_store(self.root) or (
+        """Whether there is anything to read (without creating the database). A shared
+        store always may: other machines write there."""
+        return self._store is not None or self.shared or has_store(self.root) or (
             self.root.is_dir() and any(e.is_dir() and not e.name.startswith(".") for e in os.scandir(self.root)))
+
+    @property
+    def shared(self) -> bool:
+        """Whether the project's store is a shared server (configured, whether or not it answers)."""
+        from cairn.store.address import configured
+
+        return configured(os.environ, self.settings.store) is not None
 
     @property
     def settings(self) -> Settings:
@@ -97,6 +117,11 @@ class CheckpointManager:
         if wf is None:
             raise WorkflowNotFound(workflow_id, str(self.root))
         warnings = []
+        if self.store.shared:  # another machine may have recorded what this folder lacks
+            from cairn.carried import restore
+
+            with self.store.read() as r:
+                warnings += restore(self.workflow_dir(workflow_id), wf, r.body)
         why = projection_state(self.root, workflow_id, wf.seq, wf.uid)
         if why is not None:
             self.workflows.project(wf, force=True)
@@ -228,11 +253,23 @@ class CheckpointManager:
         code, changed = stop_facts(self.load(workflow_id), stage.name, agent_id, self.project_dir,
                                    read_edits(self.root, agent_id))
         wf = self.workflows.complete_stage(workflow_id, stage.name, records, agent_id=agent_id,
-                                           session_id=session_id, git=code, changed=changed)
+                                           session_id=session_id, git=code, changed=changed,
+                                           bodies=self.carry(workflow_id, records))
         from cairn.hook_edits import drop_edits
 
         drop_edits(self.root, agent_id)
         return wf
+
+    def carry(self, workflow_id: str, records: list[ArtifactRecord]) -> dict[str, bytes]:
+        """On a shared store, the contents a completion's artifacts travel with (what is too
+        large to is noted); nothing on the project's own SQLite file."""
+        if not self.store.shared:
+            return {}
+        from cairn.carried import pack
+
+        bodies, left = pack(self.workflow_dir(workflow_id), records, self.settings.artifact_max_bytes)
+        self.notes += left
+        return bodies
 
     @staticmethod
     def _relative(folder: Path, path: str) -> str:

@@ -154,6 +154,7 @@ class SessionRecord:
     first_seen: datetime
     last_seen: datetime
     source: str | None = None
+    host: str | None = None  # the machine the session ran on (None: recorded before Cairn kept it)
 
 
 @dataclass(frozen=True)

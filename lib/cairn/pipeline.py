@@ -28,7 +28,9 @@ _ARTIFACT_KEYS = {"path", "schema"}
 _FILE_KEYS = {"version", "name", "stages"}
 _PROJECT_KEYS = {"version", "pipeline", "settings", "breakpoints"}
 _PROJECT_PIPELINE_KEYS = {"replace", "name", "stages", "remove"}
-_SETTINGS_KEYS = {"expiry_days", "context_bytes", "lock_timeout", "lease_minutes", "retention_days"}
+_SETTINGS_KEYS = {"expiry_days", "context_bytes", "lock_timeout", "lease_minutes", "retention_days",
+                  "artifact_max_bytes", "store", "project_key"}
+_TEXT_SETTINGS = {"store", "project_key"}  # the rest are positive numbers
 # Artifact paths are shown to the model: no control characters, markup or code fences.
 _UNSAFE_PATH_CHARS = frozenset([*map(chr, range(32)), "\x7f", "<", ">", "`", '"', "\\"])
 
@@ -169,6 +171,9 @@ class Settings:
     expiry_days: float = 14.0
     context_bytes: int = 4096
     lock_timeout: float = 10.0
+    artifact_max_bytes: int = 1_000_000  # the largest artifact a shared store carries to other machines
+    store: str = ""        # "" = the project's SQLite file; postgresql://... = a shared server
+    project_key: str = ""  # the project's scope on a shared store ("" = the normalized git remote URL)
     lease_minutes: float = 30.0   # a lease from another host expires after this long without a sign of life
     retention_days: float = 7.0   # finished workflows' history is kept this long (`cairn cleanup`'s default)
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from cairn import safefs
-from cairn.errors import CairnError, ConfinementError
-from cairn.pipeline import default_pipeline
-from cairn.store import projection
+from cairn.errors import CairnError, ConfinementError, DriverMissing
+from cairn.pipeline import Settings, default_pipeline
+from cairn.store import Store, address, projection
 from cairn.store.sqlite import DB_FILE, SqliteStore, SqliteTx
 
 TYPE_CHECKING = False  # the importer is needed only when a database is created (not on hook paths)
@@ -32,7 +33,54 @@ def has_store(root: Path) -> bool:
     return os.path.isfile(root / DB_FILE) and not os.path.islink(root / DB_FILE)
 
 
-def open_store(root: Path) -> tuple[SqliteStore, ImportReport | None]:
+def open_shared(found: str, project_dir: Path | None, settings: Settings, env: Mapping[str, str], *,
+                connect_timeout: int = 5) -> Store:
+    """The project's scope on the shared server at `found`. StoreUnreachable when the
+    server cannot be reached or psycopg cannot be imported here (a hook's interpreter
+    without the plugin's packages): hooks then record offline (`cairn.store.offline`)."""
+    from cairn.scope import project_scope
+
+    scope = project_scope(project_dir, settings.project_key, env)
+    try:
+        from cairn.store.postgres import PgStore
+    except ImportError:
+        if not _site_added():
+            raise DriverMissing(f"{address.public(found)} needs psycopg, which this Python cannot import",
+                                hint="pip install 'psycopg[binary]' into the Python that runs Cairn") from None
+        from cairn.store.postgres import PgStore
+    return PgStore(found, scope, password=address.password(env), connect_timeout=connect_timeout)
+
+
+def _site_added() -> bool:
+    """Hooks start Python without site-packages (-S); on the plugin's own environment
+    (CAIRN_SITE=1, set by hooks/run.sh) they are added when a driver is needed.
+    Whether psycopg can be imported now."""
+    import sys
+
+    if not sys.flags.no_site or os.environ.get("CAIRN_SITE") != "1":
+        return False
+    import site
+
+    site.main()
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def open_store(root: Path, *, project_dir: Path | None = None, settings: Settings | None = None,
+               env: Mapping[str, str] | None = None, connect_timeout: int = 5) -> tuple[Store, ImportReport | None]:
+    """The project's store: a shared server when one is configured (`cairn.store.address`),
+    else its SQLite file, opened by `open_local`."""
+    env = os.environ if env is None else env
+    found = address.configured(env, (settings or Settings()).store)
+    if found is not None:
+        return open_shared(found[0], project_dir, settings or Settings(), env, connect_timeout=connect_timeout), None
+    return open_local(root)
+
+
+def open_local(root: Path) -> tuple[SqliteStore, ImportReport | None]:
     """Open (creating if needed) `<root>/cairn.db`. On its first creation every workflow
     folder written by an older Cairn (3.0) or autonomous-dev (2.0) is imported, in the
     transaction that creates the tables: a process killed during the import leaves a
@@ -74,7 +122,7 @@ def rebuild(root: Path) -> ImportReport:
         for side in ("-wal", "-shm"):
             if (root / (DB_FILE + side)).exists():
                 os.replace(root / (DB_FILE + side), root / f"{DB_FILE}.damaged-{n}{side}")
-    store, report = open_store(root)
+    store, report = open_local(root)
     store.close()
     assert report is not None
     if report.imported:

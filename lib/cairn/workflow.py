@@ -38,6 +38,7 @@ from cairn.transitions import Unchanged, attempt_for, check_rewritten, close_run
 MAX_REQUEST = 20_000
 OPEN_MARK = ".open"        # exists iff a workflow is open: SessionStart/SubagentStart need Python
 RUNNING_MARK = ".running"  # exists iff a workflow runs: Stop/SessionEnd need Python
+SHARED_MARK = ".shared"    # exists iff the store is a shared server: Stop's heartbeat must reach it
 
 Change = Callable[[Tx, Workflow, int, datetime], "str | None"]
 
@@ -135,6 +136,7 @@ class Workflows:
             active = running or r.any_with(ACTIVE)
         safefs.mark(self.root / OPEN_MARK, active)
         safefs.mark(self.root / RUNNING_MARK, running)
+        safefs.mark(self.root / SHARED_MARK, self.store.shared)
 
     # ------------------------------------------------------------------ create
     def create(self, request: str, pipeline: Pipeline, *, workflow_id: str | None = None,
@@ -198,8 +200,9 @@ class Workflows:
     def complete_stage(self, workflow_id: str, stage: str, records: Sequence[ArtifactRecord], *,
                        agent_id: str | None = None, session_id: str | None = None,
                        git: str | None = None, usage: str | None = None,
-                       changed: Sequence[tuple[str, str]] = ()) -> Workflow:
-        """`git`: the code state it saw (cairn.codestate); `changed`: (path, how) of the files it changed."""
+                       changed: Sequence[tuple[str, str]] = (), bodies: dict[str, bytes] | None = None) -> Workflow:
+        """`git`: the code state it saw (cairn.codestate); `changed`: (path, how) of the files it changed;
+        `bodies`: the artifacts' contents by hash, on a shared store (`cairn.carried`)."""
         def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
             name = wf.pipeline.stage(stage).name
             attempt = attempt_for(tx, wf, name, agent_id)
@@ -229,6 +232,8 @@ class Workflows:
                 aid = attempt.id
                 tx.end_attempt(aid, "completed", now, seq, None)
             tx.add_artifacts(aid, [r if r.agent == name else restage(r, name) for r in records])
+            for sha256, data in (bodies or {}).items():
+                tx.put_body(sha256, data)
             if git:
                 tx.set_attempt_git(aid, git)
             if usage and (attempt is None or not attempt.usage):  # the client's own report wins

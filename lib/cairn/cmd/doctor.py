@@ -38,7 +38,7 @@ class PendingJSON(TypedDict):
 
 class DoctorJSON(TypedDict):
     root: str
-    database: str  # ok | none | rebuilt | newer | link
+    database: str  # ok | none | rebuilt | newer | link | shared
     imported: list[str]
     not_imported: list[str]
     notes: list[str]
@@ -72,9 +72,9 @@ def probe(path: Path) -> str:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.Error as exc:
         failure = disk.error(exc, str(path), "nothing was repaired")
-        if failure is not None:
+        if failure is not None and failure.kind != disk.IO:  # full, read-only, not ours: leave it be
             raise failure from None
-        return "damaged"
+        return "damaged"  # an I/O error on a disk with room that we may write: the files are at fault
     finally:
         if db is not None:
             db.close()
@@ -222,7 +222,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     out: DoctorJSON = {"root": str(root), "database": "ok", "imported": [], "not_imported": [], "notes": [],
                        "projections_rewritten": [], "temp_files_removed": 0, "pending_checks": [],
                        "unrecovered": [], "ok": True}
-    if root.is_dir() and repair_database(root, out) and out["database"] != "none":
+    shared = manager(args).shared  # a server: no local file to repair, folders restored from it
+    if shared:
+        out["database"] = "shared"
+    if root.is_dir() and (shared or repair_database(root, out)) and out["database"] != "none":
         m = manager(args)
         if out["database"] == "ok":
             import_lost(m, out)

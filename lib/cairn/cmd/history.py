@@ -59,8 +59,14 @@ class DayJSON(TypedDict):
     count: int
 
 
+class HostJSON(TypedDict):
+    host: str
+    workflows: int
+
+
 class HistoryJSON(TypedDict):
     database: str
+    hosts: list[HostJSON]
     workflows: int
     checkpoints: int
     by_status: dict[str, int]
@@ -103,6 +109,7 @@ def analytics(workflows: list[Workflow], database: str) -> HistoryJSON:
     spans: list[float] = []
     resumes = pauses = resumed = resumed_done = 0
     days: Counter[str] = Counter()
+    hosts: Counter[str] = Counter()  # on a shared store: the machines the workflows ran on
     spent: dict[str, list[float]] = {}  # stage -> [tokens, seconds]
     per_workflow: list[WorkflowCostJSON] = []
     total_saved = NOTHING
@@ -118,6 +125,7 @@ def analytics(workflows: list[Workflow], database: str) -> HistoryJSON:
                              "seconds": round(sum(x.seconds for x in costs), 1),
                              "saved": accounting.saving_json(wf_saved)})
         days[wf.created_at.strftime("%Y-%m-%d")] += 1
+        hosts.update({s.host or "unknown host" for s in wf.sessions})
         n = resumes_of(wf)
         resumes += n
         resumed += n > 0
@@ -150,7 +158,8 @@ def analytics(workflows: list[Workflow], database: str) -> HistoryJSON:
         return [{"stage": s, "count": -n} for n, s in sorted(found)]
 
     return {
-        "database": database, "workflows": len(workflows), "checkpoints": sum(len(wf.marks) for wf in workflows),
+        "database": database, "hosts": [{"host": h, "workflows": n} for h, n in sorted(hosts.items())],
+        "workflows": len(workflows), "checkpoints": sum(len(wf.marks) for wf in workflows),
         "by_status": {s.value: by_status[s.value] for s in Status if by_status.get(s.value)},
         "finished": finished,
         "success_rate": _rate(finished["completed"], finished["completed"] + finished["failed"]),
@@ -181,6 +190,7 @@ def render(data: HistoryJSON) -> str:
            f"  Success rate: {_pct(data['success_rate'])} ({f['completed']} completed, {f['failed']} failed; "
            f"{f['cancelled']} cancelled, not counted)",
            f"  Average completion time: {duration(data['average_completion_seconds'])}",
+           "  Hosts: " + (", ".join(f"{h['host']} ({h['workflows']} workflows)" for h in data["hosts"]) or "none"),
            f"  Resumes {data['resumes']}, pauses {data['pauses']}; resume success rate "
            + (f"{_pct(data['resume_success_rate'])} ({data['resumed_workflows']} resumed workflows)"
               if data["resume_success_rate"] is not None else "- (nothing resumed yet)")]

@@ -125,7 +125,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if wf.sessions:
         out += ["", "  Sessions"]
         out += [f"  {dashboard.short(s.session_id, 40):<40} last seen {humanize.clock(s.last_seen)}"
-                for s in wf.sessions]
+                + (f" on {s.host}" if s.host else "") for s in wf.sessions]
     print("\n".join(out))
     return EXIT_OK
 

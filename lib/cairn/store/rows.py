@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
-import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from cairn.errors import StoreError
 from cairn.model import (
@@ -61,10 +61,37 @@ def _attempt(row: Sequence[Any], artifacts: tuple[ArtifactRecord, ...] = (),
                    changed)
 
 
-class RowReader:
-    """The reading half of a transaction (`cairn.store.Reader`)."""
+class Cursor(Protocol):
+    """What the backends' cursors share (sqlite3's, and `cairn.store.postgres`'s)."""
 
-    def __init__(self, db: sqlite3.Connection, where: str) -> None:
+    @property
+    def rowcount(self) -> int: ...
+    @property
+    def description(self) -> Any: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+    def close(self) -> None: ...
+
+
+class Db(Protocol):
+    """A connection that takes `?` placeholders: `sqlite3.Connection` itself, or the
+    PostgreSQL backend's adapter, which translates them."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Cursor: ...
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor: ...
+
+
+class RowReader:
+    """The reading half of a transaction (`cairn.store.Reader`). The few dialect
+    differences are the class attributes a backend overrides; the rest is portable SQL."""
+
+    LATER = "max"                   # the later of two values (PostgreSQL: greatest)
+    BY_TIME = " INDEXED BY marks_at"  # walk the checkpoint-time index (PostgreSQL plans it alone)
+    ORDER_KEY = "rowid"             # insertion order of a table without an id column
+    SECONDS = "(julianday({a}) - julianday({b})) * 86400.0"  # seconds between two ISO timestamps
+
+    def __init__(self, db: Db, where: str) -> None:
         self.db = db
         self.where = where
 
@@ -106,8 +133,8 @@ class RowReader:
         events = [AuditEvent(r[0], _time(r[1]), r[2], r[3]) for r in db.execute(
             "SELECT seq, at, action, detail FROM audit WHERE workflow_id = ? ORDER BY id",
             (workflow_id,))] if audit else []
-        sessions = [SessionRecord(r[0], _time(r[1]), _time(r[2]), r[3]) for r in db.execute(
-            "SELECT session_id, first_seen, last_seen, source FROM sessions WHERE workflow_id = ? "
+        sessions = [SessionRecord(r[0], _time(r[1]), _time(r[2]), r[3], r[4]) for r in db.execute(
+            "SELECT session_id, first_seen, last_seen, source, host FROM sessions WHERE workflow_id = ? "
             "ORDER BY first_seen", (workflow_id,))]
         params = {r[0]: r[1] for r in db.execute(
             "SELECT key, value FROM parameters WHERE workflow_id = ? ORDER BY key", (workflow_id,))}
@@ -148,12 +175,13 @@ class RowReader:
             args += list(ids)
         # newest activity first: the last checkpoint or the last heartbeat, whichever is later
         # (ISO timestamps with microseconds compare as text)
-        sql = ("SELECT w.id, w.status, w.status_reason, w.request, w.created_at, w.pipeline, m.seq, m.at, "
-               "(SELECT max(last_seen) FROM sessions s WHERE s.workflow_id = w.id) AS seen "
+        # (an outer query: PostgreSQL cannot order by an expression over an output alias)
+        sql = ("SELECT * FROM (SELECT w.id AS id, w.status, w.status_reason, w.request, w.created_at, w.pipeline, "
+               "m.seq, m.at AS at, (SELECT max(last_seen) FROM sessions s WHERE s.workflow_id = w.id) AS seen "
                "FROM workflows w JOIN marks m ON m.workflow_id = w.id AND m.seq = "
                "(SELECT max(seq) FROM marks WHERE workflow_id = w.id)"
                + (" WHERE " + " AND ".join(where) if where else "")
-               + " ORDER BY max(m.at, coalesce(seen, m.at)) DESC, w.id")
+               + f") q ORDER BY {self.LATER}(at, coalesce(seen, at)) DESC, id")
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         rows = self.db.execute(sql, args).fetchall()
@@ -203,7 +231,7 @@ class RowReader:
         every finished workflow."""
         out: list[str] = []
         seen: set[str] = set()
-        cur = self.db.execute("SELECT m.workflow_id, w.status FROM marks m INDEXED BY marks_at JOIN workflows w "
+        cur = self.db.execute(f"SELECT m.workflow_id, w.status FROM marks m{self.BY_TIME} JOIN workflows w "
                               "ON w.id = m.workflow_id ORDER BY m.at DESC")
         for wid, st in cur:
             if wid in seen:
@@ -219,11 +247,11 @@ class RowReader:
     def average_duration(self, status: Status) -> tuple[int, float | None]:
         """(count, mean seconds from creation to last checkpoint) of workflows with `status`,
         aggregated in SQL (one index probe per workflow, nothing loaded)."""
+        # the last checkpoint by its key (workflow, seq): one index seek, no scan of the history
+        last = "(SELECT at FROM marks WHERE workflow_id = w.id ORDER BY seq DESC LIMIT 1)"
         row = self.db.execute(
-            # the last checkpoint by its key (workflow, seq): one index seek, no scan of the history
-            "SELECT count(*), avg((julianday((SELECT at FROM marks WHERE workflow_id = w.id ORDER BY seq DESC "
-            "LIMIT 1)) - julianday(w.created_at)) * 86400.0) FROM workflows w WHERE w.status = ?",
-            (status.value,)).fetchone()
+            f"SELECT count(*), avg({self.SECONDS.format(a=last, b='w.created_at')}) FROM workflows w "
+            "WHERE w.status = ?", (status.value,)).fetchone()
         return int(row[0]), None if row[1] is None else float(row[1])
 
     def binding(self, session_id: str) -> str | None:
@@ -259,7 +287,7 @@ class RowReader:
         """(tool_use_id, workflow_id, agent_id) of the session's dispatches of `stage`, oldest first."""
         return [(r[0], r[1], r[2]) for r in self.db.execute(
             "SELECT tool_use_id, workflow_id, agent_id FROM dispatches WHERE session_id = ? AND stage = ? "
-            "ORDER BY at, rowid", (session_id, stage))]
+            f"ORDER BY at, {self.ORDER_KEY}", (session_id, stage))]
 
     def dispatch_of_agent(self, agent_id: str) -> tuple[str, str] | None:
         row = self.db.execute("SELECT workflow_id, stage FROM dispatches WHERE agent_id = ?",
@@ -272,6 +300,21 @@ class RowReader:
         if row is None:
             return None
         return LeaseRecord(row[0], row[1], row[2], row[3], parse_iso(row[4]), parse_iso(row[5]))
+
+
+    def body(self, sha256: str) -> bytes | None:
+        """An artifact's stored content (`Tx.put_body`), None when it was not stored."""
+        row = self.db.execute("SELECT body FROM artifact_bodies WHERE sha256 = ?", (sha256,)).fetchone()
+        return None if row is None else base64.b64decode(row[0])
+
+    def dump(self, table: str) -> tuple[list[str], list[tuple[object, ...]]]:
+        """(column names, rows) of one of the schema's tables, as stored."""
+        from cairn.store.schema import tables
+
+        if table not in tables():
+            raise ValueError(f"{table!r} is not a table of Cairn's schema")
+        cur = self.db.execute(f"SELECT * FROM {table}")
+        return [d[0] for d in cur.description], [tuple(r) for r in cur.fetchall()]
 
     def effects(self, workflow_id: str, kinds: Sequence[str] | None = None) -> list[Effect]:
         """The workflow's side-effect ledger, oldest first (optionally only `kinds`)."""

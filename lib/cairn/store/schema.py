@@ -188,10 +188,30 @@ CREATE TABLE breakpoints (
 CREATE INDEX breakpoints_workflow ON breakpoints(workflow_id, id)
 """
 
+# Beyond one machine: the host each session ran on (shown by status and history on a
+# shared store), and artifact contents by hash, so a resume elsewhere can restore them.
+SHARED = """
+ALTER TABLE sessions ADD COLUMN host TEXT;
+CREATE TABLE artifact_bodies (
+    sha256 TEXT PRIMARY KEY,
+    size   INTEGER NOT NULL,
+    body   TEXT NOT NULL                -- base64: one portable column type
+);
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_initial", INITIAL),
     ("0002_hardening", HARDENING),
     ("0003_lineage", LINEAGE),
     ("0004_ledger", LEDGER),
     ("0005_breakpoints", BREAKPOINTS),
+    ("0006_shared", SHARED),
 ]
+
+
+def tables() -> list[str]:
+    """Every table the migrations create, in creation order (a table's references come
+    before it): what `cairn store migrate` copies."""
+    import re
+
+    return [name for _, sql in MIGRATIONS for name in re.findall(r"CREATE TABLE (?:IF NOT EXISTS )?(\w+)", sql)]
