@@ -190,3 +190,16 @@ def test_files_a_subagent_edits_are_recorded_on_its_attempt(m: CheckpointManager
     assert done is not None and done.changed == (("made-by-bash.txt", "git"), ("nb.ipynb", "NotebookEdit"),
                                                   ("src/app.py", "Write"), ("src/util.py", "Edit"))
     assert not (m.root / ".edits" / "agent-impl").exists()  # recorded, then removed
+
+
+def test_a_person_at_a_terminal_is_told_what_reruns_and_why(m: CheckpointManager, repo: Path) -> None:
+    from cairn.cmd.picker import summary
+
+    run_all(m)
+    (repo / "src" / "app.py").write_text("def f():\n    return 2\n")
+    resumer = WorkflowResumer(m)
+    plan = resumer.plan(WID, report=resumer.validate(WID))
+    text = summary(plan, m, dry_run=True, note=None)
+    assert "Re-runs: reviewer, security-auditor, doc-master" in text
+    assert "the code changed after reviewer read it: src/app.py" in text
+    assert "Next stage: reviewer" in text and "Nothing was changed (--dry-run)" in text
