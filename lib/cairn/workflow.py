@@ -28,12 +28,12 @@ from cairn.errors import (
 from cairn.faults import point
 from cairn.live import live_seen, mark_live
 from cairn.model import ArtifactRecord, Effect, LeaseRecord, Workflow, utcnow
-from cairn.paths import check_workflow_id
+from cairn.paths import check_workflow_id, new_id
 from cairn.pipeline import Pipeline
 from cairn.redact import redact
 from cairn.status import ACTIVE, FINISHED, Status, check_transition
 from cairn.store import Store, Tx, projection
-from cairn.transitions import Unchanged, attempt_for, check_rewritten, close_running, restage, transition
+from cairn.transitions import Unchanged, attempt_for, check_rewritten, close_running, reopening, restage, transition
 
 MAX_REQUEST = 20_000
 OPEN_MARK = ".open"        # exists iff a workflow is open: SessionStart/SubagentStart need Python
@@ -135,14 +135,15 @@ class Workflows:
 
     def create(self, request: str, pipeline: Pipeline, *, workflow_id: str | None = None,
                session_id: str | None = None, metadata: dict[str, str] | None = None,
-               git: str | None = None, breakpoints: Sequence[str] = ()) -> Workflow:
+               git: str | None = None, breakpoints: Sequence[str] = (), then: Change | None = None) -> Workflow:
+        """`then`: more of it, in the same transaction (its pins, a fork's shared stages)."""
         if not isinstance(request, str) or not request.strip():
             raise UsageError("the request is empty", hint='describe the work: cairn start "add X"')
         if len(request) > MAX_REQUEST:
             raise UsageError(f"the request is {len(request)} characters; the limit is {MAX_REQUEST}",
                              hint="shorten it and put details in a file the agents can read")
         now = utcnow()
-        wid = check_workflow_id(workflow_id) if workflow_id else f"wf-{now:%Y%m%d-%H%M%S}-{os.urandom(3).hex()}"
+        wid = check_workflow_id(workflow_id) if workflow_id else new_id(now)
         if self.root is not None:
             folder = self.root / wid
             if os.path.lexists(folder) and (os.path.islink(folder) or not os.path.isdir(folder)):
@@ -160,6 +161,8 @@ class Workflows:
             if session_id:
                 tx.touch_session(wid, session_id, now, "create")
                 tx.bind(session_id, wid, now, "cairn start")
+            if then is not None and (new := tx.workflow(wid)) is not None:
+                then(tx, new, 1, now)
             wf = tx.workflow(wid)
         assert wf is not None
         self.project(wf)
@@ -167,7 +170,8 @@ class Workflows:
         return wf
 
     def start_stage(self, workflow_id: str, stage: str, *, agent_id: str | None = None,
-                    session_id: str | None = None, dispatch: str | None = None) -> Workflow:
+                    session_id: str | None = None, dispatch: str | None = None,
+                    code: str | None = None) -> Workflow:
         def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
             name = wf.pipeline.stage(stage).name
             if agent_id and tx.attempt_of_agent(agent_id) is not None:
@@ -177,7 +181,9 @@ class Workflows:
                                    hint='start a new workflow with `cairn start "REQUEST"`')
             transition(tx, wf, Status.RUNNING, f"agent {name} started", seq, now)
             close_running(tx, wf, "a new attempt started before it ended", seq, now, stage=name)
-            tx.start_attempt(workflow_id, name, now, seq, agent_id=agent_id, session_id=session_id)
+            aid = tx.start_attempt(workflow_id, name, now, seq, agent_id=agent_id, session_id=session_id)
+            if code:  # the code as the attempt found it: git tells what it changed by its stop
+                tx.set_code_start(aid, code)
             if dispatch and agent_id:
                 tx.claim_dispatch(dispatch, agent_id)
             if session_id:
@@ -187,8 +193,9 @@ class Workflows:
     def complete_stage(self, workflow_id: str, stage: str, records: Sequence[ArtifactRecord], *,
                        agent_id: str | None = None, session_id: str | None = None,
                        git: str | None = None, usage: str | None = None,
-                       bodies: dict[str, bytes] | None = None) -> Workflow:
-        """`bodies`: the artifacts' contents by hash, on a shared store (`cairn.carried`)."""
+                       changed: Sequence[tuple[str, str]] = (), bodies: dict[str, bytes] | None = None) -> Workflow:
+        """`git`: the code state it saw (cairn.codestate); `changed`: (path, how) of the files it changed;
+        `bodies`: the artifacts' contents by hash, on a shared store (`cairn.carried`)."""
         def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
             name = wf.pipeline.stage(stage).name
             attempt = attempt_for(tx, wf, name, agent_id)
@@ -224,6 +231,9 @@ class Workflows:
                 tx.set_attempt_git(aid, git)
             if usage and (attempt is None or not attempt.usage):  # the client's own report wins
                 tx.set_usage(aid, usage)
+            from cairn.lineage import record  # what it read, what it changed
+
+            record(tx, wf, name, aid, changed)
             if session_id:
                 tx.touch_session(workflow_id, session_id, now)
             if not [s for s in wf.remaining_agents if s != name]:  # this completion was the last one
@@ -282,12 +292,11 @@ class Workflows:
               kind: str, *, session_id: str | None = None, running: bool = True) -> Workflow:
         """A resume operation (`cairn.operations`), then back to running."""
         def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> str | None:
+            before = set(wf.done)
             note = op(tx, wf, seq, now)
             if running and wf.status != Status.RUNNING:
-                if wf.status in FINISHED:
-                    raise NotResumable(f"workflow {workflow_id!r} is {wf.status.value}",
-                                       hint='start a new workflow with `cairn start "REQUEST"`')
-                transition(tx, wf, Status.RUNNING, f"resumed ({note})" if note else "resumed", seq, now)
+                verb = reopening(wf, before, kind)  # a finished workflow only by going back
+                transition(tx, wf, Status.RUNNING, f"{verb} ({note})" if note else verb, seq, now)
             if session_id:
                 tx.touch_session(workflow_id, session_id, now, "resume")
                 tx.bind(session_id, workflow_id, now, "cairn resume")
