@@ -353,3 +353,17 @@ def test_the_store_settings_read_alike_with_and_without_pyyaml(tmp_path: Path) -
     (tmp_path / ".claude" / "cairn.yaml").write_text("settings:\n  store: mysql://db/cairn\n")
     with pytest.raises(ConfigError, match="not a postgresql:// address"):
         load_project_config(tmp_path)
+
+
+def test_the_panel_card_names_the_hosts_and_reads_the_other_machines_workflow(clones: tuple[Path, Path]) -> None:
+    pytest.importorskip("jinja2", reason="the panel needs jinja2")
+    from cairn.web import views
+
+    a, b = clones
+    ma = manager(a)
+    ma.create("on the panel", workflow_id="wf-p", session_id="sess-a")
+    complete_stage(ma, "wf-p", "orchestrator")
+    ma.pause("wf-p", "for the panel")
+    card = views.card(manager(b), "wf-p")  # from the other clone: its artifact restored first
+    assert card.hosts == [os.uname().nodename] and card.can_resume, card.reason
+    assert (b / ".claude" / "artifacts" / "wf-p" / "manifest.json").is_file()

@@ -63,6 +63,7 @@ class Card:
     reason: str
     command: str
     options: list[str] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)  # the machines its sessions ran on (a shared store: any)
 
     @property
     def level(self) -> str:
@@ -153,7 +154,8 @@ def card(m: CheckpointManager, wid: str, now: datetime | None = None) -> Card:
         waiting=breakpoints.waiting(wf), held=[b.stage for b in wf.breakpoints if b.holding],
         holdable=[n for n in wf.remaining_agents if breakpoints.holding(wf.breakpoints, n) is None],
         can_resume=plan.can_resume, reason=plan.reason, command=resume_command(wid),
-        options=recovery(wid, report.problems, wf.pipeline))
+        options=recovery(wid, report.problems, wf.pipeline),
+        hosts=list(dict.fromkeys(x.host for x in wf.sessions if x.host)))
 
 
 def cards(m: CheckpointManager) -> list[Card]:
