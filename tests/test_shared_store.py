@@ -367,3 +367,49 @@ def test_the_panel_card_names_the_hosts_and_reads_the_other_machines_workflow(cl
     card = views.card(manager(b), "wf-p")  # from the other clone: its artifact restored first
     assert card.hosts == [os.uname().nodename] and card.can_resume, card.reason
     assert (b / ".claude" / "artifacts" / "wf-p" / "manifest.json").is_file()
+
+
+def test_the_password_comes_from_the_environment_pgpass_or_the_plugin_option_never_a_file_of_cairns(
+        pg_server: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A role that must give its password (SCRAM): PGPASSWORD, a pgpass file, or the
+    plugin's keychain-backed option reach the server; a wrong one is said without it;
+    no file Cairn writes holds it."""
+    import pgcluster
+    from cairn.store.postgres import PgStore
+
+    assert isinstance(pg_server, pgcluster.Cluster)
+    url, secret = pg_server.password_url(), pg_server.PASSWORD
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "none"))
+    with pytest.raises(StoreUnreachable):
+        PgStore(url, "key:pw")
+    monkeypatch.setenv("PGPASSWORD", secret)
+    PgStore(url, "key:pw").close()
+    monkeypatch.delenv("PGPASSWORD")
+    pgpass = tmp_path / "pgpass"
+    pgpass.write_text(f"127.0.0.1:{pg_server.port}:postgres:{pg_server.PASSWORD_ROLE}:{secret}\n")
+    pgpass.chmod(0o600)
+    monkeypatch.setenv("PGPASSFILE", str(pgpass))
+    PgStore(url, "key:pw").close()
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "none"))
+    PgStore(url, "key:pw", password=address.password({"CLAUDE_PLUGIN_OPTION_STORE_PASSWORD": secret})).close()
+    wrong = "Wr0ng-pass-77"
+    with pytest.raises(StoreUnreachable, match="refused the credentials") as err:
+        PgStore(url, "key:pw", password=wrong)
+    assert wrong not in str(err.value) and secret not in str(err.value)
+
+    # through a hook with the plugin's options, offline on a wrong password: logged without it
+    project = tmp_path / "p"
+    (project / ".claude" / "artifacts").mkdir(parents=True)
+    from cairn.hooks import run
+
+    env = {**os.environ, "CLAUDE_PROJECT_DIR": str(project), "CLAUDE_PLUGIN_OPTION_STORE": url,
+           "CLAUDE_PLUGIN_OPTION_STORE_PASSWORD": wrong, "CAIRN_PROJECT_KEY": "pw"}
+    monkeypatch.delenv("CAIRN_STORE", raising=False)
+    for k in ("CLAUDE_PLUGIN_OPTION_STORE", "CLAUDE_PLUGIN_OPTION_STORE_PASSWORD", "CAIRN_PROJECT_KEY"):
+        monkeypatch.setenv(k, env[k])
+    answer = run("session-start", json.dumps({"session_id": "s-pw", "source": "startup", "cwd": str(project),
+                                               "hook_event_name": "SessionStart"}).encode(), env)
+    assert answer is not None and "refused the credentials" in str(answer["systemMessage"])
+    written = b"".join(p.read_bytes() for p in project.rglob("*") if p.is_file())
+    assert wrong.encode() not in written and secret.encode() not in written

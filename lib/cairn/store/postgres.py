@@ -148,6 +148,10 @@ class PgStore:
     def _unreachable(self, exc: BaseException) -> StoreUnreachable:
         text = _without_secrets(str(exc).strip(), self.url, self._password)
         first = text.splitlines()[0] if text else type(exc).__name__
+        if str(getattr(exc, "sqlstate", "") or "").startswith("28") or "authentication failed" in text:
+            return StoreUnreachable(f"{public_url(self.url)} refused the credentials: {first[:200]}",
+                                    hint="check the password: PGPASSWORD, ~/.pgpass, or the plugin's store_password "
+                                    "option; hooks record locally meanwhile and the next `cairn` command sends it")
         return StoreUnreachable(f"{public_url(self.url)} cannot be reached: {first[:200]}",
                                 hint="start the server or check the address in CAIRN_STORE / settings.store; "
                                 "hooks record locally meanwhile and the next `cairn` command sends it")
@@ -210,7 +214,9 @@ class PgStore:
         try:
             yield db
             db.execute("COMMIT")
-        except psycopg.OperationalError as exc:  # the server went away: nothing of this transaction is known
+        except psycopg.OperationalError as exc:
+            # the server went away: whether a COMMIT in flight was applied is unknown, and a
+            # retry is safe (every delivery counts once: the store merges it)
             self._drop()
             raise self._unreachable(exc) from None
         except psycopg.Error as exc:
