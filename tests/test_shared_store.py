@@ -413,3 +413,23 @@ def test_the_password_comes_from_the_environment_pgpass_or_the_plugin_option_nev
     assert answer is not None and "refused the credentials" in str(answer["systemMessage"])
     written = b"".join(p.read_bytes() for p in project.rglob("*") if p.is_file())
     assert wrong.encode() not in written and secret.encode() not in written
+
+
+def test_the_origin_is_read_from_the_files_as_git_reads_it(tmp_path: Path) -> None:
+    """The scope comes from .git/config without starting git (a hook's time), worktrees
+    included; an `include` sends it to git itself."""
+    from cairn.scope import _origin_from_files, project_scope
+
+    repo = tmp_path / "repo"
+    git("init", "-q", str(repo), cwd=tmp_path)
+    git("remote", "add", "origin", "git@github.com:Acme/Payments.git", cwd=repo)
+    git("-c", "user.email=t@e", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "x", cwd=repo)
+    git("worktree", "add", "-q", str(tmp_path / "wt"), cwd=repo)
+    (repo / "sub").mkdir()
+    for where in (repo, repo / "sub", tmp_path / "wt"):
+        assert _origin_from_files(where) == "git@github.com:Acme/Payments.git"
+        assert project_scope(where, "", {}) == "github.com/acme/payments"
+    git("config", "include.path", "../elsewhere.cfg", cwd=repo)
+    assert _origin_from_files(repo) is None and project_scope(repo, "", {}) == "github.com/acme/payments"
+    assert project_scope(repo, "team/x", {}) == "key:team/x"
+    assert project_scope(repo, "team/x", {"CAIRN_PROJECT_KEY": "env/y"}) == "key:env/y"
