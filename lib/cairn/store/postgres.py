@@ -139,11 +139,12 @@ class PgStore:
         self._lock_key = int.from_bytes(hashlib.sha256(b"cairn-write:" + scope.encode()).digest()[:8], "big",
                                         signed=True)
         self._conn: psycopg.Connection[Any] | None = None
+        self._described = f"{public_url(url)} (project {scope})"  # parsed once: every transaction names it
         self._connect()
         self._migrate()
 
     def describe(self) -> str:
-        return f"{public_url(self.url)} (project {self.scope})"
+        return self._described
 
     def _unreachable(self, exc: BaseException) -> StoreUnreachable:
         text = _without_secrets(str(exc).strip(), self.url, self._password)
