@@ -114,6 +114,15 @@ def tiny() -> Pipeline:
     return three_stage_pipeline()
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """Where the panel's browser tests left their screenshots, when they ran."""
+    from panel_support import SHOTS
+
+    folder = config.stash.get(SHOTS, None)
+    if folder is not None:
+        terminalreporter.write_line(f"panel screenshots: {folder}")
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[pgcluster.Cluster]:
     """A real PostgreSQL server for the session (the system's package), or a skip that

@@ -17,10 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
+
 from cairn.manager import CheckpointManager
 from test_cli_support import LIB, SESSION_VARS, complete_stage
 
 URL_RE = re.compile(r"http://127\.0\.0\.1:(\d+)/([A-Za-z0-9_-]+)/")
+SHOTS = pytest.StashKey[Path]()  # where the browser tests left their screenshots (said at the end)
 
 
 def git(project: Path, *args: str) -> None:

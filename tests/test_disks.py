@@ -27,6 +27,8 @@ from support import ARTIFACT_FIXTURES, LIB
 
 NOBODY = 65534
 FULL_AT = ("already", *POINTS)  # "already": the disk was full before the command started
+QUICK = ("already", "after_commit", "before_replace")  # the default run; every point with -m slow
+FULL_CASES = [pytest.param(at, marks=() if at in QUICK else pytest.mark.slow) for at in FULL_AT]
 WRITES = {
     "start": ["start", "second", "--id", "wf-b"],
     "pause": ["pause", "wf-a"],
@@ -122,7 +124,7 @@ def plain(done: subprocess.CompletedProcess[str]) -> None:
     assert done.returncode in (0, 1), (done.returncode, text)
 
 
-@pytest.mark.parametrize("at", FULL_AT)
+@pytest.mark.parametrize("at", FULL_CASES)
 @pytest.mark.parametrize("name", list(WRITES))
 def test_a_full_disk_at_each_moment_of_a_write(template: Path, disk: Path, name: str, at: str) -> None:
     project = _copy(template, disk)

@@ -177,6 +177,14 @@ def test_stamp_moves_with_each_commit(project: Path) -> None:
         assert json.loads(after)["stamp"] != json.loads(first)["stamp"]
 
 
+def test_a_claude_session_cannot_start_the_panel(project: Path) -> None:
+    """The panel approves breakpoints: started from the Bash tool of the session waiting at
+    one, it would let the model release itself."""
+    m = fleet(project)
+    proc = run_cairn("--dir", str(m.root), "ui", env={"CLAUDE_CODE_SESSION_ID": "s-model"})
+    assert proc.returncode == 2 and "is for the person" in proc.stderr and proc.stdout == "", proc
+
+
 def test_port_taken_is_a_usage_error(project: Path) -> None:
     m = fleet(project)
     with serve(m.root) as s:

@@ -4,7 +4,7 @@ real process. Load, read the cards, press the actions (each asks for confirmatio
 shows its result), watch the page follow a change made elsewhere, and keep screenshots.
 
 Screenshots go to `$CAIRN_TEST_ARTIFACTS/panel` (default `build/test-artifacts/panel`,
-git-ignored); the test prints the folder. `CAIRN_UPDATE_SCREENSHOT=1` also rewrites the
+git-ignored); the run's summary names the folder. `CAIRN_UPDATE_SCREENSHOT=1` also rewrites the
 README's `docs/img/panel.png`. Skipped, with the reason, without Chromium or Playwright.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from cairn.manager import CheckpointManager
-from panel_support import Server, fleet, serve
+from panel_support import SHOTS, Server, fleet, serve
 from test_cli_support import REPO, no_claude_session  # noqa: F401  (autouse)
 
 CHROMIUM = os.environ.get("CAIRN_CHROMIUM", "/usr/bin/chromium")
@@ -70,10 +70,11 @@ def confirm(page: sync_api.Page, *, feedback: str | None = None, stage: str | No
     sync_api.expect(dialog).to_be_hidden()
 
 
-def test_panel_in_chromium(browser: sync_api.BrowserContext, panel: tuple[Server, CheckpointManager]) -> None:
+def test_panel_in_chromium(browser: sync_api.BrowserContext, panel: tuple[Server, CheckpointManager],
+                           request: pytest.FixtureRequest) -> None:
     server, m = panel
     out = shots()
-    print(f"\npanel screenshots: {out}")
+    request.config.stash[SHOTS] = out  # said at the end of the run
     browser.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.origin)
     page = browser.new_page()
     problems: list[str] = []

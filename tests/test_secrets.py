@@ -67,6 +67,7 @@ def test_the_corpus_is_redacted(kind: str, text: str, secret: str) -> None:
     out = redact_json(encoded)
     assert secret not in out and json.loads(out)["n"] == 1  # still valid JSON
     assert has_secret(text)
+    assert redact(redact(text)) == redact(text) and not has_secret(redact(text))  # stored twice: the same
 
 
 def test_harmless_text_is_left_alone() -> None:

@@ -59,11 +59,14 @@ def feedback_for(wf: Workflow, stage: str) -> Breakpoint | None:
 
 
 def deny_reason(workflow_id: str, bp: Breakpoint) -> str:
-    """What PreToolUse tells the model when it dispatches a held stage."""
-    return (f"{bp.stage} of workflow {workflow_id} is held at a breakpoint: a person must approve it before it "
-            f"runs, and only they can. Do not dispatch {bp.stage} again and do not do its work yourself. Tell "
-            f"the user that "
-            f"{bp.stage} is waiting for their approval (`cairn approve {workflow_id}`, optionally with "
+    """What PreToolUse tells the model when it dispatches a held stage (the stage name comes
+    from a pipeline snapshot: framed like every name the model reads)."""
+    from cairn.context import safe
+
+    stage = safe(bp.stage, 80)
+    return (f"{stage} of workflow {workflow_id} is held at a breakpoint: a person must approve it before it "
+            f"runs, and only they can. Do not dispatch {stage} again and do not do its work yourself. Tell the "
+            f"user that {stage} is waiting for their approval (`cairn approve {workflow_id}`, optionally with "
             f"--feedback, or the Approve button of `cairn ui`; `cairn reject {workflow_id} --feedback TEXT` "
             "re-runs the stage before it instead), then stop and wait. Once they say it is approved, dispatch "
             "it again with the same cairn-workflow line.")

@@ -72,7 +72,8 @@ def describe(kind: str, path: str) -> tuple[str, str]:
         return (f"permission denied to this user (uid {os.geteuid()}) at {path}",
                 "run Cairn as the user who owns the project, or fix the folder's owner and permissions")
     return (f"the disk holding {path} reported an I/O error",
-            "check the disk (free space, `dmesg`), then run the command again")
+            "check the disk (free space, `dmesg`), then run the command again; if the disk is fine, "
+            "`cairn doctor` rebuilds a damaged database from the checkpoint.json files")
 
 
 def error(exc: BaseException, path: str, outcome: str = "nothing was recorded") -> DiskError | None:

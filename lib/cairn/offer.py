@@ -113,12 +113,18 @@ def _read_bytes(path: str, limit: int) -> bytes | None:
         os.close(fd)
 
 
-def read_file(path: str, limit: int = 4096) -> str | None:
+def read_file(path: str, limit: int = 4096, *, own: bool = False) -> str | None:
+    """The text of `path` (no link followed, a FIFO never waited on); with `own`, only a
+    regular file with one link that this user owns."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
     with os.fdopen(fd, "rb") as fh:
+        if own:
+            st = os.fstat(fh.fileno())
+            if st.st_mode & 0o170000 != 0o100000 or st.st_nlink != 1 or st.st_uid != os.geteuid():
+                return None
         return fh.read(limit).decode("utf-8", "replace")
 
 
@@ -144,9 +150,13 @@ def serve(root: str, payload: str) -> str | None:
     session_id = _field(payload, "session_id") or ""
     if not session_id:
         return None
-    text = read_file(os.path.join(root, OFFER_FILE), _MAX)
+    # The cache answers with text that reaches the model: it must be this user's own file,
+    # and tied by its stamp to this very database file (an inode a cloned or copied
+    # project cannot reproduce). A planted `.offer` is never served.
+    text = read_file(os.path.join(root, OFFER_FILE), _MAX, own=True)
     if not text or not text.startswith(MAGIC + "\n"):
         return None
+    stamped = False
     now = time.time()
     lines = text.split("\n")
     output: str | None = None
@@ -162,6 +172,7 @@ def serve(root: str, payload: str) -> str | None:
         elif kind == "stamp":
             if db_stamp(root) != value:
                 return None
+            stamped = True
         elif kind == "file":  # value: path; the next line: its expected content, escaped
             expected = lines[i].replace("\\n", "\n").replace("\\\\", "\\") if i < len(lines) else ""
             i += 1
@@ -169,7 +180,7 @@ def serve(root: str, payload: str) -> str | None:
                 return None
         elif kind and not _holds(kind, value, now):
             return None
-    if output is None:
+    if output is None or not stamped:
         return None
     if not first_delivery(root, delivery_key(session_id, "startup", _field(payload, "transcript_path") or "")):
         return ""

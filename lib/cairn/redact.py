@@ -27,7 +27,7 @@ _PATTERNS = [
     ("private-key", r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:[^\"]*?-----END [A-Z0-9 ]*PRIVATE KEY-----"
                     r"|[^\"]*)"),
     # scheme://user:password@host: the password only
-    ("url-password", r"(?<=://)(?P<url_user>[^\s:/@\"'`]{0,200}):[^\s\"'`<>@/]{1,300}(?=@)"),
+    ("url-password", r"(?<=://)(?P<url_user>[^\s:/@\"'`]{0,200}):(?!\[REDACTED)[^\s\"'`<>@/]{1,300}(?=@)"),
     ("bearer", r"(?i:\bbearer\s+)[A-Za-z0-9_\-\.=+/~]{12,}"),
     # password: X, pwd=X, "secret": "X", AWS_SECRET_ACCESS_KEY=X, api_key: X ... the value only
     ("assignment", r"(?P<assign_key>(?i:password|passwd|pwd|secret|token|api[_\-]?key|access[_\-]?key|"

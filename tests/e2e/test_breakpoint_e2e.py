@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
 from fake_api import FakeAnthropic, Request, ResponderResult, text_turn
 from harness import ClaudeEnv, parse_stream_json
 from scenarios import (
@@ -38,8 +39,11 @@ def run(env: ClaudeEnv, prompt: str, extra: list[str]) -> list[dict[str, Any]]:
     return parse_stream_json(proc.stdout)
 
 
-def test_held_dispatch_waits_for_approval(claude_env: ClaudeEnv, fake_api: FakeAnthropic) -> None:
+def test_held_dispatch_waits_for_approval(claude_env: ClaudeEnv, fake_api: FakeAnthropic,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
     env, project = claude_env, claude_env.project
+    for name in ("CLAUDE_CODE_SESSION_ID", "CLAUDE_PID"):  # the approval is the person's, from a terminal
+        monkeypatch.delenv(name, raising=False)
     plugin_ready(env)
     make_workflow(project, ["orchestrator"])
     manager(project).hold(WID, "researcher")

@@ -72,9 +72,9 @@ def probe(path: Path) -> str:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.Error as exc:
         failure = disk.error(exc, str(path), "nothing was repaired")
-        if failure is not None:
+        if failure is not None and failure.kind != disk.IO:  # full, read-only, not ours: leave it be
             raise failure from None
-        return "damaged"
+        return "damaged"  # an I/O error on a disk with room that we may write: the files are at fault
     finally:
         if db is not None:
             db.close()

@@ -11,7 +11,7 @@ import secrets
 import socket
 import sys
 
-from cairn.cmd.common import Subparsers, artifacts_root, manager
+from cairn.cmd.common import Subparsers, artifacts_root, claude_session, manager
 from cairn.errors import EXIT_OK, UsageError
 
 HOST = "127.0.0.1"  # never another interface: the panel changes workflows
@@ -37,6 +37,9 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     from cairn.web.app import build
 
+    if claude_session() is not None:  # the panel approves breakpoints: it is the person's, not the model's
+        raise UsageError("`cairn ui` is for the person: it can approve a breakpoint the Claude session is waiting at",
+                         hint="run it in a terminal of your own (cairn ui --open)")
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a port", hint="give 1-65535, or 0 for a free one")
     m = manager(args)

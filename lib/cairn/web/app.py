@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cairn import accounting
 from cairn.errors import CairnError, StoreError, UnknownAgent, UsageError, WorkflowNotFound
+from cairn.humanize import duration
 from cairn.manager import CheckpointManager
 from cairn.offer import db_stamp
 from cairn.paths import check_workflow_id
@@ -111,40 +112,46 @@ class Panel:
         raw = db_stamp(str(self.m.root)) or "none"
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
-    def page(self, name: str, status: int = 200, **values: object) -> HTMLResponse:
+    def page(self, name: str, seen: str, status: int = 200, **values: object) -> HTMLResponse:
+        """A page showing the database as of stamp `seen`, read BEFORE its data: a commit
+        landing while the page is computed leaves the page an older stamp, so the script
+        fetches it again (the other order could show old data under a new stamp forever)."""
         html = self.env.get_template(name).render(base=f"/{self.token}", root=str(self.m.root),
-                                                  stamp=self.stamp(), legend=views.LEGEND, **values)
+                                                  stamp=seen, legend=views.LEGEND, **values)
         return HTMLResponse(html, status_code=status)
 
-    def failed(self, exc: CairnError) -> HTMLResponse:
-        return self.page("error.html", status_of(exc), message=exc.message, hint=exc.hint)
+    def failed(self, exc: CairnError, seen: str) -> HTMLResponse:
+        return self.page("error.html", seen, status_of(exc), message=exc.message, hint=exc.hint)
 
     # ------------------------------------------------------------------ pages
     async def panel(self, request: Request) -> Response:
+        seen = self.stamp()
         try:
-            return self.page("panel.html", cards=views.cards(self.m), title="Resumable workflows")
+            return self.page("panel.html", seen, cards=views.cards(self.m), title="Resumable workflows")
         except CairnError as exc:
-            return self.failed(exc)
+            return self.failed(exc, seen)
 
     async def details(self, request: Request) -> Response:
         from cairn.dashboard import detail
 
+        seen = self.stamp()
         try:
             wid = check_workflow_id(str(request.path_params["wid"]))
             wf = self.m.load(wid)
-            return self.page("details.html", wf=wf, card=views.card(self.m, wid) if views.is_open(wf) else None,
+            return self.page("details.html", seen, wf=wf, card=views.card(self.m, wid) if views.is_open(wf) else None,
                              detail=detail(self.m, wid, history_limit=len(wf.marks) or 1),
-                             tokens=lambda a: accounting.usage(a).tokens, when=views.when, title=f"Workflow {wid}")
+                             tokens=lambda a: accounting.usage(a).tokens, duration=duration, title=f"Workflow {wid}")
         except CairnError as exc:
-            return self.failed(exc)
+            return self.failed(exc, seen)
 
     async def history(self, request: Request) -> Response:
+        seen = self.stamp()
         workflows = []
         if self.m.exists():
             with self.m.store.read() as r:
                 workflows = [wf for wf in (r.workflow(i) for i in r.ids()) if wf is not None]
         data, drawn = charts.history(workflows, str(Path(self.m.root) / "cairn.db"))
-        return self.page("history.html", data=data, charts=drawn, title="History")
+        return self.page("history.html", seen, data=data, charts=drawn, title="History")
 
     async def stamp_json(self, request: Request) -> Response:
         return JSONResponse({"stamp": self.stamp()})

@@ -79,9 +79,14 @@
     if (b && !b.disabled) { ev.preventDefault(); act(b); }
   });
 
+  let busy = false, again = false;
+
   async function refresh(force) {
-    // Re-render the page's content from the server when the database changed.
+    // Re-render the page's content from the server when the database changed; one at a
+    // time (a slow answer must not land after a newer one), a forced one queued.
+    if (busy) { again = again || force; return; }
     if (dialog.open) return;
+    busy = true;
     try {
       const r = await fetch(base + "/api/stamp", {cache: "no-store"});
       const now = (await r.json()).stamp;
@@ -101,6 +106,9 @@
       const live = document.getElementById("live");
       live.classList.add("stale");
       live.textContent = "not updating: is `cairn ui` still running?";
+    } finally {
+      busy = false;
+      if (again) { again = false; refresh(true); }
     }
   }
   setInterval(refresh, 1000);
