@@ -433,3 +433,40 @@ def test_the_origin_is_read_from_the_files_as_git_reads_it(tmp_path: Path) -> No
     assert _origin_from_files(repo) is None and project_scope(repo, "", {}) == "github.com/acme/payments"
     assert project_scope(repo, "team/x", {}) == "key:team/x"
     assert project_scope(repo, "team/x", {"CAIRN_PROJECT_KEY": "env/y"}) == "key:env/y"
+
+
+def test_watch_on_a_shared_store_redraws_when_another_machine_commits(clones: tuple[Path, Path]) -> None:
+    """`cairn watch` in one clone; a completion recorded from the other: a new frame."""
+    import sys
+    import threading
+    import time
+
+    a, b = clones
+    ma = manager(a)
+    ma.create("watched from b", workflow_id="wf-wt")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "lib")}
+    env.pop("CLAUDE_PROJECT_DIR", None)
+    proc = subprocess.Popen([sys.executable, "-m", "cairn", "watch", "wf-wt", "--interval", "600", "--no-color"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=b)
+    seen: list[str] = []
+    out = proc.stdout
+    assert out is not None
+
+    def pump() -> None:
+        for line in out:
+            seen.append(line)
+    threading.Thread(target=pump, daemon=True).start()
+
+    def wait_for(needle: str) -> None:
+        deadline = time.monotonic() + 30
+        while not any(needle in line for line in seen):
+            assert time.monotonic() < deadline, "".join(seen)
+            time.sleep(0.05)
+    try:
+        wait_for("Checkpoint history (1)")
+        complete_stage(ma, "wf-wt", "orchestrator")  # machine A commits
+        wait_for("Checkpoint history (2)")
+        assert sum("cairn watch: frame " in line for line in seen) == 2
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

@@ -2,9 +2,11 @@
 
 No file watcher: a connection held open on `.claude/artifacts/cairn.db` asks SQLite
 `PRAGMA data_version` a few times a second, which changes only when another connection
-commits (a hook, another command). A change redraws one frame, and only if the dashboard
-reads differently (a burst of commits within --debounce is one frame). `--interval`
-redraws anyway now and then so that "5 minutes ago" stays true. On a terminal the screen
+commits (a hook, another command); on a shared store, a small read asks which workflow
+the store changed last and at which checkpoint (any machine's commit changes it). A
+change redraws one frame, and only if the dashboard reads differently (a burst of
+commits within --debounce is one frame). `--interval` redraws anyway now and then so
+that "5 minutes ago" stays true. On a terminal the screen
 is cleared before each frame; into a pipe, frames follow each other, each under a header
 line. Standard library only.
 """
@@ -24,6 +26,11 @@ from cairn.cmd.status import render_status
 from cairn.errors import EXIT_OK, CairnError
 from cairn.humanize import clock
 from cairn.model import utcnow
+from cairn.status import Status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from cairn.manager import CheckpointManager
 
 CLEAR = "\x1b[H\x1b[2J"
 DB_FILE = "cairn.db"
@@ -66,6 +73,26 @@ class Poller:
         self.db, self.inode = None, None
 
 
+class SharedPoller:
+    """The same question asked of a shared store: which workflow the store changed last,
+    at which checkpoint, and how many there are (one small read per look; another
+    machine's commit changes it)."""
+
+    def __init__(self, m: CheckpointManager) -> None:
+        self.m = m
+
+    def token(self) -> tuple[object, ...] | None:
+        try:
+            with self.m.store.read() as r:
+                latest = r.by_change(list(Status))[:1]
+                return (*latest, *(r.seq(w) for w in latest), sum(r.counts().values()))
+        except CairnError:  # the server away: nothing to compare; the next look tries again
+            return None
+
+    def close(self) -> None:
+        """Nothing held open here: the manager's connection ends with the command."""
+
+
 def body(args: argparse.Namespace) -> str:
     try:
         return render_status(args)[1]
@@ -79,7 +106,10 @@ def frame(text: str, n: int, tty: bool) -> str:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    poller = Poller(artifacts_root(args) / DB_FILE)
+    from cairn.cmd.common import manager
+
+    m = manager(args)
+    poller: Poller | SharedPoller = SharedPoller(m) if m.shared else Poller(artifacts_root(args) / DB_FILE)
     tty = sys.stdout.isatty() and not args.no_color
     n = 0
     seen = poller.token()
