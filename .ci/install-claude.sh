@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Install the pinned Claude Code CLI into <repo>/.e2e/ for the end-to-end tests.
+# Install the pinned Claude Code CLI for the end-to-end tests, outside the repository
+# (the repository is the plugin, and `claude plugin install` copies its folder whole):
+# into $CAIRN_E2E_PREFIX, by default ${XDG_CACHE_HOME:-$HOME/.cache}/cairn-ci/claude-<version>
+# (.ci/env.sh). The tests find it there, or through $CAIRN_CLAUDE_BIN.
 # Idempotent: does nothing when the pinned version is already installed.
 # Usage: bash .ci/install-claude.sh   (CAIRN_CLAUDE_VERSION overrides the pin)
 set -euo pipefail
 
 CLAUDE_VERSION="${CAIRN_CLAUDE_VERSION:-2.1.328}"
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PREFIX="${REPO_ROOT}/.e2e"
+PREFIX="${CAIRN_E2E_PREFIX:-${XDG_CACHE_HOME:-$HOME/.cache}/cairn-ci/claude-${CLAUDE_VERSION}}"
 PKG_JSON="${PREFIX}/node_modules/@anthropic-ai/claude-code/package.json"
 BIN="${PREFIX}/node_modules/.bin/claude"
 

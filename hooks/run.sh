@@ -6,7 +6,7 @@
 event=$1
 root="${CLAUDE_PROJECT_DIR:-$PWD}/.claude/artifacts"
 here=${0%/*}
-DEPS_STAMP=deps-3
+DEPS_STAMP=deps-4
 
 if [ "$event" = session-start ] && [ -n "$CLAUDE_PLUGIN_DATA" ] \
    && [ ! -e "$CLAUDE_PLUGIN_DATA/$DEPS_STAMP.ok" ]; then

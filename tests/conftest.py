@@ -4,6 +4,7 @@ home, so nothing ever touches the real `~` or the repository's `.claude/`."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +15,11 @@ import pgcluster
 from cairn.manager import CheckpointManager
 from cairn.pipeline import Pipeline, default_pipeline
 from support import ARTIFACT_FIXTURES, run_cairn
+
+if os.environ.get("CAIRN_HYPOTHESIS_DIR"):  # .ci/env.sh: Hypothesis's database outside the plugin's folder
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    set_hypothesis_home_dir(os.environ["CAIRN_HYPOTHESIS_DIR"])
 
 
 @pytest.fixture(autouse=True)

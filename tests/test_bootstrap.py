@@ -14,7 +14,7 @@ from cairn.manager import CheckpointManager
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_SH = REPO / "hooks" / "run.sh"
-STAMP = "deps-3"
+STAMP = "deps-4"
 EXAMPLES = REPO / "lib" / "cairn" / "data" / "examples"
 
 

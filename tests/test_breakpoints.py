@@ -67,7 +67,7 @@ def test_held_dispatch_is_denied_until_approved(project: Path, mgr: CheckpointMa
     assert breakpoints.waiting(wf) == ["reviewer"]
     assert [a.action for a in wf.audit][-1] == "breakpoint"
     code, out, _ = run(capsys, "--dir", str(mgr.root), "status", "--no-color")
-    assert code == 0 and "    waiting for approval: reviewer (`cairn approve ID`)" in out, out
+    assert code == 0 and "      waiting for approval: reviewer (`cairn approve wf-gate`)" in out, out
 
     reason = denial(dispatch(project, "reviewer"))
     assert reason.startswith("Cairn: reviewer of workflow wf-gate is held at a breakpoint"), reason

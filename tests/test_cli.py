@@ -147,10 +147,10 @@ def test_list_has_a_header_row(capsys: pytest.CaptureFixture[str], root: Path, d
     code, out, _ = run(capsys, *d, "list")
     lines = out.splitlines()
     assert code == 0 and len(lines) == 3
-    assert lines[0].split() == ["WORKFLOW", "STATUS", "PROGRESS", "AGENT", "LAST", "ACTIVITY", "REQUEST"]
+    assert lines[0].split() == ["WORKFLOW", "STATE", "PROGRESS", "STAGE", "LAST", "ACTIVITY", "REQUEST"]
     for line in lines[1:]:  # the columns line up under the header
-        assert line.index("pending") == lines[0].index("STATUS")
-        assert line.index("orchestrator") == lines[0].index("AGENT")
+        assert line.index("pending") == lines[0].index("STATE")
+        assert line.index("not started") == lines[0].index("STAGE")
     assert {lines[1].split()[0], lines[2].split()[0]} == {"wf-1", "wf-2"}
 
 

@@ -4,18 +4,13 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from cairn.manager import CheckpointManager
 from cairn.status import Status
-from test_cli_support import LIB, complete_stage, db_rows, no_claude_session, run, run_json
+from test_cli_support import complete_stage, db_rows, no_claude_session, run, run_json
 
 __all__ = ["no_claude_session"]  # autouse: every test here runs as in a terminal
 
@@ -212,49 +207,6 @@ def test_pause_and_cancel_json(capsys: pytest.CaptureFixture[str], root: Path,
     assert code == 0 and data == {"workflow_id": "wf-r", "status": "paused", "seq": 6}
     code, out, _ = run(capsys, "--dir", str(root), "cancel", "wf-r")
     assert code == 0 and out == "wf-r: cancelled\n"
-
-
-# ---------------------------------------------------------------------- the pick, in a terminal
-def _pane(sock: str) -> str:
-    return subprocess.run(["tmux", "-L", sock, "capture-pane", "-p", "-J", "-S", "-200", "-t", "pick"],
-                          capture_output=True, text=True, check=False).stdout
-
-
-def _wait_for(sock: str, needle: str, timeout: float = 30) -> str:
-    deadline = time.monotonic() + timeout
-    text = ""
-    while time.monotonic() < deadline:
-        text = _pane(sock)
-        if needle in text:
-            return text
-        time.sleep(0.2)
-    raise AssertionError(f"{needle!r} did not appear; the pane shows:\n{text}")
-
-
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
-def test_interactive_pick_in_a_real_terminal(root: Path, mgr: CheckpointManager) -> None:
-    for wid in ("wf-first", "wf-second"):
-        mgr.create(f"request of {wid}", workflow_id=wid)
-        complete_stage(mgr, wid, "orchestrator")
-        mgr.pause(wid)
-    order = [s.workflow_id for s in mgr.resumable()]
-    sock = f"cairn-test-{os.getpid()}"
-    script = f"env PYTHONPATH={LIB} {sys.executable} -m cairn --dir {root} resume; echo EXIT=$?; sleep 60"
-    subprocess.run(["tmux", "-L", sock, "new-session", "-d", "-s", "pick", "-x", "160", "-y", "60",
-                    script], check=True, timeout=10)
-    try:
-        screen = _wait_for(sock, "Resume which? [1-2, q to quit]")
-        assert "wf-first" in screen and "wf-second" in screen and "last activity" in screen
-        subprocess.run(["tmux", "-L", sock, "send-keys", "-t", "pick", "7", "Enter"], check=True)
-        _wait_for(sock, "please type a number from 1 to 2")
-        subprocess.run(["tmux", "-L", sock, "send-keys", "-t", "pick", "2", "Enter"], check=True)
-        screen = _wait_for(sock, "EXIT=")
-        assert "EXIT=0" in screen
-        assert f'<cairn-resume-context workflow="{order[1]}">' in screen
-    finally:
-        subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True, check=False)
-    assert mgr.load(order[1]).status == Status.RUNNING
-    assert mgr.load(order[0]).status == Status.PAUSED
 
 
 def test_resume_context_in_json_is_the_printed_one(capsys: pytest.CaptureFixture[str], root: Path,

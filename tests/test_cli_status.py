@@ -17,8 +17,9 @@ from test_cli_support import NOW, build_fleet, golden, no_claude_session, run, r
 __all__ = ["no_claude_session"]  # autouse: every test here runs as in a terminal
 
 Sub = Callable[..., "subprocess.CompletedProcess[str]"]
-ROW_KEYS = {"workflow_id", "status", "request", "progress", "agent", "agent_role", "next_agents",
-            "started_at", "last_activity", "last_error", "waiting_for_approval", "host"}
+ROW_KEYS = {"workflow_id", "status", "state", "state_reason", "session_id", "request", "progress", "agent",
+            "agent_role", "next_agents", "started_at", "last_checkpoint", "last_activity", "last_error",
+            "waiting_for_approval", "host"}
 
 
 @pytest.fixture
@@ -47,19 +48,28 @@ def test_status_json_shape(capsys: pytest.CaptureFixture[str], root: Path, fleet
     with freeze_time(NOW):
         code, data = run_json(capsys, "--dir", str(root), "status", "--json")
     assert code == 0
-    assert set(data) == {"generated_at", "root", "total", "counts", "sections", "success_rate",
-                         "average_completion_seconds"}
+    assert set(data) == {"generated_at", "root", "total", "counts", "states", "completed_today", "sections",
+                         "success_rate", "average_completion_seconds"}
     assert data["generated_at"] == "2025-03-03T12:00:00Z"
     assert data["counts"] == {"pending": 0, "running": 1, "paused": 1, "completed": 1, "failed": 1,
                               "cancelled": 1, "stale": 1}
-    assert list(data["sections"]) == ["running", "interrupted", "failed", "stale", "recently_completed"]
-    assert [r["workflow_id"] for r in data["sections"]["interrupted"]] == ["wf-paused"]
+    assert list(data["sections"]) == ["running", "interrupted", "paused", "failed", "stale", "recently_completed"]
+    assert [r["workflow_id"] for r in data["sections"]["paused"]] == ["wf-paused"]
     for rows in data["sections"].values():
         for r in rows:
             assert set(r) == ROW_KEYS
-    running = data["sections"]["running"][0]
-    assert running["agent"] == "implementer" and running["agent_role"] == "current"
+    # marked running, but no session has touched it for 11 hours: interrupted, not running
+    assert data["sections"]["running"] == []
+    running = data["sections"]["interrupted"][0]
+    assert running["status"] == "running" and running["state"] == "interrupted"
+    assert running["state_reason"] == "no Claude session has worked on it since 11 hours ago"
+    assert running["agent"] == "implementer" and running["agent_role"] == "last"
     assert running["progress"] == {"completed": 4, "total": 8, "percent": 50}
+    assert running["last_checkpoint"] == {"seq": 10, "checkpoint_type": "agent_start",
+                                          "at": "2025-03-03T00:50:00Z", "label": "implementer started"}
+    assert data["states"] == {"executing": 0, "pending": 0, "interrupted": 1, "paused": 1, "failed": 1,
+                              "stale": 1}
+    assert data["completed_today"] == 0
     failed = data["sections"]["failed"][0]
     assert failed["agent_role"] == "last" and "rate limit" in failed["last_error"]
     assert data["success_rate"] == 0.5  # completed / (completed + failed): cancelled is no failure
@@ -71,7 +81,8 @@ def test_status_detail_json(capsys: pytest.CaptureFixture[str], root: Path, flee
     assert code == 0
     assert {"workflow_id", "status", "status_reason", "request", "started_at", "last_activity",
             "progress", "agent", "agent_role", "last_error", "next_agents", "parameters", "stages",
-            "history", "history_total", "cost", "hosts"} == set(data)
+            "history", "history_total", "cost", "hosts", "state", "state_reason", "session_id"} == set(data)
+    assert data["state"] == "paused" and data["state_reason"] == "user closed the terminal"
     states = {s["stage"]: s["state"] for s in data["stages"]}
     assert states["orchestrator"] == "completed" and states["test-master"] == "interrupted"
     assert data["stages"][0] == {"stage": "orchestrator", "state": "completed", "attempts": 1,
@@ -86,7 +97,8 @@ def test_status_detail_json(capsys: pytest.CaptureFixture[str], root: Path, flee
 
 def test_empty_dashboard(capsys: pytest.CaptureFixture[str], root: Path) -> None:
     code, out, _ = run(capsys, "--dir", str(root), "status")
-    assert code == 0 and "0 total: none" in out
+    assert code == 0 and "0 executing," in out and "(0 in all)" in out
+    assert 'No workflows yet: `/cairn:start "REQUEST"` in Claude Code' in out
 
 
 def test_unknown_workflow_exits_1(capsys: pytest.CaptureFixture[str], root: Path) -> None:
@@ -136,7 +148,7 @@ def test_subprocess_status_is_plain_ascii(cairn_sub: Sub, root: Path, fleet: dic
     proc = cairn_sub("--dir", str(root), "status")
     assert proc.returncode == 0, proc.stderr
     assert "\x1b" not in proc.stdout and proc.stdout.isascii()
-    assert "Interrupted / paused (1)" in proc.stdout
+    assert "Paused (1)" in proc.stdout and "Interrupted (1)" in proc.stdout
     proc = cairn_sub("--dir", str(root), "status", "--json")
     assert json.loads(proc.stdout)["total"] == 6
 
@@ -150,20 +162,21 @@ def test_help_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
         assert code == 0 and "usage: cairn " + cmd in out, cmd
 
 
-def test_terminal_gets_color_and_show_gets_text(capsys: pytest.CaptureFixture[str], root: Path,
-                                                fleet: dict[str, str],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    import re
+def test_terminal_gets_rich_tables_and_show_gets_text(capsys: pytest.CaptureFixture[str], root: Path,
+                                                      fleet: dict[str, str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
+    pytest.importorskip("rich", reason="rich draws the terminal dashboard (pip install -e '.[dev]')")
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setenv("COLUMNS", "120")
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     with freeze_time(NOW):
         code, colored, _ = run(capsys, "--dir", str(root), "status")
         _, plain, _ = run(capsys, "--dir", str(root), "status", "--no-color")
-    assert code == 0 and "\x1b[31mfailed\x1b[0m" in colored and "\x1b" not in plain
-    assert re.sub(r"\x1b\[[0-9;]*m", "", colored) == plain
+    assert code == 0 and "\x1b[" in colored and "╭" in colored and "Interrupted (1)" in colored
+    assert "\x1b" not in plain and plain.isascii() and plain.startswith("Cairn status: 0 executing, 1 interrupted")
     code, out, _ = run(capsys, "--dir", str(root), "show", "wf-paused", "--no-color")
     assert code == 0 and "Audit trail (" in out and "status:running->paused" in out
     assert "Checkpoint history" in out and not out.lstrip().startswith("{")

@@ -2,7 +2,7 @@
 bin/cairn may run on a plain python3): every command works on the standard library
 alone when the project has no cairn.yaml; a package a command does need is named in one
 line with what to do. Also: a closed output pipe ends a command quietly, and bin/cairn
-picks the plugin's virtualenv only when its dependencies stamp (deps-3) is there."""
+picks the plugin's virtualenv only when its dependencies stamp (deps-4) is there."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_every_command_runs_on_the_standard_library(root: Path, project: Path) -
     write_artifact(mgr, wid, "orchestrator")
     assert "orchestrator completed" in ok("checkpoint", wid, "--agent", "orchestrator")
     assert wid in ok("list") and wid in ok("list", "--all", "--json")
-    assert "Running (1)" in ok("status") and "Checkpoint history (2)" in ok("status", wid)
+    assert "Active (1)" in ok("status") and "Checkpoint history (2)" in ok("status", wid)
     assert json.loads(ok("show", wid))["seq"] == 2
     r = bare(*d, "validate", wid)
     assert r.returncode == 0 and f"{wid}: valid (1 artifacts checked)" in r.stdout
@@ -137,7 +137,7 @@ def fake_venv(data: Path) -> None:
     py.chmod(0o755)
 
 
-def test_bin_cairn_uses_the_venv_only_with_the_deps_2_stamp(tmp_path: Path, root: Path) -> None:
+def test_bin_cairn_uses_the_venv_only_with_its_deps_stamp(tmp_path: Path, root: Path) -> None:
     data = tmp_path / "plugin-data"
     fake_venv(data)
     env = {k: v for k, v in cli_env().items() if k != "PYTHONPATH"}
@@ -146,7 +146,7 @@ def test_bin_cairn_uses_the_venv_only_with_the_deps_2_stamp(tmp_path: Path, root
     (data / "deps-1.ok").touch()  # an older stamp: the venv may lack what this version needs
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60, check=False)
     assert r.returncode == 0 and json.loads(r.stdout) == [], r.stderr  # python3 ran the real CLI
-    (data / "deps-3.ok").touch()
+    (data / "deps-4.ok").touch()
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60, check=False)
     assert r.returncode == 0 and r.stdout.startswith("venv python: -m cairn --dir"), r.stderr
 

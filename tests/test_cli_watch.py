@@ -87,7 +87,7 @@ def test_watch_starts_before_the_database_exists(root: Path) -> None:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
     try:
         out = Reader(proc)
-        out.wait_for("0 total: none")
+        out.wait_for("(0 in all)")
         assert not (root / "cairn.db").exists()  # watching creates nothing
         assert run_cairn("--dir", str(root), "start", "late", "--id", "wf-late").returncode == 0
         text = out.wait_for("wf-late")
@@ -122,3 +122,48 @@ def test_poller_sees_commits_of_others_only(root: Path, mgr: CheckpointManager) 
         assert third is not None and third[0] != second[0]
     finally:
         poller.close()
+
+
+def test_watch_sees_a_session_die_without_any_commit(root: Path, mgr: CheckpointManager) -> None:
+    """A killed client commits nothing; looking again every --interval finds its workflow
+    interrupted and draws one frame for it; the looks in between draw nothing."""
+    from board_support import put_lease
+
+    mgr.create("watched while its session dies", workflow_id="wf-d")
+    mgr.record_start("wf-d", "orchestrator")
+    session = subprocess.Popen(["sleep", "120"])  # stands for the Claude Code process
+    put_lease(mgr, "wf-d", "sess-dying", session.pid)
+    proc = subprocess.Popen([sys.executable, "-m", "cairn", "--dir", str(root), "watch", "--interval", "0.3"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+    try:
+        out = Reader(proc)
+        out.wait_for("executing")
+        time.sleep(1.5)  # five looks, nothing changed: still one frame
+        assert frames(out.now()) == 1
+        session.kill()
+        session.wait(timeout=10)
+        text = out.wait_for("cairn watch: frame 2 ")
+        assert "Interrupted (1)" in text.split("cairn watch: frame 2 ")[1]
+        assert "ended without a clean stop: its process" in text
+        time.sleep(1)
+        assert frames(out.now()) == 2
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        for p in (proc, session):
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
+
+
+def test_the_clock_alone_changes_no_frame() -> None:
+    from cairn.cmd.watch import signature
+
+    a = {"generated_at": "2025-03-03T12:00:00Z", "sections": {"running": [
+        {"workflow_id": "wf", "state": "executing", "last_activity": "2025-03-03T11:59:00Z",
+         "state_reason": "session s, heard from 1 minute ago"}]}}
+    b = {"generated_at": "2025-03-03T12:05:00Z", "sections": {"running": [
+        {"workflow_id": "wf", "state": "executing", "last_activity": "2025-03-03T12:04:00Z",
+         "state_reason": "session s, heard from 1 minute ago"}]}}
+    c = {**b, "sections": {"interrupted": b["sections"]["running"]}}
+    assert signature(a) == signature(b) and signature(b) != signature(c)

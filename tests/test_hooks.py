@@ -134,7 +134,7 @@ def project(tmp_path: Path) -> Path:
 def hooks(project: Path, tmp_path: Path) -> Hooks:
     data = tmp_path / "home" / ".claude" / "plugins" / "data" / "cairn-inline"
     data.mkdir(parents=True)
-    (data / "deps-3.ok").touch()  # no background set-up of the CLI's packages in tests
+    (data / "deps-4.ok").touch()  # no background set-up of the CLI's packages in tests
     return Hooks(project, data)
 
 

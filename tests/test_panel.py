@@ -266,3 +266,24 @@ def test_waiting_is_the_library_predicate(project: Path) -> None:
     m = fleet(project)
     assert breakpoints.waiting(m.load("wf-gate")) == ["reviewer"]
     assert breakpoints.waiting(m.load("wf-auth")) == []
+
+
+def test_a_card_says_live_or_dead_like_the_dashboard(project: Path) -> None:
+    """The same judgement as `cairn status` (cairn.liveness): wf-gate is marked running; once
+    its lease names a process that is gone, its card says interrupted and how it ended."""
+    import subprocess
+
+    from board_support import put_lease
+
+    m = fleet(project)
+    holder = subprocess.Popen(["sleep", "60"])
+    try:
+        put_lease(m, "wf-gate", "sess-gate", holder.pid)
+        live = views.card(m, "wf-gate")
+        assert (live.status, live.state) == ("running", "executing") and "sess-gate" in (live.state_reason or "")
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+    dead = views.card(m, "wf-gate")
+    assert dead.state == "interrupted" and "ended without a clean stop" in (dead.state_reason or "")
+    assert views.card(m, "wf-auth").state == "paused"  # paused by a person: the same word as its status

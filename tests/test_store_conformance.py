@@ -538,6 +538,22 @@ def _listing_fixture(store: Store) -> None:
         tx.set_status("wf-new", Status.PAUSED, "paused by user")
 
 
+def test_finished_since(store: Store) -> None:
+    """What the dashboard's "completed today" counts: workflows that ended (completed,
+    cancelled, failed) whose last checkpoint is at or after the time, with when."""
+    _listing_fixture(store)
+    with store.write() as tx:
+        tx.add_mark("wf-new", "cancel", t(40), None)
+        tx.set_status("wf-new", Status.CANCELLED, "no longer needed")
+    with store.read() as r:
+        since_start = sorted(r.finished_since(t(0)))
+        since_later = r.finished_since(t(35))
+        since_end = r.finished_since(t(41))
+    assert since_start == [("wf-new", Status.CANCELLED, t(2), t(40)), ("wf-old", Status.COMPLETED, t(0), t(10))]
+    assert since_later == [("wf-new", Status.CANCELLED, t(2), t(40))]
+    assert since_end == []
+
+
 def test_summaries_newest_first_with_filters(store: Store) -> None:
     _listing_fixture(store)
     with store.read() as r:

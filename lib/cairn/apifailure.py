@@ -13,6 +13,7 @@ The resume context says to wait and retry, or to fix the credentials. Standard l
 from __future__ import annotations
 
 from cairn.hookio import Hook, Output
+from cairn.status import INTERRUPTED_PREFIX
 
 TYPE_CHECKING = False  # every hook imports this module: the model only when it is needed
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def stop_failure(hook: Hook) -> Output:
                     if (r.last_session(w) or ("",))[0] == sid}
     for wid, wf in mine_now.items():
         if wf is not None and wf.status == Status.RUNNING:
-            m.pause(wid, f"interrupted: {why}")
+            m.pause(wid, f"{INTERRUPTED_PREFIX}{why}")
         elif wf is not None:
             note(m, wid, why)
     return None

@@ -11,25 +11,30 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TypedDict
 
+from cairn import liveness
 from cairn.accounting import CostJSON, cost_json, render_cost
 from cairn.breakpoints import waiting
 from cairn.humanize import ago, clock, duration
+from cairn.liveness import Liveness
 from cairn.manager import CheckpointManager
 from cairn.model import Summary, Workflow, parse_iso, utcnow
 from cairn.status import ACTIVE, FINISHED, Status
 from cairn.store import Reader
 
 RECENT_COMPLETED = 5
-SECTIONS: list[tuple[str, str, frozenset[Status]]] = [
-    ("running", "Running", frozenset({Status.RUNNING, Status.PENDING})),
-    ("interrupted", "Interrupted / paused", frozenset({Status.PAUSED})),
-    ("failed", "Failed", frozenset({Status.FAILED})),
-    ("stale", "Stale", frozenset({Status.STALE})),
-    ("recently_completed", "Recently completed", frozenset({Status.COMPLETED})),
+# (JSON key, title, display states of `cairn.liveness`): the dashboard's groups, in order.
+SECTIONS: list[tuple[str, str, frozenset[str]]] = [
+    ("running", "Active", frozenset({liveness.EXECUTING, liveness.PENDING})),
+    ("interrupted", "Interrupted", frozenset({liveness.INTERRUPTED})),
+    ("paused", "Paused", frozenset({liveness.PAUSED})),
+    ("failed", "Failed", frozenset({liveness.FAILED})),
+    ("stale", "Stale", frozenset({liveness.STALE})),
+    ("recently_completed", "Recently completed", frozenset({liveness.COMPLETED})),
 ]
-_COLORS = {"running": "36", "pending": "36", "paused": "33", "failed": "31", "stale": "35",
+_COLORS = {"running": "36", "pending": "36", "executing": "32", "paused": "33", "failed": "31", "stale": "35",
            "completed": "32", "cancelled": "90", "skipped": "90", "invalidated": "33",
            "interrupted": "33", "next": "1"}
 _CTRL = re.compile(r"[\x00-\x1f\x7f]")
@@ -41,15 +46,26 @@ class ProgressJSON(TypedDict):
     percent: int
 
 
+class CheckpointJSON(TypedDict):
+    seq: int
+    checkpoint_type: str
+    at: str | None
+    label: str
+
+
 class RowJSON(TypedDict):
     workflow_id: str
     status: str
+    state: str
+    state_reason: str | None
+    session_id: str | None
     request: str
     progress: ProgressJSON
     agent: str | None
     agent_role: str | None
     next_agents: list[str]
     started_at: str | None
+    last_checkpoint: CheckpointJSON
     last_activity: str | None
     last_error: str | None
     waiting_for_approval: list[str]  # stages held at a breakpoint, ready to run (cairn.breakpoints)
@@ -61,6 +77,8 @@ class OverviewJSON(TypedDict):
     root: str
     total: int
     counts: dict[str, int]
+    states: dict[str, int]
+    completed_today: int
     sections: dict[str, list[RowJSON]]
     success_rate: float | None
     average_completion_seconds: float | None
@@ -86,6 +104,9 @@ class DetailJSON(TypedDict):
     workflow_id: str
     status: str
     status_reason: str | None
+    state: str
+    state_reason: str | None
+    session_id: str | None
     request: str
     started_at: str | None
     last_activity: str | None
@@ -156,14 +177,33 @@ def ready(wf: Workflow) -> list[str]:
     return [] if wf.status in FINISHED else wf.pipeline.ready(wf.done)
 
 
-def row(wf: Workflow) -> RowJSON:
+def checkpoint_label(wf: Workflow) -> str:
+    """What the workflow's last checkpoint recorded, in words: "planner completed",
+    "implementer started", "pause"."""
+    seq = wf.seq
+    for a in reversed(wf.attempts):
+        if a.ended_seq == seq or a.invalidated_seq == seq:
+            return f"{a.stage} {a.outcome}"
+        if a.started_seq == seq:
+            return f"{a.stage} started"
+    return wf.checkpoint_type.replace("_", " ")
+
+
+def row(wf: Workflow, live: Liveness) -> RowJSON:
     agent, role, error = last_agent(wf)
+    if role == "current" and live.state not in (liveness.EXECUTING, liveness.PENDING):
+        role = "last"  # its session is gone: nothing runs it now
     done = len([s for s in wf.done if wf.pipeline.has(s)])
+    mark = wf.marks[-1] if wf.marks else None
     return {
-        "workflow_id": wf.workflow_id, "status": wf.status.value, "request": wf.request,
-        "progress": progress(done, len(wf.pipeline)), "agent": agent, "agent_role": role,
-        "next_agents": ready(wf), "started_at": iso(wf.created_at), "last_activity": iso(wf.last_activity),
-        "last_error": short(error, 300) if error else None, "waiting_for_approval": waiting(wf),
+        "workflow_id": wf.workflow_id, "status": wf.status.value, "state": live.state,
+        "state_reason": short(live.reason, 300) if live.reason else None, "session_id": live.session_id,
+        "request": wf.request, "progress": progress(done, len(wf.pipeline)), "agent": agent, "agent_role": role,
+        "next_agents": ready(wf), "started_at": iso(wf.created_at),
+        "last_checkpoint": {"seq": wf.seq, "checkpoint_type": wf.checkpoint_type,
+                            "at": iso(mark.at if mark else wf.created_at), "label": checkpoint_label(wf)},
+        "last_activity": iso(wf.last_activity), "last_error": short(error, 300) if error else None,
+        "waiting_for_approval": waiting(wf),
         "host": max(wf.sessions, key=lambda x: x.last_seen).host if wf.sessions else None,
     }
 
@@ -175,29 +215,49 @@ def load_rows(r: Reader, summaries: Iterable[Summary]) -> list[Workflow]:
     for s in summaries:
         wf = r.workflow(s.workflow_id, audit=False)
         if wf is not None:
+            if s.last_seen is not None and (wf.last_seen is None or s.last_seen > wf.last_seen):
+                wf.last_seen = s.last_seen  # the summary may carry a liveness file's time
             out.append(wf)
     return out
+
+
+def rows_of(r: Reader, root: Path | None, summaries: Iterable[Summary], now: datetime) -> list[RowJSON]:
+    """Dashboard rows (with the live-or-dead state of each) of `summaries`, in order."""
+    return [row(wf, liveness.of(r, root, wf, now)) for wf in load_rows(r, summaries)]
+
+
+def completed_since(r: Reader, since: datetime) -> int:
+    """How many workflows completed at or after `since` (their last checkpoint is the
+    completion)."""
+    return sum(1 for _, status, _, _ in r.finished_since(since) if status == Status.COMPLETED)
 
 
 def overview(m: CheckpointManager, *, now: datetime | None = None) -> OverviewJSON:
     now = now or utcnow()
     counts = {s.value: 0 for s in Status}
-    shown: list[Workflow] = []
+    rows: list[RowJSON] = []
     average: float | None = None
+    today = 0
     if m.exists():
         with m.store.read() as r:
             for status, n in r.counts().items():
                 counts[status.value] = n
-            active = sorted(r.summaries(ACTIVE), key=lambda s: s.last_activity, reverse=True)
+            active = [m.heard_from(r, s) for s in r.summaries(ACTIVE)]
+            active.sort(key=lambda s: s.last_activity, reverse=True)
             newest = r.recent(Status.COMPLETED, RECENT_COMPLETED)
             recent = sorted(r.summaries(ids=newest), key=lambda s: s.last_activity, reverse=True) if newest else []
-            shown = load_rows(r, [*active, *recent])
+            rows = rows_of(r, m.root, [*active, *recent], now)
             average = r.average_duration(Status.COMPLETED)[1]
-    sections = {key: [row(wf) for wf in shown if wf.status in statuses] for key, _, statuses in SECTIONS}
+            today = completed_since(r, now.replace(hour=0, minute=0, second=0, microsecond=0))
+    sections = {key: [x for x in rows if x["state"] in states] for key, _, states in SECTIONS}
+    states_count = {st: 0 for st in liveness.STATES if st not in (liveness.COMPLETED, liveness.CANCELLED)}
+    for x in rows:
+        if x["state"] in states_count:
+            states_count[x["state"]] += 1
     decided = counts[Status.COMPLETED.value] + counts[Status.FAILED.value]
     return {
         "generated_at": iso(now), "root": str(m.root), "total": sum(counts.values()), "counts": counts,
-        "sections": sections,
+        "states": states_count, "completed_today": today, "sections": sections,
         "success_rate": round(counts[Status.COMPLETED.value] / decided, 4) if decided else None,
         "average_completion_seconds": round(average, 1) if average is not None else None,
     }
@@ -246,9 +306,11 @@ def detail(m: CheckpointManager, wid: str, *, now: datetime | None = None,
     history: list[MarkJSON] = []
     for mk, st in zip(wf.marks, status_at_marks(wf), strict=True):
         history.append({"seq": mk.seq, "checkpoint_type": mk.type, "at": iso(mk.at), "status": st})
-    base = row(wf)
+    with m.store.read() as r:
+        base = row(wf, liveness.of(r, m.root, wf, now))
     return {
         "workflow_id": wf.workflow_id, "status": wf.status.value, "status_reason": wf.status_reason,
+        "state": base["state"], "state_reason": base["state_reason"], "session_id": base["session_id"],
         "request": wf.request, "started_at": base["started_at"], "last_activity": base["last_activity"],
         "progress": base["progress"], "agent": base["agent"], "agent_role": base["agent_role"],
         "last_error": base["last_error"], "next_agents": next_up, "parameters": dict(wf.parameters),
@@ -259,51 +321,16 @@ def detail(m: CheckpointManager, wid: str, *, now: datetime | None = None,
 
 
 # ---------------------------------------------------------------------- text
-def row_lines(r: RowJSON, now: datetime, color: bool) -> list[str]:
-    p = r["progress"]
-    agent = f"{r['agent_role']}: {r['agent']}" if r["agent"] else "not started"
-    lines = [
-        f"  {r['workflow_id']}  {paint(r['status'], r['status'], color)}",
-        f"    {short(r['request'], 68)}",
-        f"    {bar(p['percent'])} {p['percent']:>3}%  {p['completed']}/{p['total']}  {short(agent, 40)}",
-        f"    started {clock(parse_ts(r['started_at']))}  last activity {ago(parse_ts(r['last_activity']), now)}"
-        + (f"  on {short(r['host'], 30)}" if r["host"] else ""),
-    ]
-    if r["last_error"]:
-        lines.append(f"    last error: {short(r['last_error'], 80)}")
-    if r["waiting_for_approval"]:
-        lines.append(f"    waiting for approval: {', '.join(r['waiting_for_approval'])} (`cairn approve ID`)")
-    return lines
-
-
-def render_overview(data: OverviewJSON, *, color: bool = False) -> str:
-    now = parse_ts(data["generated_at"]) or utcnow()
-    counts = data["counts"]
-    shown = [f"{paint(k, k, color)} {v}" for k, v in counts.items() if v]
-    out = [f"Cairn workflows in {data['root']}",
-           f"{data['total']} total: " + (", ".join(shown) if shown else "none")]
-    for key, title, _ in SECTIONS:
-        rows = data["sections"][key]
-        if rows:
-            out += ["", f"{title} ({len(rows)})"]
-            for r in rows:
-                out += row_lines(r, now, color)
-    rate = data["success_rate"]
-    done, failed, cancelled = counts["completed"], counts["failed"], counts["cancelled"]
-    out += ["", "Success rate: " + (f"{round(100 * rate)}% ({done} completed, {failed} failed; "
-                                     f"{cancelled} cancelled, not counted)" if rate is not None
-                                     else "- (nothing completed or failed yet)"),
-            f"Average completion time: {duration(data['average_completion_seconds'])}"]
-    return "\n".join(out) + "\n"
-
-
 def render_detail(data: DetailJSON, *, color: bool = False) -> str:
     now = utcnow()
     p = data["progress"]
     reason = f" ({short(data['status_reason'], 80)})" if data["status_reason"] else ""
+    state = f"  State:     {paint(data['state'], data['state'], color)}" + (
+        f" ({short(data['state_reason'], 80)})" if data["state_reason"] else "")
     out = [f"Workflow {data['workflow_id']}",
            f"  Request:   {short(data['request'], 90)}",
            f"  Status:    {paint(data['status'], data['status'], color)}{reason}",
+           *([state] if data["state"] != data["status"] else []),
            f"  Progress:  {bar(p['percent'])} {p['percent']}%  {p['completed']}/{p['total']}",
            f"  Started:   {clock(parse_ts(data['started_at']))}",
            f"  Activity:  {ago(parse_ts(data['last_activity']), now)}"]

@@ -21,7 +21,7 @@ from cairn.hook_agents import post_tool_use, pre_tool_use, subagent_start, subag
 from cairn.hook_bash import bash_post, bash_pre
 from cairn.hook_session import session_start
 from cairn.hookio import ARTIFACTS, MAX_STDIN, BadPayload, Hook, Output, parse, project_dir
-from cairn.status import Status
+from cairn.status import INTERRUPTED_PREFIX, Status
 
 TYPE_CHECKING = False  # `typing` costs a hook ~2 ms to import; annotations only need it
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ def session_end(hook: Hook) -> Output:
     m = hook.manager()
     with m.store.read() as r:
         wids = [(w, r.last_session(w)) for w in r.session_workflows(sid, [Status.RUNNING])]
-    why = f"interrupted: the Claude session ended (reason: {hook.text('reason')[:40] or 'other'})"
+    why = f"{INTERRUPTED_PREFIX}the Claude session ended (reason: {hook.text('reason')[:40] or 'other'})"
     for wid, last in wids:
         m.workflows.release(wid, sid)
         if last is not None and last[0] == sid:  # not when another session works on it since

@@ -160,14 +160,17 @@ class CheckpointManager:
             return []
         with self.store.read() as r:
             rows = r.summaries(None if include_finished else ACTIVE, limit=limit)
-            rows = [self._heard_from(r, s) if s.status == Status.RUNNING else s for s in rows]
+            rows = [self.heard_from(r, s) for s in rows]
         rows.sort(key=lambda s: s.last_activity, reverse=True)
         return rows
 
-    def _heard_from(self, r: Reader, row: Summary) -> Summary:
+    def heard_from(self, r: Reader, row: Summary) -> Summary:
         """A running workflow's summary with its session's latest heartbeat (the liveness
-        file the Stop hook touches from the shell)."""
+        file the Stop hook touches from the shell); any other summary as it is."""
         from dataclasses import replace
+
+        if row.status != Status.RUNNING:
+            return row
 
         from cairn.live import live_seen
 

@@ -23,7 +23,7 @@ from cairn.ledger import describe
 from cairn.manager import CheckpointManager
 from cairn.model import Problem, Workflow, utcnow
 from cairn.pipeline import Pipeline
-from cairn.status import FINISHED, Status
+from cairn.status import FINISHED, INTERRUPTED_PREFIX, Status
 
 CONTEXT_TAG = RESUME_TAG
 JSONish = dict[str, object]
@@ -276,7 +276,7 @@ class WorkflowResumer:
                 out.append(f"- {safe(name, 80)} stopped because {safe(what, 200)}: "
                            f"`cairn resume {cp.workflow_id} --retry`.")
         reason = cp.status_reason or ""
-        what = advice(reason.split("interrupted: ", 1)[-1]) if cp.status == Status.PAUSED else None
+        what = advice(reason.split(INTERRUPTED_PREFIX, 1)[-1]) if cp.status == Status.PAUSED else None
         if what:
             out.append(f"- The session stopped because {safe(what, 200)}.")
         late = None if out else last_failure(cp)  # the session ended before StopFailure was handled

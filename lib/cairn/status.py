@@ -37,6 +37,10 @@ RESUMABLE = frozenset({Status.PAUSED, Status.FAILED, Status.STALE})
 # Running workflows are offered too: their session may be gone (killed client).
 ACTIVE = frozenset({Status.PENDING, Status.RUNNING, *RESUMABLE})
 FINISHED = frozenset({Status.COMPLETED, Status.CANCELLED})
+# How a session that stopped pauses its workflow (SessionEnd; StopFailure, a failed model
+# call): the reason starts with this, so people are shown it as interrupted, not as a
+# pause someone asked for (`cairn.liveness`).
+INTERRUPTED_PREFIX = "interrupted: "
 
 
 def can_transition(current: Status, target: Status) -> bool:

@@ -110,8 +110,7 @@ class Workflows:
             point("after_projection")
             self.update_marks()
         except (OSError, CairnError) as exc:
-            self.warnings.append(f"{self.root / wf.workflow_id}: checkpoint.json not refreshed ({exc}); the change "
-                                 "is recorded, and the next command rewrites the file from the database")
+            self.warnings.append(f"{wf.workflow_id}/checkpoint.json not refreshed ({exc}); the change is recorded")
 
     def _superseded(self, wf: Workflow) -> bool:
         with self.store.read() as r:
@@ -373,8 +372,7 @@ class Workflows:
     # ------------------------------------------------------------------ leases
     def acquire(self, workflow_id: str, session_id: str | None, pid: int, *, ttl: timedelta = leases.DEFAULT_TTL,
                 take_over: bool = False) -> LeaseRecord | None:
-        """Take or refresh the lease (`session_id` None: a terminal's `--take-over` frees it);
-        returns the lease taken over (audited, a checkpoint). Rules, LeaseHeld: `cairn.lease`."""
+        """Take or refresh the lease (None: frees it); the lease taken over, audited. Rules: `cairn.lease`."""
         check_workflow_id(workflow_id)
         now = utcnow()
         me = leases.new_lease(session_id, pid, now) if session_id else None

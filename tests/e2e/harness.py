@@ -1,9 +1,12 @@
 """Run the real Claude Code CLI against :class:`fake_api.FakeAnthropic`.
 
 The client is the npm package ``@anthropic-ai/claude-code`` pinned in
-``.ci/install-claude.sh`` and installed into ``<repo>/.e2e/`` (git-ignored).
-``claude_bin()`` finds it (or ``$CAIRN_CLAUDE_BIN``) and skips the calling test
-when it is missing.
+``.ci/install-claude.sh`` and installed outside the repository (the repository is
+the plugin, which Claude Code copies whole): ``claude_bin()`` finds it through
+``$CAIRN_CLAUDE_BIN`` (set by ``.ci/run``), ``$CAIRN_E2E_PREFIX``, a ``<repo>/.e2e/``
+(git-ignored; older checkouts and worktrees that link one), or the script's default
+``${XDG_CACHE_HOME:-~/.cache}/cairn-ci/claude-<version>/``, and skips the calling test
+with the places it looked when it is missing.
 
 Every run gets an isolated environment built from scratch (``claude_env_vars``):
 nothing of the caller's environment leaks in except PATH/LANG/TMPDIR-like
@@ -66,19 +69,35 @@ DEFAULT_TIMEOUT = 60.0
 _PASSTHROUGH = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "NODE_EXTRA_CA_CERTS")
 
 
-def claude_bin() -> Path:
-    """Path of the pinned ``claude`` binary; ``pytest.skip`` when it is not installed.
+def _default_prefix() -> Path:
+    """Where ``.ci/install-claude.sh`` installs by default. Computed once, at import:
+    the tests' fixtures point HOME at a temporary folder."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    version = os.environ.get("CAIRN_CLAUDE_VERSION") or PINNED_CLAUDE_VERSION
+    return Path(cache) / "cairn-ci" / f"claude-{version}"
 
-    ``$CAIRN_CLAUDE_BIN`` overrides the default ``<repo>/.e2e/node_modules/.bin/claude``.
-    """
-    override = os.environ.get("CAIRN_CLAUDE_BIN")
-    path = Path(override) if override else REPO_ROOT / ".e2e" / "node_modules" / ".bin" / "claude"
-    if not (path.exists() and os.access(path, os.X_OK)):
-        pytest.skip(
-            f"Claude Code CLI not found at {path}: run `bash .ci/install-claude.sh` "
-            "(or set CAIRN_CLAUDE_BIN)"
-        )
-    return path
+
+_DEFAULT_PREFIX = _default_prefix()
+_BIN = Path("node_modules") / ".bin" / "claude"
+
+
+def claude_candidates() -> list[Path]:
+    """Where the pinned client may be, in the order ``claude_bin()`` looks."""
+    if os.environ.get("CAIRN_CLAUDE_BIN"):
+        return [Path(os.environ["CAIRN_CLAUDE_BIN"])]
+    if os.environ.get("CAIRN_E2E_PREFIX"):
+        return [Path(os.environ["CAIRN_E2E_PREFIX"]) / _BIN]
+    return [REPO_ROOT / ".e2e" / _BIN, _DEFAULT_PREFIX / _BIN]
+
+
+def claude_bin() -> Path:
+    """Path of the pinned ``claude`` binary; ``pytest.skip`` when it is not installed."""
+    places = claude_candidates()
+    for path in places:
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+    pytest.skip(f"the Claude Code CLI is not installed (looked for {' and '.join(map(str, places))}): run "
+                "`bash .ci/install-claude.sh`, or set CAIRN_CLAUDE_BIN to a claude binary")
 
 
 def claude_env_vars(

@@ -23,7 +23,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -171,18 +170,6 @@ def cli(project: Path, *args: str, python: str = sys.executable,
 
 
 @functools.lru_cache(maxsize=1)
-def cli_start_works() -> bool:
-    """Whether ``cairn start --json`` creates a workflow and prints its id (the CLI is
-    being ported to core v2; tests that prefer it fall back on the library)."""
-    with tempfile.TemporaryDirectory(prefix="cairn-cli-probe-") as tmp:
-        try:
-            proc = cli(Path(tmp), "start", "--json", "probe request", timeout=60)
-            data = json.loads(proc.stdout)
-        except (subprocess.TimeoutExpired, ValueError):
-            return False
-        return proc.returncode == 0 and isinstance(data, dict) and isinstance(data.get("workflow_id"), str)
-
-
 # ------------------------------------------------------------------ the client
 
 

@@ -121,6 +121,10 @@ def test_plugin_validates_strict_for_the_directory() -> None:
     assert report["success"] is True
     assert report["manifest"]["errors"] == [] and report["manifest"]["warnings"] == []
     assert report["directory"]["findings"] == [] and report["directory"]["failure"] is None
+    # what the plugin reaches is declared (network.hosts): the bootstrap's pip, nothing else
+    assert {(h["host"], s["type"]) for h in report["hosts"]["named"] for s in h["sources"]} == {
+        ("pypi.org", "declared"), ("files.pythonhosted.org", "declared")}
+    assert report["advice"] == []
     for part in report["contents"]:
         assert not part.get("errors") and not part.get("warnings"), part
     plugin = subprocess.run(

@@ -30,7 +30,6 @@ from scenarios import (
     bare_python,
     bash_call,
     binding,
-    cli_start_works,
     db_path,
     deps_stamp,
     dispatches,
@@ -160,8 +159,6 @@ def test_new_workflow_in_a_session_offered_an_old_one(claude_env: ClaudeEnv, fak
     session's binding is the evidence)."""
     env, project = claude_env, claude_env.project
     via_cli = via == "cli"
-    if via_cli and not cli_start_works():
-        pytest.skip("`cairn start --json` does not create a workflow yet (the CLI is being ported)")
     plugin_ready(env)
     old = make_workflow(project, ["orchestrator"], pause=True)
     before = fingerprint(old)

@@ -20,8 +20,6 @@ from cairn.dashboard import iso, ready, stage_state
 from cairn.errors import EXIT_OK, NotResumable, UsageError
 from cairn.humanize import duration
 from cairn.manager import CheckpointManager
-from cairn.model import utcnow
-from cairn.status import FINISHED, Status
 
 HEADING = "## Execution Log"
 CELL = 60
@@ -61,7 +59,9 @@ def log_data(m: CheckpointManager, wid: str) -> LogJSON:
     wf = m.load(wid)
     pipeline = wf.pipeline
     next_up = ready(wf)
-    now = utcnow()
+    # Times are measured up to the last checkpoint, never to the clock: the log of a
+    # workflow that did not change is the same, byte for byte (`--append-to` twice).
+    now = wf.updated_at
     order: list[tuple[int, datetime | None, int, str]] = []
     for i, name in enumerate(pipeline.names):
         state = wf.agents.get(name)
@@ -78,7 +78,7 @@ def log_data(m: CheckpointManager, wid: str) -> LogJSON:
             "started_at": iso(first), "duration_seconds": round(total, 1) if attempts else None,
             "artifacts": sorted(rel for rel, rec in wf.artifacts.items() if rec.agent == name),
         })
-    end = wf.updated_at if wf.status in FINISHED or wf.status == Status.FAILED else now
+    end = wf.updated_at
     return {
         "workflow_id": wf.workflow_id, "request": wf.request, "started_at": iso(wf.created_at),
         "duration_seconds": round((end - wf.created_at).total_seconds(), 1),

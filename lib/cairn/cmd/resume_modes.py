@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from cairn.cmd.common import (
     ClaudeSession,
@@ -23,71 +22,16 @@ from cairn.cmd.common import (
     print_problems,
     resolve_id,
     settle_pending,
+    use_color,
     warn,
 )
-from cairn.dashboard import RowJSON, bar, parse_ts, row, short
-from cairn.errors import EXIT_OK, EXIT_PROBLEM, CairnError, NotResumable, UsageError, WorkflowNotFound
-from cairn.humanize import ago
+from cairn.cmd.picker import for_person, pick, summary
+from cairn.errors import EXIT_OK, EXIT_PROBLEM, CairnError, WorkflowNotFound
 from cairn.manager import CheckpointManager
 from cairn.model import Problem, Workflow, utcnow
 from cairn.operations import Operation, parse_params
 from cairn.resumer import WorkflowResumer
 from cairn.status import FINISHED, Status
-
-
-def _interactive() -> bool:
-    return sys.stdin.isatty() and sys.stdout.isatty()
-
-
-def choices(m: CheckpointManager) -> list[RowJSON]:
-    from cairn.dashboard import load_rows
-
-    summaries = m.resumable()
-    if not summaries:
-        return []
-    with m.store.read() as r:
-        return [row(wf) for wf in load_rows(r, summaries)]
-
-
-def describe(i: int, r: RowJSON) -> list[str]:
-    p = r["progress"]
-    agent = f"{r['agent_role']} {r['agent']}" if r["agent"] else "not started"
-    lines = [f"{i:>3}) {r['workflow_id']}  {r['status']}  {bar(p['percent'], 10)} {p['percent']}%  "
-             f"{short(agent, 30)}",
-             f"     {short(r['request'], 70)}",
-             f"     last activity {ago(parse_ts(r['last_activity']), utcnow())}"]
-    if r["last_error"]:
-        lines.append(f"     last error: {short(r['last_error'], 70)}")
-    return lines
-
-
-def pick(m: CheckpointManager) -> str:
-    """The workflow to resume when no id was given: the only one, a choice on a
-    terminal, or an error listing them."""
-    rows = choices(m)
-    if not rows:
-        raise NotResumable(f"there is no workflow to resume under {m.root}",
-                           hint='start one with `cairn start "REQUEST"`')
-    if len(rows) == 1:
-        return rows[0]["workflow_id"]
-    listing = "\n".join(line for i, r in enumerate(rows, 1) for line in describe(i, r))
-    if not _interactive():
-        raise UsageError(f"{len(rows)} workflows can be resumed; say which:\n{listing}",
-                         hint="run `cairn resume ID` (or `cairn resume latest` for the most recent)")
-    print(f"Resumable workflows in {m.root}:\n{listing}", flush=True)
-    ids = [r["workflow_id"] for r in rows]
-    while True:
-        try:
-            answer = input(f"Resume which? [1-{len(rows)}, q to quit] ").strip()
-        except EOFError:
-            answer = "q"
-        if answer.lower() in ("q", "quit", ""):
-            raise UsageError("nothing picked", hint="run `cairn resume ID`")
-        if answer.isdigit() and 1 <= int(answer) <= len(rows):
-            return ids[int(answer) - 1]
-        if answer in ids:
-            return answer
-        print(f"  please type a number from 1 to {len(rows)}", flush=True)
 
 
 def git_problems(m: CheckpointManager) -> list[Problem]:
@@ -177,7 +121,7 @@ def take_lease(m: CheckpointManager, wid: str, session: ClaudeSession | None, ta
 def cmd_resume(args: argparse.Namespace) -> int:
     m = manager(args)
     op = operation(args)
-    wid = pick(m) if args.workflow_id is None else resolve_id(m, args.workflow_id)
+    wid = pick(m, color=use_color(args)) if args.workflow_id is None else resolve_id(m, args.workflow_id)
     wf, warnings = m.load_with_warnings(wid)
     for w in warnings:
         warn(w)
@@ -225,6 +169,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
         emit_json({**base, **plan.to_dict(), "status": wf.status.value, "seq": seq, "refused": False,
                    "recovery": [], "context": context, "saves": saving_json(would_save(wf))})
+    elif for_person():  # the context is for the model; a person is told what happened and what next
+        print(summary(plan, m, dry_run=bool(args.dry_run), note=note), end="")
     else:
         print(context)
     return EXIT_OK if plan.can_resume else EXIT_PROBLEM
@@ -254,8 +200,9 @@ def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "resume", help="print the resume context and mark the workflow running",
         description="Resume a workflow: validate it, optionally change it (rollback, re-run, retry, skip, "
-        "parameters; all recorded in its audit trail), print the resume context a session would get, "
-        "and mark it running. Without ID: the only resumable workflow, or a choice on a terminal. "
+        "parameters; all recorded in its audit trail), print the resume context a session would get "
+        "(at a terminal: a summary and the slash command to continue with in Claude Code), and mark it "
+        "running. Without ID: the only resumable workflow, or a numbered choice on a terminal. "
         "Inside Claude Code (CLAUDE_CODE_SESSION_ID set) it binds the workflow to the session and "
         "takes its lease; in a terminal it takes none.",
         epilog="Exit codes: 0 resumed, 1 not resumable, refused (--safe) or held by another live "

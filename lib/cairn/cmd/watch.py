@@ -2,13 +2,15 @@
 
 No file watcher: a connection held open on `.claude/artifacts/cairn.db` asks SQLite
 `PRAGMA data_version` a few times a second, which changes only when another connection
-commits (a hook, another command); on a shared store, a small read asks which workflow
-the store changed last and at which checkpoint (any machine's commit changes it). A
-change redraws one frame, and only if the dashboard reads differently (a burst of
-commits within --debounce is one frame). `--interval` redraws anyway now and then so
-that "5 minutes ago" stays true. On a terminal the screen
+commits (a hook, another command); on a shared store, a small read of the server asks
+which workflow it changed last and at which checkpoint (any machine's commit changes
+it). A change redraws one frame, and only if the dashboard
+reads differently (a burst of commits within --debounce is one frame). Every --interval
+it looks again for what changes without a commit (a session whose process died is then
+interrupted); relative times alone never draw a frame. On a terminal the screen
 is cleared before each frame; into a pipe, frames follow each other, each under a header
-line. Standard library only.
+line. On a terminal with rich installed, rich's live display redraws the dashboard in
+place instead, one refresh per frame.
 """
 
 from __future__ import annotations
@@ -18,18 +20,22 @@ import os
 import sqlite3
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from cairn.cmd.common import Subparsers, artifacts_root
-from cairn.cmd.status import render_status
+from cairn.cmd.common import Subparsers, artifacts_root, use_color
+from cairn.cmd.status import render_status, rich_console
+from cairn.dashboard import DetailJSON, OverviewJSON
 from cairn.errors import EXIT_OK, CairnError
 from cairn.humanize import clock
 from cairn.model import utcnow
 from cairn.status import Status
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from rich.console import RenderableType
+
     from cairn.manager import CheckpointManager
 
 CLEAR = "\x1b[H\x1b[2J"
@@ -93,16 +99,74 @@ class SharedPoller:
         """Nothing held open here: the manager's connection ends with the command."""
 
 
-def body(args: argparse.Namespace) -> str:
+def body(args: argparse.Namespace) -> tuple[OverviewJSON | DetailJSON | None, str]:
+    """The dashboard's data (None when it could not be read) and its plain text."""
     try:
-        return render_status(args)[1]
+        return render_status(args)
     except CairnError as exc:
-        return f"cairn: {exc}\n"
+        return None, f"cairn: {exc}\n"
+
+
+def header(n: int) -> str:
+    return f"cairn watch: frame {n} at {clock(utcnow())} UTC (Ctrl+C to stop)"
 
 
 def frame(text: str, n: int, tty: bool) -> str:
-    header = f"cairn watch: frame {n} at {clock(utcnow())} UTC (Ctrl+C to stop)\n"
-    return (CLEAR if tty else "\n") + header + text
+    return (CLEAR if tty else "\n") + header(n) + "\n" + text
+
+
+# What changes with the clock alone, not with a workflow: left out when deciding whether
+# to draw ("3 minutes ago" turning into "4 minutes ago" is no change).
+VOLATILE = frozenset({"generated_at", "last_activity", "state_reason", "duration_seconds"})
+
+
+def signature(data: object) -> object:
+    """The dashboard's data without what moves with the clock alone."""
+    if isinstance(data, dict):
+        return {k: signature(v) for k, v in data.items() if k not in VOLATILE}
+    if isinstance(data, list):
+        return [signature(v) for v in data]
+    return data
+
+
+def frames(args: argparse.Namespace,
+           poller: Poller | SharedPoller) -> Iterator[tuple[OverviewJSON | DetailJSON | None, str]]:
+    """The first frame, then one each time a workflow has changed: after a commit of
+    another connection (a burst within --debounce is one), or, found by looking again
+    every --interval, a change no commit makes (a session whose process died is now
+    interrupted). The watcher's own reads commit nothing, so they wake nothing; relative
+    times alone draw nothing (they are as of the frame's time, in its header)."""
+    seen = poller.token()
+    data, shown = body(args)
+    yield data, shown
+    drawn = signature(data) if data is not None else shown
+    last_look = time.monotonic()
+    while True:
+        time.sleep(args.poll)
+        current = poller.token()
+        due = args.interval > 0 and time.monotonic() - last_look >= args.interval
+        if current == seen and not due:
+            continue
+        if current != seen:  # let a burst of commits settle into one frame
+            time.sleep(args.debounce)
+            current = poller.token()
+        seen = current
+        last_look = time.monotonic()
+        data, text = body(args)
+        now = signature(data) if data is not None else text
+        if now != drawn:
+            drawn = now
+            yield data, text
+
+
+def live_view(n: int, data: OverviewJSON | DetailJSON | None, text: str, width: int) -> RenderableType:
+    from rich.console import Group
+    from rich.text import Text
+
+    from cairn.cmd.board import renderable
+
+    shown = renderable(data, width) if data is not None and "sections" in data else Text.from_ansi(text)  # type: ignore[arg-type]
+    return Group(Text(header(n), style="dim"), shown)
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
@@ -111,33 +175,21 @@ def cmd_watch(args: argparse.Namespace) -> int:
     m = manager(args)
     poller: Poller | SharedPoller = SharedPoller(m) if m.shared else Poller(artifacts_root(args) / DB_FILE)
     tty = sys.stdout.isatty() and not args.no_color
-    n = 0
-    seen = poller.token()
-    shown = body(args)
-    last_draw = time.monotonic()
+    console = rich_console() if tty and use_color(args) else None
     try:
-        while True:
-            n += 1
-            sys.stdout.write(frame(shown, n, tty))
-            sys.stdout.flush()
-            if args.max_frames and n >= args.max_frames:
-                break
-            while True:
-                time.sleep(args.poll)
-                current = poller.token()
-                due = args.interval > 0 and time.monotonic() - last_draw >= args.interval
-                if current == seen and not due:
-                    continue
-                if current != seen:  # let a burst of commits settle into one frame
-                    time.sleep(args.debounce)
-                    current = poller.token()
-                seen = current
-                text = body(args)
-                if due:
-                    last_draw = time.monotonic()
-                if text != shown:
-                    shown = text
-                    last_draw = time.monotonic()
+        if console is not None:  # rich's live display: redrawn in place, one refresh per frame
+            from rich.live import Live
+
+            with Live(console=console, auto_refresh=False, redirect_stdout=False, redirect_stderr=False) as live:
+                for n, (data, text) in enumerate(frames(args, poller), 1):
+                    live.update(live_view(n, data, text, console.width), refresh=True)
+                    if args.max_frames and n >= args.max_frames:
+                        break
+        else:
+            for n, (_, text) in enumerate(frames(args, poller), 1):
+                sys.stdout.write(frame(text, n, tty))
+                sys.stdout.flush()
+                if args.max_frames and n >= args.max_frames:
                     break
     except KeyboardInterrupt:
         pass
@@ -149,13 +201,13 @@ def cmd_watch(args: argparse.Namespace) -> int:
 def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "watch", help="the dashboard, redrawn on every change, until Ctrl+C",
-        description="Show `cairn status [ID]` and redraw it when the project's database changes (and "
-        "every --interval seconds, to keep relative times fresh); a frame is drawn only when the "
-        "dashboard reads differently.",
+        description="Show `cairn status [ID]` and redraw it when a workflow changes: after a commit to the "
+        "project's database, or, looked for every --interval seconds, when a workflow's session is found "
+        "gone. Relative times alone draw nothing; they are as of the time in the frame's header.",
         epilog="Exit codes: 0 stopped with Ctrl+C, 2 usage error.")
     p.add_argument("workflow_id", metavar="ID", nargs="?")
     p.add_argument("--interval", type=float, default=30.0, metavar="SECONDS",
-                   help="look again at least this often, for relative times (default 30; 0: only on changes)")
+                   help="look again this often for sessions that died (default 30; 0: only on commits)")
     p.add_argument("--poll", type=float, default=0.25, help=argparse.SUPPRESS)
     p.add_argument("--debounce", type=float, default=0.1, help=argparse.SUPPRESS)
     p.add_argument("--max-frames", type=int, default=0, help=argparse.SUPPRESS)

@@ -20,6 +20,7 @@ from cairn.model import (
     SessionRecord,
     Summary,
     Workflow,
+    iso,
     parse_iso,
 )
 from cairn.pipeline import Pipeline
@@ -199,6 +200,17 @@ class RowReader:
     def counts(self) -> dict[Status, int]:
         return {Status(s): n for s, n in self.db.execute(
             "SELECT status, count(*) FROM workflows GROUP BY status")}
+
+    def finished_since(self, since: datetime) -> list[tuple[str, Status, datetime, datetime]]:
+        """(id, status, created, finished) of the workflows completed, cancelled or failed
+        whose last checkpoint is at or after `since`: through the index on checkpoint times,
+        so the cost grows with recent activity, not with the history (the dashboard's
+        "completed today")."""
+        rows = self.db.execute(
+            "SELECT w.id, w.status, w.created_at, r.last FROM (SELECT workflow_id, max(at) AS last FROM marks "
+            "WHERE at >= ? GROUP BY workflow_id) r JOIN workflows w ON w.id = r.workflow_id "
+            "WHERE w.status IN ('completed', 'cancelled', 'failed')", (iso(since),))
+        return [(r[0], Status(r[1]), _time(r[2]), _time(r[3])) for r in rows]
 
     def any_with(self, statuses: Iterable[Status]) -> bool:
         """Whether some workflow has one of `statuses` (one index probe each)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from cairn import breakpoints
+from cairn import breakpoints, liveness
 from cairn.checks.stale import last_git
 from cairn.dashboard import stage_state
 from cairn.errors import CairnError, NotResumable, UsageError
@@ -63,6 +63,10 @@ class Card:
     reason: str
     command: str
     options: list[str] = field(default_factory=list)
+    # live or dead at a glance (cairn.liveness, as `cairn status` shows it): a workflow
+    # marked running whose session is gone reads "interrupted", with how it ended
+    state: str = ""
+    state_reason: str | None = None
     hosts: list[str] = field(default_factory=list)  # the machines its sessions ran on (a shared store: any)
 
     @property
@@ -142,6 +146,8 @@ def card(m: CheckpointManager, wid: str, now: datetime | None = None) -> Card:
                    f"attempt {attempt.number} {attempt.outcome} {when(attempt.ended_at or attempt.started_at, now)}")
     if nxt in plan.invalidated_agents:
         resume_when = f"re-run: {resume_when}, its artifacts changed since"
+    with m.store.read() as r:
+        live = liveness.of(r, m.root, wf, now)
     return Card(
         workflow_id=wid, request=wf.request, status=wf.status.value, status_reason=wf.status_reason,
         done=plan.progress.completed, total=plan.progress.total, percent=plan.progress.percent,
@@ -154,7 +160,7 @@ def card(m: CheckpointManager, wid: str, now: datetime | None = None) -> Card:
         waiting=breakpoints.waiting(wf), held=[b.stage for b in wf.breakpoints if b.holding],
         holdable=[n for n in wf.remaining_agents if breakpoints.holding(wf.breakpoints, n) is None],
         can_resume=plan.can_resume, reason=plan.reason, command=resume_command(wid),
-        options=recovery(wid, report.problems, wf.pipeline),
+        options=recovery(wid, report.problems, wf.pipeline), state=live.state, state_reason=live.reason,
         hosts=list(dict.fromkeys(x.host for x in wf.sessions if x.host)))
 
 
