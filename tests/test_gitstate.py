@@ -60,3 +60,49 @@ def test_not_a_repository_or_no_commit(tmp_path: Path) -> None:
     empty.mkdir()
     git(empty, "init", "-q")
     assert gitstate.git_state(empty) is None
+
+
+def by_git_look(worktree: Path, branch: str) -> tuple[bool, str | None, bool]:
+    alive = worktree.is_dir() and gitstate.run_git(worktree, "rev-parse", "--git-dir") is not None
+    head = gitstate.run_git(worktree, "rev-parse", "HEAD") if alive else None
+    known = gitstate.run_git(worktree, "rev-parse", "--verify", "-q", f"refs/heads/{branch}") if alive else None
+    return alive, head[0] if head else None, known is not None
+
+
+def looked(worktree: Path, branch: str) -> tuple[bool, str | None, bool]:
+    look = gitstate.GitLook()  # a fresh one each time: a look answers once, for one pass
+    alive = look.alive(str(worktree))
+    return alive, look.head(str(worktree)) if alive else None, look.has_branch(str(worktree), branch) if alive \
+        else False
+
+
+def test_the_shared_look_agrees_with_git(repo: Path, tmp_path: Path) -> None:
+    """What the stale checks ask (a repository? its HEAD? does the branch exist?), read from
+    the files, as git answers it: loose and packed refs, a detached HEAD, a linked worktree,
+    a deleted branch and worktree, a branch name with a slash."""
+    wt = tmp_path / "wt"
+    git(repo, "worktree", "add", "-q", "-b", "feature/x", str(wt))
+    cases = [(repo, "main"), (repo, "feature/x"), (repo, "gone"), (wt, "feature/x"), (wt, "main"),
+             (repo / "sub", "main"), (tmp_path / "nowhere", "main")]
+    for where, branch in cases:
+        assert looked(where, branch) == by_git_look(where, branch), (where, branch)
+    git(repo, "pack-refs", "--all")
+    git(repo, "checkout", "-q", "--detach")
+    for where, branch in cases:
+        assert looked(where, branch) == by_git_look(where, branch), ("packed", where, branch)
+    git(wt, "checkout", "-q", "--detach")
+    git(repo, "branch", "-q", "-D", "feature/x")
+    git(repo, "worktree", "remove", "--force", str(wt))
+    for where, branch in cases:
+        assert looked(where, branch) == by_git_look(where, branch), ("deleted", where, branch)
+    assert looked(wt, "feature/x") == (False, None, False)
+
+
+def test_the_look_asks_once_per_worktree(repo: Path) -> None:
+    """A page of cards shares one look: the second question about a worktree reads nothing
+    (the files changing in between do not change its answer for this pass)."""
+    look = gitstate.GitLook()
+    head = look.head(str(repo))
+    assert look.alive(str(repo)) and look.has_branch(str(repo), "main") and head
+    git(repo, "commit", "-q", "--allow-empty", "-m", "two")
+    assert look.head(str(repo)) == head != gitstate.GitLook().head(str(repo))

@@ -5,8 +5,11 @@ computed in-process on real git repositories and databases."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
+import shutil
 import socket
 import time
 from pathlib import Path
@@ -18,6 +21,7 @@ from cairn.manager import CheckpointManager
 from cairn.model import Attempt
 from cairn.web import charts, views
 from panel_support import fleet, git, path_of, serve
+from panel_support import run as run_stage
 from test_cli_support import no_claude_session, run_cairn  # noqa: F401  (autouse)
 
 
@@ -222,7 +226,8 @@ def test_card_readiness_checks_follow_the_world(project: Path) -> None:
     m = fleet(project)
     auth = views.card(m, "wf-auth")
     assert auth.level == "green" and levels(auth) == {"Artifacts": "green", "Git branch": "green",
-                                                      "Worktree": "green", "Freshness": "green"}
+                                                      "Worktree": "green", "Freshness": "green",
+                                                      "Pinned agents": "green"}
     assert (auth.done, auth.total, auth.percent, auth.stop_label) == (3, 8, 38, "Paused at")
     assert auth.paused_at == "planner (3/8)" and auth.resume_from == "test-master"
     assert [s.state for s in auth.stages][:4] == ["completed", "completed", "completed", "next"]
@@ -287,3 +292,74 @@ def test_a_card_says_live_or_dead_like_the_dashboard(project: Path) -> None:
     dead = views.card(m, "wf-gate")
     assert dead.state == "interrupted" and "ended without a clean stop" in (dead.state_reason or "")
     assert views.card(m, "wf-auth").state == "paused"  # paused by a person: the same word as its status
+
+
+def card_html(page: str, wid: str) -> str:
+    """The `<article>` of one workflow's card in a panel page."""
+    start = page.index(f'data-workflow="{wid}"')
+    return page[start:page.index("</article>", start)]
+
+
+def check_li(card: str, name: str) -> str:
+    found = re.search(rf'<li class="check (\w+)" title="[^"]*"><span class="dot \w+"></span><b>{name}</b> ([^<]*)</li>',
+                      card)
+    assert found, card
+    return f"{found.group(1)}: {html.unescape(found.group(2))}"
+
+
+def test_pinned_agents_check_names_the_stages_whose_prompt_changed(project: Path) -> None:
+    """The agents a workflow started with (cairn.pins), on the served page: green while
+    unchanged; a project override of a completed stage's agent turns it yellow naming the
+    stage; a changed agent of a stage still to run is named, not a reason to look."""
+    m = fleet(project)
+    with serve(m.root) as s:
+        code, page = s.request("GET", f"/{s.token}/")
+        assert code == 200
+        assert check_li(card_html(page, "wf-auth"), "Pinned agents").startswith("green: the agents of the completed")
+        agents = project / ".claude" / "agents"
+        agents.mkdir()
+        (agents / "researcher.md").write_text("---\nname: researcher\n---\nResearch <less>.\n")
+        (agents / "reviewer.md").write_text("---\nname: reviewer\n---\nReview strictly.\n")
+        code, page = s.request("GET", f"/{s.token}/")
+        auth = card_html(page, "wf-auth")
+        assert check_li(auth, "Pinned agents") == (
+            "yellow: the agent's prompt changed since the workflow started: researcher; reviewer (not run yet) "
+            "will run with the new prompt")
+        assert '<span class="dot yellow" title="yellow">' in auth and "cairn resume wf-auth --pinned" in auth
+        code, page = s.request("GET", f"/{s.token}/w/wf-auth")  # the details page shows the same card
+        assert code == 200 and "researcher; reviewer (not run yet)" in page
+        (agents / "researcher.md").unlink()
+        (agents / "reviewer.md").unlink()
+        code, page = s.request("GET", f"/{s.token}/")
+        assert check_li(card_html(page, "wf-auth"), "Pinned agents").startswith("green:")
+
+
+def test_a_page_reads_the_git_state_once_for_all_cards(project: Path, tmp_path: Path) -> None:
+    """Every card asks whether its worktree, branch and HEAD are as recorded: read from the
+    .git files once per page. A `git` on PATH that logs each start (then runs the real
+    one) shows that fifty cards start no git per card: at most the one `git status` of
+    the code state a page shares (wf-gate's implementer read the code)."""
+    real = shutil.which("git")
+    assert real
+    m = fleet(project)
+    for i in range(47):
+        wid = f"wf-more-{i:02d}"
+        m.create(f"more work {i}", workflow_id=wid)
+        for stage in ("orchestrator", "researcher"):
+            run_stage(m, wid, stage, 100)
+        m.pause(wid)
+    shim, log = tmp_path / "bin", tmp_path / "git.log"
+    shim.mkdir()
+    (shim / "git").write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {real} "$@"\n')
+    (shim / "git").chmod(0o755)
+    env = {"PATH": f"{shim}{os.pathsep}{os.environ.get('PATH', '')}"}
+    with serve(m.root, env_extra=env) as s:
+        code, page = s.request("GET", f"/{s.token}/")  # the first page may import and set up
+        assert code == 200 and page.count('class="card ') == 50
+        before = log.read_text().splitlines() if log.exists() else []
+        for _ in range(2):
+            code, page = s.request("GET", f"/{s.token}/")
+            assert code == 200 and page.count('<b>Git branch</b>') == 50
+        started = (log.read_text().splitlines() if log.exists() else [])[len(before):]
+    assert len(started) <= 2, started  # before: 3 per card (150 a page)
+    assert all(" status " in line for line in started), started

@@ -20,7 +20,7 @@ Standard library only.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cairn import codestate
@@ -123,11 +123,12 @@ def code_problems(wf: Workflow, now_text: str | None) -> list[Problem]:
     return out
 
 
-def check(wf: Workflow, project_dir: Path | None) -> list[Problem]:
-    """Every lineage problem of `wf` (one `git status` when a stage reads the code)."""
+def check(wf: Workflow, project_dir: Path | None, code: Callable[[], str | None] | None = None) -> list[Problem]:
+    """Every lineage problem of `wf` (one `git status` when a stage reads the code; `code`
+    gives the code state instead, when a pass over many workflows shares one)."""
     out = upstream_problems(wf)
     if any(wf.pipeline.has(s) and wf.pipeline.stage(s).reads_code for s in wf.completed_agents):
-        out += code_problems(wf, codestate.snapshot(project_dir))
+        out += code_problems(wf, code() if code is not None else codestate.snapshot(project_dir))
     return out
 
 

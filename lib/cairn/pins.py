@@ -89,10 +89,17 @@ def changed_stages(wf: Workflow, now: dict[str, str]) -> list[str]:
             if f"agent:{s.name}" in wf.pins and wf.pins[f"agent:{s.name}"] != now.get(f"agent:{s.name}")]
 
 
-def problems(wf: Workflow, project_dir: Path | None) -> list[Problem]:
-    if not any(k.startswith("agent:") for k in wf.pins):
+def pinned(wf: Workflow) -> bool:
+    """Whether `wf` recorded its agents' digests (workflows started before pins did not)."""
+    return any(k.startswith("agent:") for k in wf.pins)
+
+
+def problems(wf: Workflow, project_dir: Path | None, now: dict[str, str] | None = None) -> list[Problem]:
+    """`agent_changed` for each completed stage whose agent changed; `now`: the current
+    pins when the caller has them (`current(wf.pipeline, project_dir)`)."""
+    if not pinned(wf):
         return []
-    now = current(wf.pipeline, project_dir)
+    now = now if now is not None else current(wf.pipeline, project_dir)
     out = []
     done = set(wf.done)  # a stage still to run runs with the prompt as it is
     for name in [n for n in changed_stages(wf, now) if n in done]:

@@ -16,13 +16,13 @@ from cairn.accounting import minutes_text, tokens_text, would_save
 from cairn.apifailure import advice, last_failure
 from cairn.checks import stale as stale_mod
 from cairn.checks.artifacts import inspect, rehash, unchanged_by_stat
+from cairn.checks.survey import Survey
 from cairn.context import RESUME_TAG, STAGE_TAG, bounded, safe, workflow_marker
 from cairn.errors import CairnError
 from cairn.humanize import ago
 from cairn.ledger import describe
 from cairn.manager import CheckpointManager
 from cairn.model import Problem, Workflow, utcnow
-from cairn.pipeline import Pipeline
 from cairn.status import FINISHED, INTERRUPTED_PREFIX, Status
 
 CONTEXT_TAG = RESUME_TAG
@@ -100,8 +100,9 @@ class WorkflowResumer:
 
     # ------------------------------------------------------------------ validate
     def validate(self, workflow_id: str, *, hashes: bool = True, schemas: bool = True,
-                 cp: Workflow | None = None, stale: bool = True) -> ValidationReport:
-        """Artifact problems, and with `stale` the other stale reasons (checks/stale.py)."""
+                 cp: Workflow | None = None, stale: bool = True, survey: Survey | None = None) -> ValidationReport:
+        """Artifact problems, and with `stale` the other stale reasons (checks/stale.py).
+        `survey`: what the checks compare with, shared by a pass over many workflows."""
         report = ValidationReport(workflow_id)
         m = self.manager
         if cp is None:
@@ -141,14 +142,12 @@ class WorkflowResumer:
                                                    f"{shown} violates {rec.schema}: {found.problems[0]}",
                                                    rec.agent))
         if stale:
-            try:
-                project: Pipeline | None = m.project_pipeline()
-            except (CairnError, ImportError):  # a broken cairn.yaml is reported where it is loaded
-                project = None
-            report.problems += stale_mod.check(cp, m.settings, project)
+            world = survey or Survey(m)
+            report.problems += stale_mod.check(cp, m.settings, world.project(), look=world.git)
             from cairn import lineage, pins
 
-            report.problems += lineage.check(cp, m.project_dir) + pins.problems(cp, m.project_dir)
+            report.problems += lineage.check(cp, m.project_dir, world.code) + \
+                (pins.problems(cp, m.project_dir, world.agents(cp.pipeline)) if pins.pinned(cp) else [])
         return report
 
     # ------------------------------------------------------------------ plan

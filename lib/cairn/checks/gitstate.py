@@ -61,11 +61,8 @@ def _note(read: list[tuple[str, str]], path: Path) -> str | None:
     return text
 
 
-def _direct(directory: Path, read: list[tuple[str, str]] | None = None) -> tuple[str, str | None, str] | None:
-    """(head, branch or None, worktree) read from the files, or None to ask git. `read`
-    collects (path, content) of every file the answer came from."""
-    if read is None:
-        read = []
+def _locate(directory: Path, read: list[tuple[str, str]]) -> tuple[Path, Path] | None:
+    """(top of the working tree, its git dir) found from `directory` upwards, or None to ask git."""
     if os.environ.get("GIT_DIR") or os.environ.get("GIT_WORK_TREE") or os.environ.get("GIT_COMMON_DIR"):
         return None
     try:
@@ -75,16 +72,32 @@ def _direct(directory: Path, read: list[tuple[str, str]] | None = None) -> tuple
     for top in (here, *here.parents):
         dot = top / ".git"
         if os.path.isdir(dot):
-            gitdir = dot
-            break
+            return top, dot
         if os.path.isfile(dot):  # a worktree or submodule: "gitdir: <path>"
             text = _note(read, dot) or ""
             if not text.startswith("gitdir: "):
                 return None
-            gitdir = (top / text[8:].strip()).resolve()
-            break
-    else:
+            return top, (top / text[8:].strip()).resolve()
+    return None
+
+
+def _common(gitdir: Path, read: list[tuple[str, str]]) -> Path | None:
+    """The directory holding the refs (a linked worktree shares its main repository's),
+    None when they are in a reftable (git must read it)."""
+    common_text = _note(read, gitdir / "commondir")
+    common = (gitdir / common_text).resolve() if common_text else gitdir
+    return None if os.path.exists(common / "reftable") else common
+
+
+def _direct(directory: Path, read: list[tuple[str, str]] | None = None) -> tuple[str, str | None, str] | None:
+    """(head, branch or None, worktree) read from the files, or None to ask git. `read`
+    collects (path, content) of every file the answer came from."""
+    if read is None:
+        read = []
+    located = _locate(directory, read)
+    if located is None:
         return None
+    top, gitdir = located
     head = _note(read, gitdir / "HEAD")
     if head is None:
         return None
@@ -93,9 +106,8 @@ def _direct(directory: Path, read: list[tuple[str, str]] | None = None) -> tuple
     if not head.startswith("ref: refs/"):
         return None
     ref = head[5:].strip()
-    common_text = _note(read, gitdir / "commondir")
-    common = (gitdir / common_text).resolve() if common_text else gitdir
-    if os.path.exists(common / "reftable"):
+    common = _common(gitdir, read)
+    if common is None:
         return None
     sha = _note(read, common / ref) if ".." not in ref else None
     if sha is None:
@@ -107,6 +119,19 @@ def _direct(directory: Path, read: list[tuple[str, str]] | None = None) -> tuple
     if not _is_sha(sha):
         return None
     return sha, ref[len("refs/heads/"):] if ref.startswith("refs/heads/") else None, str(top)
+
+
+def _has_branch(directory: Path, branch: str) -> bool | None:
+    """Whether the repository at `directory` has the branch, read from the files; None to ask git."""
+    read: list[tuple[str, str]] = []
+    located = _locate(directory, read)
+    common = _common(located[1], read) if located is not None else None
+    if common is None or ".." in branch or branch.startswith("/") or "\\" in branch:
+        return None
+    loose = _read(common / "refs" / "heads" / branch)
+    if loose is not None:
+        return True if _is_sha(loose) else None
+    return _read_packed(common / "packed-refs", f"refs/heads/{branch}") is not None
 
 
 def _read_packed(path: Path, ref: str) -> str | None:
@@ -148,3 +173,45 @@ def sources(directory: Path | None) -> list[tuple[str, str]] | None:
     if _direct(Path(directory), read) is None or any(p == "packed-refs" for p, _ in read):
         return None
     return read
+
+
+class GitLook:
+    """The questions the stale checks ask a worktree (is it still a repository, its HEAD,
+    does a branch exist), each answered once: the cards of one panel page share one, so
+    fifty workflows of one project read its `.git` once instead of starting git 150 times.
+    Answers come from the files; git is asked only when the layout is one they do not
+    tell (environment overrides, a reftable, an unborn branch)."""
+
+    def __init__(self) -> None:
+        self._found: dict[str, tuple[str, str | None, str] | None] = {}
+        self._alive: dict[str, bool] = {}
+        self._heads: dict[str, str | None] = {}
+        self._branches: dict[tuple[str, str], bool] = {}
+
+    def _direct(self, worktree: str) -> tuple[str, str | None, str] | None:
+        if worktree not in self._found:
+            self._found[worktree] = _direct(Path(worktree))
+        return self._found[worktree]
+
+    def alive(self, worktree: str) -> bool:
+        """Whether `worktree` is a directory inside a git repository."""
+        if worktree not in self._alive:
+            self._alive[worktree] = Path(worktree).is_dir() and (
+                self._direct(worktree) is not None or run_git(worktree, "rev-parse", "--git-dir") is not None)
+        return self._alive[worktree]
+
+    def head(self, worktree: str) -> str | None:
+        """The commit HEAD names, None when there is none."""
+        if worktree not in self._heads:
+            found = self._direct(worktree)
+            lines = [found[0]] if found is not None else run_git(worktree, "rev-parse", "HEAD")
+            self._heads[worktree] = lines[0] if lines else None
+        return self._heads[worktree]
+
+    def has_branch(self, worktree: str, branch: str) -> bool:
+        key = (worktree, branch)
+        if key not in self._branches:
+            known = _has_branch(Path(worktree), branch)
+            self._branches[key] = known if known is not None else \
+                run_git(worktree, "rev-parse", "--verify", "-q", f"refs/heads/{branch}") is not None
+        return self._branches[key]

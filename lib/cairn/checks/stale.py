@@ -28,9 +28,8 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from pathlib import Path
 
-from cairn.checks.gitstate import run_git
+from cairn.checks.gitstate import GitLook
 from cairn.model import Problem, Workflow, utcnow
 from cairn.pipeline import Pipeline, Settings
 
@@ -82,26 +81,27 @@ def last_git(wf: Workflow) -> dict[str, object] | None:
     return rec
 
 
-def git_problems(cp: Workflow) -> list[Problem]:
+def git_problems(cp: Workflow, look: GitLook | None = None) -> list[Problem]:
+    """`look`: answers shared by the workflows checked in one pass (a panel page)."""
     rec = last_git(cp)
     if rec is None:
         return []
+    git = look or GitLook()
     wt, branch, head = rec.get("worktree"), rec.get("branch"), rec.get("head")
     named = rec.get("stage")
     stage = named if isinstance(named, str) else None
     if not isinstance(wt, str) or not wt:
         return []
-    if not Path(wt).is_dir() or run_git(wt, "rev-parse", "--git-dir") is None:
+    if not git.alive(wt):
         return [_problem(GIT_WORKTREE_DELETED, wt, f"the worktree {wt} the workflow worked in is gone",
                          stage)]
     out = []
-    if isinstance(branch, str) and branch and \
-            run_git(wt, "rev-parse", "--verify", "-q", f"refs/heads/{branch}") is None:
+    if isinstance(branch, str) and branch and not git.has_branch(wt, branch):
         out.append(_problem(GIT_BRANCH_DELETED, wt, f"branch {branch!r} the workflow worked on was deleted",
                             stage))
-    now = run_git(wt, "rev-parse", "HEAD")
-    if isinstance(head, str) and now and now[0] != head:
-        out.append(_problem(GIT_HEAD_MOVED, wt, f"HEAD is {now[0][:12]}, the last checkpoint recorded "
+    now = git.head(wt)
+    if isinstance(head, str) and now and now != head:
+        out.append(_problem(GIT_HEAD_MOVED, wt, f"HEAD is {now[:12]}, the last checkpoint recorded "
                             f"{head[:12]}: the code changed outside the workflow", stage))
     return out
 
@@ -138,10 +138,10 @@ def pipeline_problems(cp: Workflow, snapshot: Pipeline, project: Pipeline) -> li
 
 
 def check(cp: Workflow, settings: Settings, project: Pipeline | None,
-          now: datetime | None = None) -> list[Problem]:
+          now: datetime | None = None, look: GitLook | None = None) -> list[Problem]:
     """Every stale reason of `cp` but the artifact ones (the resumer checks those).
     `project` is the project's current pipeline (None when it cannot be read)."""
-    out = git_problems(cp) + expired(cp, settings, now)
+    out = git_problems(cp, look) + expired(cp, settings, now)
     if project is None:
         return out
     return out + pipeline_problems(cp, cp.pipeline, project)

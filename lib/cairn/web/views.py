@@ -7,8 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from cairn import breakpoints, liveness
+from cairn import breakpoints, liveness, pins
 from cairn.checks.stale import last_git
+from cairn.checks.survey import Survey
 from cairn.dashboard import stage_state
 from cairn.errors import CairnError, NotResumable, UsageError
 from cairn.humanize import ago, clock
@@ -22,7 +23,7 @@ GREEN, YELLOW, RED, GREY = "green", "yellow", "red", "grey"
 RANK = {GREY: 0, GREEN: 1, YELLOW: 2, RED: 3}
 LEGEND = [(GREEN, "Ready to resume (every check passes)"),
           (YELLOW, "Can resume with a person's look first (code moved on, checkpoint old, "
-                   "pipeline changed, waiting for approval)"),
+                   "pipeline or an agent's prompt changed, waiting for approval)"),
           (RED, "Cannot resume as it is (artifacts missing or modified, branch or worktree gone)")]
 ARTIFACT_CODES = ("artifact_missing", "artifact_modified", "artifact_invalid", "artifact_unreadable")
 
@@ -98,8 +99,25 @@ def _stages(wf: Workflow, invalid: list[str]) -> list[StageCell]:
 STOP_LABELS = {Status.PAUSED: "Paused at", Status.FAILED: "Failed after", Status.STALE: "Stale after"}
 
 
-def checks(wf: Workflow, problems: list[Problem], artifacts_checked: int, now: datetime) -> list[Check]:
-    """The readiness checks of a card: artifacts, git branch, worktree, freshness, pipeline."""
+def pinned_agents(wf: Workflow, problems: list[Problem], agents: dict[str, str]) -> Check:
+    """The agents the workflow started with (`cairn.pins`): yellow with the completed stages
+    whose agent's prompt changed since (what a resume reports); a stage still to run
+    runs with its prompt as it is, so its change is only named."""
+    if not pins.pinned(wf):
+        return Check("Pinned agents", GREY, "no agent digests recorded (started before pins were kept)")
+    done = [p.stage for p in problems if p.code == pins.AGENT_CHANGED and p.stage]
+    later = [s for s in pins.changed_stages(wf, agents) if s not in done]
+    ahead = f"; {', '.join(later)} (not run yet) will run with the new prompt" if later else ""
+    if done:
+        return Check("Pinned agents", YELLOW, f"the agent's prompt changed since the workflow started: "
+                     f"{', '.join(done)}{ahead}")
+    return Check("Pinned agents", GREEN, f"the agents of the completed stages are as pinned{ahead}")
+
+
+def checks(wf: Workflow, problems: list[Problem], artifacts_checked: int, now: datetime,
+           agents: dict[str, str] | None = None) -> list[Check]:
+    """The readiness checks of a card: artifacts, git branch, worktree, freshness, pinned
+    agents (`agents`: the current pins of its pipeline), pipeline."""
     codes = {p.code: p for p in problems}
     bad = [p for p in problems if p.code in ARTIFACT_CODES]
     out = [Check("Artifacts", RED, "; ".join(p.message for p in bad[:3])) if bad else
@@ -123,18 +141,22 @@ def checks(wf: Workflow, problems: list[Problem], artifacts_checked: int, now: d
                    else Check("Worktree", GREEN, f"{tree} exists"))
     out.append(Check("Freshness", YELLOW, codes["checkpoint_expired"].message) if "checkpoint_expired" in codes
                else Check("Freshness", GREEN, f"last activity {ago(wf.last_activity, now)}"))
+    if agents is not None:
+        out.append(pinned_agents(wf, problems, agents))
     if "pipeline_changed" in codes:
         out.append(Check("Pipeline", YELLOW, codes["pipeline_changed"].message))
     return out
 
 
-def card(m: CheckpointManager, wid: str, now: datetime | None = None) -> Card:
+def card(m: CheckpointManager, wid: str, now: datetime | None = None, survey: Survey | None = None) -> Card:
+    """`survey`: the world the checks compare with, read once for every card of a page."""
     from cairn.checks.stale import recovery
 
     now = now or utcnow()
+    survey = survey or Survey(m)
     resumer = WorkflowResumer(m)
     wf = m.load(wid)
-    report = resumer.validate(wid, cp=wf, hashes=False, schemas=False)
+    report = resumer.validate(wid, cp=wf, hashes=False, schemas=False, survey=survey)
     plan = resumer.plan(wid, report=report, cp=wf)
     done = plan.completed_agents + plan.skipped_agents
     last = max((a for a in wf.attempts if a.stage in done and a.ended_at), key=lambda a: a.ended_seq or 0,
@@ -156,7 +178,7 @@ def card(m: CheckpointManager, wid: str, now: datetime | None = None) -> Card:
                    else "before the first stage"),
         paused_when=when(wf.updated_at, now), resume_from=", ".join(plan.next_agents) or "-",
         resume_when=resume_when if nxt else "-",
-        checks=checks(wf, report.problems, report.artifacts_checked, now),
+        checks=checks(wf, report.problems, report.artifacts_checked, now, survey.agents(wf.pipeline)),
         waiting=breakpoints.waiting(wf), held=[b.stage for b in wf.breakpoints if b.holding],
         holdable=[n for n in wf.remaining_agents if breakpoints.holding(wf.breakpoints, n) is None],
         can_resume=plan.can_resume, reason=plan.reason, command=resume_command(wid),
@@ -168,10 +190,11 @@ def cards(m: CheckpointManager) -> list[Card]:
     """A card per resumable workflow, most recently active first. One that cannot be read
     gets a red card saying why, instead of hiding the others."""
     now = utcnow()
+    survey = Survey(m)  # one read of the git state, the pipeline, the agents: shared by every card
     out = []
     for s in m.resumable():
         try:
-            out.append(card(m, s.workflow_id, now))
+            out.append(card(m, s.workflow_id, now, survey))
         except CairnError as exc:
             out.append(Card(workflow_id=s.workflow_id, request=s.request, status=s.status.value,
                             status_reason=exc.message, done=s.completed, total=s.total, percent=0, stages=[],
