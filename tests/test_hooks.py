@@ -410,3 +410,32 @@ def test_an_edit_log_is_never_written_through_a_link(running: Hooks, tmp_path: P
     (running.root / ".edits").symlink_to(outside)  # planted
     assert running.run("post-edit", json.dumps(payload("PostToolUse-Write", running.project)).encode()) is None
     assert list(outside.iterdir()) == []
+
+
+def test_a_catastrophic_project_pattern_cannot_stall_subagent_stop(running: Hooks) -> None:
+    """A project schema whose pattern backtracks for ever ("^(a+)+$" against 64 a's and a
+    "!"), checked by the hook on the plugin's environment (jsonschema importable): within
+    the budget the hook answers, exit 0, asking the subagent to fix research.json with the
+    schema file and the pattern named; the stage is not recorded as completed."""
+    pytest.importorskip("jsonschema")
+    venv = running.data / "venv" / "bin"
+    venv.mkdir(parents=True)
+    (venv / "python").symlink_to(sys.executable)  # the plugin's venv: an interpreter with jsonschema
+    schemas = running.project / ".claude" / "schemas"
+    schemas.mkdir()
+    schema = json.loads((REPO / "lib" / "cairn" / "data" / "schemas" / "research.schema.json").read_text())
+    schema["properties"]["note"] = {"type": "string", "pattern": "^(a+)+$"}
+    (schemas / "research.schema.json").write_text(json.dumps(schema))
+    running.fire("PreToolUse-Agent", tool_input={"prompt": f"cairn-workflow: {WID}",
+                                                 "subagent_type": "cairn:researcher"})
+    dest = write_artifact(running.mgr, WID, "researcher")
+    dest.write_text(json.dumps({**json.loads(dest.read_text()), "note": "a" * 64 + "!"}))
+    env = {**running.env(), "CAIRN_SCHEMA_BUDGET": "1"}
+    stdin = json.dumps(payload("SubagentStop", running.project, agent_type="cairn:researcher")).encode()
+    proc = running.run_raw("subagent-stop", stdin, env=env)  # run_raw's own timeout (60 s) is the hook's
+    assert proc.returncode == 0 and proc.stderr == b"", proc.stderr
+    answer = check_answer("subagent-stop", proc.stdout)
+    assert answer is not None and answer["decision"] == "block", answer
+    assert "schema .claude/schemas/research.schema.json stopped after 1 s" in answer["reason"]
+    assert '"^(a+)+$" at $.properties.note.pattern' in answer["reason"]
+    assert running.mgr.load(WID).completed_agents == ["orchestrator"]

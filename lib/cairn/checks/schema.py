@@ -257,8 +257,15 @@ def check_with_jsonschema(schema_file: Path, data: object, *, limit: int = 5) ->
         return [_one_line(f"$: cannot read schema {schema_file.name}: {exc.strerror or exc}")]
     except _SchemaFileError as exc:
         return [_one_line(f"$: schema {schema_file.name} is unusable: {exc}")]
+    from cairn.checks import timebox  # a pattern can backtrack for ever: the check gets a time budget
+
+    if not timebox.interruptible() and timebox.patterns(validator.schema):
+        return timebox.in_child(schema_file, data, limit, validator.schema)
     try:
-        errors = sorted(validator.iter_errors(cast("Any", data)), key=lambda e: _path_key(e.absolute_path))
+        errors = timebox.within(timebox.budget(), lambda: sorted(validator.iter_errors(cast("Any", data)),
+                                                                 key=lambda e: _path_key(e.absolute_path)))
+    except timebox.Overrun:
+        return [_one_line(timebox.overrun_message(schema_file, validator.schema, timebox.budget()))]
     except _late_errors() as exc:  # a project's schema can break late: an unresolvable $ref, ...
         return [_one_line(f"$: schema {schema_file.name} is unusable: {type(exc).__name__}: {exc}")]
     return _capped([_describe_jsonschema(err) for err in errors], limit)
