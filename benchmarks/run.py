@@ -62,6 +62,8 @@ STOP_IDLE = "Stop, nothing open"
 START_IDLE = "SessionStart, nothing open"
 STOP_RUNNING = "Stop, a workflow running"
 START_CONTEXT = "SessionStart injecting a context"
+EDIT_RUNNING = "PostToolUse Write in a subagent, a workflow running"
+EDIT_MAIN = "PostToolUse Write in the main conversation, a workflow running"
 SUBAGENT_STOP = "SubagentStop, 10 artifacts, full schema check, durable commit"
 SUBAGENT_BARE = "SubagentStop on a bare python3"
 STATUS = "cairn status --json"
@@ -70,8 +72,8 @@ CONCURRENT = "concurrent completions on one workflow"
 BASH_PLAIN = "Bash hooks, a command with no trigger word"
 BASH_RECORD = "PostToolUse on Bash, a stage's git commit recorded"
 BASH_DENY = "PreToolUse on Bash, a repeated gh pr create denied"
-CASES = [STOP_IDLE, START_IDLE, STOP_RUNNING, START_CONTEXT, SUBAGENT_STOP, SUBAGENT_BARE, STATUS,
-         CHECKPOINT_RW, CONCURRENT, BASH_PLAIN, BASH_RECORD, BASH_DENY]
+CASES = [STOP_IDLE, START_IDLE, STOP_RUNNING, EDIT_RUNNING, EDIT_MAIN, START_CONTEXT, SUBAGENT_STOP,
+         SUBAGENT_BARE, STATUS, CHECKPOINT_RW, CONCURRENT, BASH_PLAIN, BASH_RECORD, BASH_DENY]
 GROUPS = ("idle", "running", "start", "subagent", "status", "rw", "concurrent", "bash", "scale")
 
 SESSION = "b7d76f10-2312-430d-b826-7d0dc6e95391"   # the captured payloads' session
@@ -648,6 +650,47 @@ def running_cases(e: Env, c: Config, rows: list[Row], cache: dict[str, Project])
                     bases[e.hook_base], "≤ 1.5×", 1.5, [("python3 -c pass", bases["python3 -c pass"])],
                     note="heartbeat recorded" + ("; a Python process was started" if started
                                                  else ", no Python started (checked)")))
+    edit_cases(e, c, rows, pr)
+
+
+EDIT_HOOK = "PostToolUse:Write|Edit|MultiEdit|NotebookEdit"  # hooks.json's entry for the edit tools
+
+
+def edit_cases(e: Env, c: Config, rows: list[Row], pr: Project) -> None:
+    """A subagent's file edit is appended to its edit log (recorded on its attempt at its
+    stop); an edit of the main conversation starts no Python (run.sh finds no agent_id)."""
+    agent = f"a{c.n_main - 1:05d}run"  # the running attempt populate() leaves
+    n = [0]
+
+    def body(agent_id: str | None) -> Callable[[], bytes]:
+        def make() -> bytes:
+            n[0] += 1
+            tool_input = {"file_path": str(pr.path / "src" / f"edit{n[0]}.py"), "content": "x = 1\n"}
+            data = json.loads(payload("PostToolUse-Write", pr.path, tool_input=tool_input, session_id=SESSION))
+            if agent_id is None:
+                data.pop("agent_id", None)
+                data.pop("agent_type", None)
+            else:
+                data["agent_id"] = agent_id
+            return json.dumps(data).encode()
+        return make
+    with_json = "hook python -I -S -c 'import json'"
+    edit_bases = {**e.bases, with_json: baseline(e.venv_py, "-I", "-S", "-c", "import json", env=e.env)}
+    med, bases = alternate(hook(e, EDIT_HOOK, pr.path, body(agent), must_be_empty), edit_bases, c.repeats)
+    log = pr.root / ".edits" / agent
+    recorded = len(log.read_text().splitlines()) if log.exists() else 0
+    if not recorded:
+        raise BenchError("the edit hook recorded no changed file")
+    # The hook is the interpreter, `import json` (the payload is JSON) and one appended line: the
+    # target is against the interpreter alone; the json baseline shows what is left of Cairn's own.
+    rows.append(Row(f"{EDIT_RUNNING} ({c.n_main:,} on disk)", med, e.hook_base, bases[e.hook_base], "≤ 2×", 2,
+                    [("python3 -c pass", bases["python3 -c pass"]), (with_json, bases[with_json])],
+                    note=f"{recorded} files recorded"))
+    started = starts_python(e, EDIT_HOOK, pr.path, body(None)())
+    med, bases = alternate(hook(e, EDIT_HOOK, pr.path, body(None), must_be_empty), e.bases, c.repeats)
+    rows.append(Row(EDIT_MAIN, med, e.hook_base, bases[e.hook_base], "≤ 1.5×", 1.5,
+                    [("python3 -c pass", bases["python3 -c pass"])],
+                    note="a Python process was started" if started else "no Python started (checked)"))
 
 
 @contextlib.contextmanager

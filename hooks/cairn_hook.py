@@ -36,6 +36,17 @@ def _cached(event: str, raw: bytes) -> str | None:
         return None
 
 
+def _edit(raw: bytes) -> bool:
+    """A subagent's file edit: one line appended by `cairn.hook_edits` alone (this runs on
+    every edit); anything unexpected goes to the full hook, which logs it."""
+    try:
+        from cairn.hook_edits import fast
+
+        return fast(raw, os.environ)
+    except Exception:
+        return False
+
+
 def _main() -> None:
     event = sys.argv[1] if len(sys.argv) > 1 else ""
     try:
@@ -43,6 +54,8 @@ def _main() -> None:
     except (OSError, ValueError):
         raw = b""
     out = _cached(event, raw)
+    if out is None and event == "post-edit" and _edit(raw):
+        out = ""
     if out is None:
         import json
 

@@ -67,6 +67,13 @@ case $event in
       bash-post:*commit*|bash-post:*push*|bash-post:*'gh '*|bash-post:*publish*|bash-post:*upload*) ;;
       *) exit 0 ;;
     esac ;;
+  post-edit)
+    # A file edit while a workflow runs: only a subagent's is recorded (its payload names its
+    # agent_id, before the tool's input: a file's content never starts Python), so the main
+    # conversation's edits start no Python.
+    [ -f "$root/.running" ] || exit 0
+    payload=$(cat)
+    case ${payload%%\"tool_input\"*} in *'"agent_id"'*) ;; *) exit 0 ;; esac ;;
   stop-failure)
     # The model API failed. Claude Code ignores this hook's answer and kills it when the
     # turn ends, which in `claude -p` comes tens of milliseconds after a subagent's failure
@@ -83,7 +90,7 @@ case $event in
 esac
 
 case $event in  # the payload was read above: hand it on
-  bash-*) printf '%s' "$payload" | run_python; exit ;;
+  bash-*|post-edit) printf '%s' "$payload" | run_python; exit ;;
   stop-failure)
     pick_python
     detach=

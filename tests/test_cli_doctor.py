@@ -99,9 +99,15 @@ def test_leftovers_are_swept(root: Path, two: CheckpointManager) -> None:
     fresh.write_text("in progress")
     trash = root / ".deleting-wf-9-999999999"
     (trash / "sub").mkdir(parents=True)
+    (root / ".edits").mkdir()
+    stale_log, live_log = root / ".edits" / "agent-gone", root / ".edits" / "agent-editing"
+    for log in (stale_log, live_log):
+        log.write_text('["Write", "src/x.py"]\n')
+    os.utime(stale_log, (old - 86400, old - 86400))  # a subagent whose stop never came, a day ago
     code, out, _ = doctor(root)
-    assert code == 0 and out["temp_files_removed"] == 3
+    assert code == 0 and out["temp_files_removed"] == 4
     assert not any(p.exists() for p in leftovers) and not trash.exists() and fresh.exists()
+    assert not stale_log.exists() and live_log.exists()
 
 
 def test_lost_workflow_folder_is_imported_and_garbage_is_reported(root: Path, two: CheckpointManager) -> None:

@@ -131,7 +131,8 @@ def test_safe_refuses_on_a_modified_artifact(capsys: pytest.CaptureFixture[str],
     code, out, _ = run(capsys, "--dir", str(root), "resume", "wf-r", "--safe")
     assert code == 1
     assert "refusing to resume wf-r" in out and "[artifact_modified]" in out
-    assert "cairn resume wf-r --from researcher" in out and "--rollback N" in out
+    assert "re-run what the changes affect (researcher and what follows): cairn resume wf-r\n" in out
+    assert "--rollback N" in out
     assert mgr.load("wf-r").status == Status.PAUSED
     code, data = run_json(capsys, "--dir", str(root), "resume", "wf-r", "--safe", "--json")
     assert code == 1 and data["refused"] is True and data["recovery"] and data["context"] is None
@@ -166,24 +167,33 @@ def test_dry_run_changes_nothing(capsys: pytest.CaptureFixture[str], root: Path,
     assert (root / "wf-r" / "checkpoint.json").read_bytes() == before
 
 
-def test_finished_workflow_cannot_be_changed(capsys: pytest.CaptureFixture[str], root: Path,
-                                             mgr: CheckpointManager) -> None:
+def test_a_cancelled_workflow_resumes_only_by_going_back(capsys: pytest.CaptureFixture[str], root: Path,
+                                                          mgr: CheckpointManager) -> None:
     four_done(mgr, pause=False)
     mgr.cancel("wf-r")
-    code, out, err = run(capsys, "--dir", str(root), "resume", "wf-r", "--from", "planner")
-    assert code == 1 and "cancelled" in out + err
+    code, out, err = run(capsys, "--dir", str(root), "resume", "wf-r")
+    assert code == 1 and "cancelled" in out + err and "--from STAGE" in out + err
     assert mgr.load("wf-r").status == Status.CANCELLED
+    code, out, err = run(capsys, "--dir", str(root), "resume", "wf-r", "--from", "planner")
+    wf = mgr.load("wf-r")
+    assert code == 0 and wf.status == Status.RUNNING and wf.done == ["orchestrator", "researcher"]
+    assert any(e.action == "status:cancelled->running" and e.detail.startswith("reopened") for e in wf.audit)
 
 
-def test_completed_workflow_cannot_be_rerun(capsys: pytest.CaptureFixture[str], root: Path,
-                                            mgr: CheckpointManager, stages: list[str]) -> None:
+def test_a_completed_workflow_is_reopened_by_a_rerun(capsys: pytest.CaptureFixture[str], root: Path,
+                                                     mgr: CheckpointManager, stages: list[str]) -> None:
     mgr.create("all done", workflow_id="wf-c")
     for stage in stages:
         complete_stage(mgr, "wf-c", stage)
     seq = mgr.load("wf-c").seq
-    code, data = run_json(capsys, "--dir", str(root), "resume", "wf-c", "--from", "planner", "--json")
+    code, data = run_json(capsys, "--dir", str(root), "resume", "wf-c", "--json")
     assert code == 1 and data["can_resume"] is False and data["reason"] == "the workflow is completed"
-    assert data["seq"] == seq and mgr.load("wf-c").seq == seq and mgr.load("wf-c").status == Status.COMPLETED
+    assert mgr.load("wf-c").seq == seq and mgr.load("wf-c").status == Status.COMPLETED
+    code, data = run_json(capsys, "--dir", str(root), "resume", "wf-c", "--from", "reviewer", "--json")
+    wf = mgr.load("wf-c")
+    assert code == 0 and data["next_agents"] == ["reviewer"] and wf.status == Status.RUNNING
+    assert wf.remaining_agents == ["reviewer", "security-auditor", "doc-master"]
+    assert any(e.action == "status:completed->running" for e in wf.audit)
 
 
 def test_no_id_off_a_terminal(capsys: pytest.CaptureFixture[str], root: Path,

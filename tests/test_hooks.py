@@ -31,10 +31,11 @@ EXAMPLES = REPO / "lib" / "cairn" / "data" / "examples"
 EVENT_NAMES = {
     "session-start": "SessionStart", "pre-tool-use": "PreToolUse", "post-tool-use": "PostToolUse",
     "subagent-start": "SubagentStart", "subagent-stop": "SubagentStop", "stop": "Stop",
-    "pre-compact": "PreCompact", "session-end": "SessionEnd",
+    "pre-compact": "PreCompact", "session-end": "SessionEnd", "post-edit": "PostToolUse",
     "bash-pre": "PreToolUse", "bash-post": "PostToolUse", "stop-failure": "StopFailure",  # test_hook_bash.py
 }
-ARG_OF = {name: arg for arg, name in EVENT_NAMES.items() if not arg.startswith("bash-")}
+# the Agent tool's PreToolUse/PostToolUse (the fixtures' names say the event, not the tool)
+ARG_OF = {name: arg for arg, name in EVENT_NAMES.items() if not arg.startswith("bash-") and arg != "post-edit"}
 FIXTURES = sorted(p.stem for p in HOOKS.glob("*.json"))
 COMMANDS = {h["command"].rsplit(" ", 1)[-1]: h["command"]
             for entries in json.loads((REPO / "hooks" / "hooks.json").read_text())["hooks"].values()
@@ -370,3 +371,42 @@ def test_a_project_schema_without_a_validator_is_pending_then_checked(running: H
     assert running.mgr.recheck_pending(WID) == []  # this process has jsonschema
     wf = running.mgr.load(WID)
     assert wf.artifacts["research.json"].check == "ok" and wf.audit[-1].action == "schema_check"
+
+
+# ------------------------------------------------------------------ PostToolUse on the edit tools
+
+
+def test_a_subagents_edit_through_the_hooks_json_command(running: Hooks) -> None:
+    """The captured payload of a subagent's Write, through the exact hooks.json command:
+    one line in its edit log, recorded on its attempt when it stops; the main
+    conversation's edit (no agent_id) leaves nothing."""
+    agent = "a14469f274a2cc320"  # the captured payload's subagent
+    running.mgr.record_start(WID, "researcher", agent_id=agent, session_id=SID)
+    edit = payload("PostToolUse-Write", running.project)
+    assert running.run("post-edit", json.dumps(edit).encode()) is None
+    main = {k: v for k, v in edit.items() if k not in ("agent_id", "agent_type")}
+    main["tool_input"] = {"file_path": str(running.project / "main.txt"), "content": "x"}
+    assert running.run("post-edit", json.dumps(main).encode()) is None
+    assert (running.root / ".edits" / agent).read_text() == '["Write", "from-subagent.txt"]\n'
+    assert sorted(p.name for p in (running.root / ".edits").iterdir()) == [agent]
+    write_artifact(running.mgr, WID, "researcher")
+    running.mgr.record_completion(WID, "researcher", agent_id=agent, session_id=SID)
+    done = running.mgr.load(WID).effective("researcher")
+    assert done is not None and done.changed == (("from-subagent.txt", "Write"),)
+    assert not (running.root / ".edits" / agent).exists() and running.log() == []
+
+
+def test_an_edit_hook_with_nothing_running_writes_nothing(hooks: Hooks) -> None:
+    edit = payload("PostToolUse-Write", hooks.project)
+    assert hooks.run("post-edit", json.dumps(edit).encode()) is None
+    assert not (hooks.root / ".edits").exists()
+
+
+def test_an_edit_log_is_never_written_through_a_link(running: Hooks, tmp_path: Path) -> None:
+    agent = "a14469f274a2cc320"
+    running.mgr.record_start(WID, "researcher", agent_id=agent, session_id=SID)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (running.root / ".edits").symlink_to(outside)  # planted
+    assert running.run("post-edit", json.dumps(payload("PostToolUse-Write", running.project)).encode()) is None
+    assert list(outside.iterdir()) == []

@@ -63,15 +63,15 @@ def test_git_state_recorded_at_create_and_completion(repo: Path, complete: Calla
     m = CheckpointManager(repo / ".claude" / "artifacts")
     m.create("x", workflow_id=WID)
     wf = m.load(WID)
-    rec = stale.last_git(wf)
-    assert rec is not None and rec["head"] == git(repo, "rev-parse", "HEAD") and rec["branch"] == "main"
-    assert Path(str(rec["worktree"])).resolve() == repo.resolve() and rec["stage"] is None
-    assert json.loads(wf.git or "") == {k: rec[k] for k in ("head", "branch", "worktree")}
+    assert stale.last_git(wf) is None  # no stage completed: no work the code could have outdated
+    created = json.loads(wf.git or "")
+    assert created["head"] == git(repo, "rev-parse", "HEAD") and created["branch"] == "main"
+    assert Path(str(created["worktree"])).resolve() == repo.resolve()
     head = commit(repo, "more")
     complete(m, WID, "orchestrator")
     wf = m.load(WID)
     rec = stale.last_git(wf)
-    assert rec is not None and rec["head"] == head and rec["stage"] == "orchestrator"
+    assert rec is not None and rec["head"] == head and rec["stage"] == "orchestrator" and "dirty" in rec
     assert json.loads(wf.agents["orchestrator"].attempts[0].git or "")["head"] == head
     assert json.loads((m.root / WID / "checkpoint.json").read_text())["git"]["head"] != head  # creation's
     assert codes(m) == []
@@ -92,15 +92,43 @@ def test_detached_head_has_no_branch(repo: Path) -> None:
     assert rec["branch"] is None and rec["head"] == git(repo, "rev-parse", "HEAD")
 
 
-def test_head_moved(repo: Path, complete: Callable[..., Path]) -> None:
+def test_head_moved_after_stages_that_do_not_read_the_code(repo: Path, complete: Callable[..., Path],
+                                                            capsys: pytest.CaptureFixture[str],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reported, but nothing re-runs (orchestrator and researcher do not read the code):
+    accepting it, or going on with a resume, records the new baseline."""
     m = CheckpointManager(repo / ".claude" / "artifacts")
     started(m, complete)
     commit(repo, "outside")
     problems = WorkflowResumer(m).validate(WID).problems
     assert [(p.code, p.stage) for p in problems] == [(stale.GIT_HEAD_MOVED, "researcher")]
     opts = stale.recovery(WID, problems, m.load(WID).pipeline)
-    assert opts[0] == f"re-run from the first affected stage: cairn resume {WID} --from researcher"
-    assert any(o.startswith("clean up") for o in opts) and any("continue as is" in o for o in opts)
+    assert not any("re-run what the changes affect" in o for o in opts)
+    assert opts[0] == f"accept the changes and continue (they become the new baseline): cairn resume {WID} --accept"
+    from cairn.cli import main
+
+    monkeypatch.delenv("CLAUDE_CODE_SESSION_ID", raising=False)  # a terminal: no lease
+    assert main(["--dir", str(m.root), "resume", WID]) == 0  # going on: the code as it is is the baseline
+    capsys.readouterr()
+    wf = m.load(WID)
+    assert codes(m) == [] and wf.done == ["orchestrator", "researcher"]
+    assert any(e.action == "baseline" for e in wf.audit)
+
+
+def test_head_moved_on_a_record_without_a_code_state(repo: Path, complete: Callable[..., Path]) -> None:
+    """Completions recorded before lineage carry HEAD only: a moved HEAD is all that can be said."""
+    m = CheckpointManager(repo / ".claude" / "artifacts")
+    started(m, complete)
+    attempts = m.load(WID).attempts
+    with m.store.write() as tx:
+        for a in attempts:
+            tx.set_attempt_git(a.id, git_state(repo) or "")
+    commit(repo, "outside")
+    problems = WorkflowResumer(m).validate(WID).problems
+    assert [(p.code, p.stage) for p in problems] == [(stale.GIT_HEAD_MOVED, "researcher")]
+    opts = stale.recovery(WID, problems, m.load(WID).pipeline)
+    assert opts[0] == f"accept the changes and continue (they become the new baseline): cairn resume {WID} --accept"
+    assert any(o.startswith("clean up") for o in opts)
 
 
 def test_branch_deleted(repo: Path, complete: Callable[..., Path]) -> None:
@@ -154,7 +182,7 @@ def test_pipeline_changed(project: Path, complete: Callable[..., Path]) -> None:
     assert [p.code for p in problems] == [stale.PIPELINE_CHANGED]
     assert problems[0].stage == "planner"
     opts = stale.recovery(WID, problems, m.load(WID).pipeline)
-    assert opts[0].endswith("--from planner")
+    assert opts[0].endswith(f"cairn resume {WID} --latest")
     # the API the resumer uses, directly
     wf = m.load(WID)
     assert [p.code for p in stale.check(wf, Settings(), load_project_config(project)[0])] == [
@@ -175,24 +203,26 @@ def test_artifact_modified_and_deleted(mgr: CheckpointManager, complete: Callabl
     second.unlink()
     problems = WorkflowResumer(mgr).validate(WID).problems
     assert [p.code for p in problems] == [stale.ARTIFACT_MODIFIED, stale.ARTIFACT_DELETED]
-    assert stale.recovery(WID, problems, wf.pipeline)[0].endswith(f"--from {wf.pipeline.names[0]}")
+    assert stale.recovery(WID, problems, wf.pipeline)[0].endswith(f"and what follows): cairn resume {WID}")
 
 
 def test_every_reason_is_distinct() -> None:
-    assert len(set(stale.CODES)) == len(stale.CODES) == 7
+    assert len(set(stale.CODES)) == len(stale.CODES) == 10
     assert stale.recovery(WID, [], default_pipeline()) == []
 
 
 def test_session_start_shows_reasons_and_options(repo: Path, tmp_path: Path,
                                                  complete: Callable[..., Path]) -> None:
     m = CheckpointManager(repo / ".claude" / "artifacts")
-    started(m, complete)
+    started(m, complete, 6)  # through the reviewer, which reads the code
     m.pause(WID)
-    commit(repo, "outside")
-    git(repo, "checkout", "-q", "-b", "elsewhere")
+    (repo / "README").write_text("changed outside the workflow")
     env = hookrun.hook_env(repo, tmp_path / "home" / "data")
     answer = hookrun.run("session-start", hookrun.payload("session-start", repo, source="startup"), env, repo)
     assert answer is not None
     context = answer["hookSpecificOutput"]["additionalContext"]
-    assert "[git_head_moved]" in context
-    assert "Option: re-run from the first affected stage" in context and "clean up" in context
+    assert "[code_changed] the code changed after reviewer read it: README" in context
+    assert "Must re-run because of those problems: reviewer" in context
+    assert f"Option: re-run what the changes affect (reviewer and what follows): cairn resume {WID}" in context
+    assert "clean up" in context
+    assert m.load(WID).status.value == "stale"  # the check that found it says so

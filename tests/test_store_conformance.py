@@ -747,6 +747,45 @@ def test_refresh_lease_only_for_its_holder(store: Store) -> None:
     assert held is not None and held.heartbeat_at == t(60)
 
 
+def test_lineage_facts_of_an_attempt(store: Store) -> None:
+    made(store, "w1")
+    with store.write() as tx:
+        aid = tx.start_attempt("w1", "a", t(1), 2, agent_id="ag", session_id=None)
+        tx.set_code_start(aid, '{"head": "h1", "dirty": {}}')
+        assert tx.add_changes(aid, ["src/x.py", "b.txt"], "Write") == 2
+        assert tx.add_changes(aid, ["src/x.py", "c.txt"], "git") == 1  # a path keeps its first `how`
+        tx.end_attempt(aid, "completed", t(2), 3, None)
+        tx.set_lineage(aid, '{"a.json": "abc"}')
+    with store.read() as r:
+        wf = r.workflow("w1")
+    assert wf is not None
+    (a,) = wf.attempts
+    assert a.code_start == '{"head": "h1", "dirty": {}}' and a.consumed == '{"a.json": "abc"}'
+    assert a.changed == (("b.txt", "Write"), ("c.txt", "git"), ("src/x.py", "Write"))
+
+
+def test_pins_parent_and_a_new_pipeline(store: Store) -> None:
+    made(store, "w1", "w2")
+    other = Pipeline.from_dict({"name": "two", "stages": [
+        {"name": "a", "artifacts": [], "depends_on": [], "reads_code": True}]})
+    with store.write() as tx:
+        tx.put_pin("w1", "agent:a", "sha-1", 1)
+        tx.put_pin("w1", "agent:a", "sha-2", 2)  # the latest value wins
+        tx.put_pin("w1", "plugin", "0.1.0", 1)
+        tx.set_parent("w2", "w1")
+        tx.set_pipeline("w2", other)
+    with store.read() as r:
+        assert r.pins("w1") == {"agent:a": "sha-2", "plugin": "0.1.0"} and r.pins("w2") == {}
+        w1, w2 = r.workflow("w1"), r.workflow("w2")
+    assert w1 is not None and w2 is not None
+    assert w1.pins == {"agent:a": "sha-2", "plugin": "0.1.0"} and w1.parent is None
+    assert w2.parent == "w1" and w2.pipeline.digest == other.digest and w2.pipeline.stage("a").reads_code
+    with store.write() as tx:
+        tx.delete_workflow("w1")
+    with store.read() as r:
+        assert r.pins("w1") == {}
+
+
 SECRET = "postgres://app:pg-Pa55word!@db:5432/x sk_live_4eC39HqLyjWDarjtT1zdp7dc password: CorrectHorse99"
 LEAKS = ("pg-Pa55word!", "4eC39HqLyjWDarjtT1zdp7dc", "CorrectHorse99")
 

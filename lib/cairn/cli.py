@@ -51,9 +51,9 @@ class _ArgError(Exception):
 MODULES = {"start": "core", "checkpoint": "core", "validate": "core", "status": "status", "list": "status",
            "show": "status", "resume": "resume_modes", "pause": "resume_modes", "cancel": "resume_modes",
            "log": "log", "history": "history", "cleanup": "cleanup", "watch": "watch", "doctor": "doctor",
-           "demo": "demo", "approve": "approval", "reject": "approval", "ui": "ui", "store": "store"}
-ALL = ("core", "status", "resume_modes", "log", "history", "cleanup", "watch", "doctor", "demo", "approval", "ui",
-       "store")
+           "demo": "demo", "approve": "approval", "reject": "approval", "ui": "ui", "store": "store", "fork": "fork"}
+ALL = ("core", "status", "resume_modes", "fork", "log", "history", "cleanup", "watch", "doctor", "demo", "approval",
+       "ui", "store")
 
 
 def _command_of(argv: Sequence[str]) -> str | None:

@@ -51,7 +51,7 @@ def pre_tool_use(hook: Hook) -> Output:
     held = held_elsewhere(m, row.workflow_id, sid)
     if held:
         return _deny(f"workflow {row.workflow_id}: {held}")
-    missing = [d for d in stage.depends_on if d not in row.done]
+    missing = [d for d in row.pipeline.upstream(stage.name) if d not in row.done]
     if missing:
         return _deny(f"{stage.name} of workflow {row.workflow_id} depends on {', '.join(missing)}, which "
                      f"{'is' if len(missing) == 1 else 'are'} not complete; run "
@@ -137,8 +137,10 @@ def subagent_start(hook: Hook) -> Output:
     sid = hook.text("session_id")
     with m.store.read() as r:
         dispatch = claimable(r, sid, wid, stage) if sid else None
+    from cairn.codestate import snapshot
+
     wf = m.workflows.start_stage(wid, stage, agent_id=hook.text("agent_id") or None, session_id=sid or None,
-                                 dispatch=dispatch)
+                                 dispatch=dispatch, code=snapshot(m.project_dir))
     return {"hookSpecificOutput": {"hookEventName": "SubagentStart",
                                    "additionalContext": WorkflowResumer(m).stage_brief(wf, stage)}}
 
@@ -148,11 +150,13 @@ def subagent_stop(hook: Hook) -> Output:
         return None
     from cairn.accounting import transcript_usage
     from cairn.checks.artifacts import inspect_stage
-    from cairn.checks.gitstate import git_state
+    from cairn.hook_edits import drop_edits, read_edits
+    from cairn.lineage import stop_facts
 
     m = hook.manager()
     target = _attribute(hook, m)
     if not isinstance(target, tuple):
+        drop_edits(m.root, hook.text("agent_id"))  # not a stage of Cairn's: its edits are not ours to keep
         return say(target if isinstance(target, str) else "")
     wid, stage = target
     wf = m.load(wid)
@@ -161,13 +165,15 @@ def subagent_stop(hook: Hook) -> Output:
     problems = [p for c in found for p in c.problems]
     if not problems:
         records = [c.record for c in found if c.record is not None]
+        code, changed = stop_facts(wf, stage, agent_id, m.project_dir, read_edits(m.root, agent_id))
         try:
-            m.workflows.complete_stage(wid, stage, records, agent_id=agent_id, session_id=sid,
-                                       git=git_state(m.project_dir), bodies=m.carry(wid, records),
+            m.workflows.complete_stage(wid, stage, records, agent_id=agent_id, session_id=sid, git=code,
+                                       changed=changed, bodies=m.carry(wid, records),
                                        usage=transcript_usage(hook.text("agent_transcript_path") or None))
         except CairnError as exc:  # e.g. a re-run that did not rewrite its artifact
             problems = [exc.message]
         else:
+            drop_edits(m.root, agent_id)
             pending = [c.path for c in found if c.record is not None and c.record.check == "pending"]
             said = [f"schema check of {', '.join(pending)} pending (no validator available here yet; the next "
                     "`cairn` command checks it)"] if pending else []
@@ -178,4 +184,5 @@ def subagent_stop(hook: Hook) -> Output:
     if hook.payload.get("stop_hook_active") is not True:
         return {"decision": "block", "reason": reason}
     m.workflows.fail_stage(wid, stage, "; ".join(problems), agent_id=agent_id, session_id=sid)
+    drop_edits(m.root, agent_id)
     return say(f"{stage} failed in workflow {wid}: {problems[0][:200]}")

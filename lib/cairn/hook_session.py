@@ -33,9 +33,12 @@ def session_start(hook: Hook) -> Output:
     if not rows:
         return None
     sid = hook.text("session_id")
+    # A forked conversation is a new session: it carries the original's history, not its
+    # workflow binding or its lease (whatever id the client gives it).
+    me = "" if hook.text("source") == "fork" else sid
     with m.store.read() as r:
-        bound = r.binding(sid) if sid else None
-        own = r.session_workflows(sid, [s.status for s in rows]) if sid else []
+        bound = r.binding(me) if me else None
+        own = r.session_workflows(me, [s.status for s in rows]) if me else []
     # The session's own workflow (it ran `cairn start`/`resume` or dispatched its stages, e.g.
     # before a compaction), else the newest resumable one: offered, not bound.
     mine = bound if bound is not None else (own[0] if own else None)
@@ -49,10 +52,18 @@ def session_start(hook: Hook) -> Output:
     resumer = WorkflowResumer(m)
     wf, loaded = m.load_with_warnings(wid)  # on a shared store: artifacts restored before the context is built
     report = resumer.validate(wid, hashes=False, schemas=False, cp=wf)
+    if report.problems and wf.status.value in ("paused", "failed"):  # the check found it outdated: say so
+        from cairn.checks.stale import mark
+
+        mark(m, wf, report.problems)
+        # the answer (and the cache made of it) is of the database after our own write: stamp, then read
+        stamp = offer.db_stamp(str(hook.root))
+        rows = m.resumable()
+        wf = m.load(wid)
     plan = resumer.plan(wid, report=report, cp=wf)
     if not plan.can_resume:
         return None
-    held = held_elsewhere(m, wid, sid)
+    held = held_elsewhere(m, wid, me)
     last = None
     # running with nobody holding it: its session is gone, unless this is that session going on
     # in the same process (a compaction, /clear); `--continue` after a kill is a new process
@@ -101,6 +112,8 @@ def _keep_offer(hook: Hook, m: CheckpointManager, wf: Workflow, stamp: str, outp
     files = sources(hook.project)
     if files is None:
         return  # a git layout only git can read: no cache
+    if any(wf.pipeline.has(st) and wf.pipeline.stage(st).reads_code for st in wf.completed_agents):
+        return  # its answer depends on every file of the code (cairn.lineage): no stat list can watch that
     config = hook.project / ".claude" / "cairn.yaml"
     files.append((str(config), offer.read_file(str(config)) or ""))
     stats = []
@@ -111,6 +124,18 @@ def _keep_offer(hook: Hook, m: CheckpointManager, wf: Workflow, stamp: str, outp
         except OSError:
             return
         stats.append((st.st_size, st.st_mtime_ns, st.st_ino, str(folder / rel)))
+    from cairn.pins import agent_file
+
+    # the agent definitions its pins compare (cairn.pins), and the folders a new override would appear in
+    watched = [hook.project / ".claude", hook.project / ".claude" / "agents"]
+    watched += [found[0] / found[1] for name in wf.done if wf.pipeline.has(name)
+                if (found := agent_file(wf.pipeline.stage(name).agent, hook.project)) is not None]
+    for path in watched:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        stats.append((st.st_size, st.st_mtime_ns, st.st_ino, str(path)))
     from cairn.live import LIVE_DIR
 
     for s in wf.sessions if wf.status.value == "running" else ():

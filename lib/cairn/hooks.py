@@ -19,6 +19,7 @@ from cairn.apifailure import stop_failure
 from cairn.errors import CairnError, DriverMissing, StoreUnreachable
 from cairn.hook_agents import post_tool_use, pre_tool_use, subagent_start, subagent_stop
 from cairn.hook_bash import bash_post, bash_pre
+from cairn.hook_edits import post_edit
 from cairn.hook_session import session_start
 from cairn.hookio import ARTIFACTS, MAX_STDIN, BadPayload, Hook, Output, parse, project_dir
 from cairn.status import INTERRUPTED_PREFIX, Status
@@ -155,6 +156,7 @@ HANDLERS: dict[str, Callable[[Hook], Output]] = {
     "session-start": session_start,
     "pre-tool-use": pre_tool_use,
     "post-tool-use": post_tool_use,
+    "post-edit": post_edit,
     "subagent-start": subagent_start,
     "subagent-stop": subagent_stop,
     "stop": stop,

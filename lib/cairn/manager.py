@@ -211,14 +211,20 @@ class CheckpointManager:
             from cairn.config import load_project
 
             pipeline, _, held = load_project(self.project_dir)
+        from cairn.pins import current, recorder
+
         pipeline = pipeline or self.project_pipeline()
         return self.workflows.create(request, pipeline, workflow_id=workflow_id, session_id=session_id,
-                                     metadata=metadata, git=git_state(self.project_dir), breakpoints=held)
+                                     metadata=metadata, git=git_state(self.project_dir), breakpoints=held,
+                                     then=recorder(current(pipeline, self.project_dir)))
 
     def record_start(self, workflow_id: str, agent: str, *, agent_id: str | None = None,
                      session_id: str | None = None) -> Workflow:
         check_workflow_id(workflow_id)
-        return self.workflows.start_stage(workflow_id, agent, agent_id=agent_id, session_id=session_id)
+        from cairn.codestate import snapshot
+
+        return self.workflows.start_stage(workflow_id, agent, agent_id=agent_id, session_id=session_id,
+                                          code=snapshot(self.project_dir))
 
     def check_artifacts(self, workflow_id: str, agent: str, paths: list[str] | None = None,
                         wf: Workflow | None = None) -> list[str]:
@@ -244,11 +250,18 @@ class CheckpointManager:
             raise ArtifactError(f"{stage.name}'s artifacts are not valid: " + "; ".join(problems),
                                 path=str(folder), hint="fix the files, then record the completion again")
         records = [c.record for c in found if c.record is not None]
-        from cairn.checks.gitstate import git_state
+        from cairn.hook_edits import read_edits
+        from cairn.lineage import stop_facts
 
-        return self.workflows.complete_stage(workflow_id, stage.name, records, agent_id=agent_id,
-                                             session_id=session_id, git=git_state(self.project_dir),
-                                             bodies=self.carry(workflow_id, records))
+        code, changed = stop_facts(self.load(workflow_id), stage.name, agent_id, self.project_dir,
+                                   read_edits(self.root, agent_id))
+        wf = self.workflows.complete_stage(workflow_id, stage.name, records, agent_id=agent_id,
+                                           session_id=session_id, git=code, changed=changed,
+                                           bodies=self.carry(workflow_id, records))
+        from cairn.hook_edits import drop_edits
+
+        drop_edits(self.root, agent_id)
+        return wf
 
     def carry(self, workflow_id: str, records: list[ArtifactRecord]) -> dict[str, bytes]:
         """On a shared store, the contents a completion's artifacts travel with (what is too

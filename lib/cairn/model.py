@@ -94,7 +94,10 @@ class Attempt:
     invalidated_seq: int | None = None
     artifacts: tuple[ArtifactRecord, ...] = ()
     usage: str | None = None  # JSON text of what the client reported (tokens, duration)
-    git: str | None = None    # JSON text of the git state when it completed
+    git: str | None = None    # JSON text of the git state when it completed (with the code state)
+    consumed: str | None = None    # JSON {path: sha256}: the upstream artifacts as it read them
+    code_start: str | None = None  # JSON code state when it started (cairn.codestate)
+    changed: tuple[tuple[str, str], ...] = ()  # (path, how): files it changed
 
     @property
     def outcome(self) -> str:
@@ -112,7 +115,8 @@ class Attempt:
                        self.outcome_end if ended else None, self.ended_at if ended else None,
                        self.error if ended else None, self.agent_id, self.session_id,
                        self.started_seq, self.ended_seq if ended else None,
-                       self.invalidated_seq if undone else None, self.artifacts, self.usage, self.git)
+                       self.invalidated_seq if undone else None, self.artifacts, self.usage, self.git,
+                       self.consumed if ended else None, self.code_start, self.changed)
 
 
 @dataclass
@@ -216,6 +220,8 @@ class Workflow:
     parameters: dict[str, str]
     last_seen: datetime | None = None  # newest heartbeat of a session working on it
     breakpoints: tuple[Breakpoint, ...] = ()
+    parent: str | None = None  # the workflow this one was forked from
+    pins: dict[str, str] = field(default_factory=dict)  # name -> value (cairn.pins)
 
     # -- the checkpoint
     @property
@@ -282,8 +288,10 @@ class Workflow:
 
     @property
     def current_agent(self) -> str | None:
-        running = self.running_agents
-        return running[-1] if running else None
+        """The running stages, comma-separated in pipeline order (parallel stages all show)."""
+        running = set(self.running_agents)
+        names = [n for n in self.pipeline.names if n in running] + sorted(running - set(self.pipeline.names))
+        return ", ".join(names) if names else None
 
     @property
     def artifacts(self) -> dict[str, ArtifactRecord]:
@@ -327,7 +335,7 @@ class Workflow:
                         [m for m in self.marks if m.seq <= seq],
                         [e for e in self.audit if e.seq <= seq], self.sessions, self.parameters,
                         self.last_seen, tuple(b for b in (p.as_of(seq) for p in self.breakpoints)
-                                                        if b is not None))
+                                                        if b is not None), self.parent, self.pins)
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,17 @@ class GitState(_Model):
     head: str = Field(description="The commit HEAD pointed at.")
     branch: str | None = Field(description="The branch checked out; null when HEAD was detached.")
     worktree: str = Field(description="The worktree's top folder.")
+    dirty: dict[str, str] | None = Field(default=None, description=(
+        "The code state: git blob ids of the files that differed from HEAD (uncommitted or untracked, "
+        "'-' when deleted), Cairn's artifacts folder left out. Absent in records made before lineage."))
+
+
+class Change(_Model):
+    """A file an attempt changed."""
+
+    path: str = Field(description="Relative to the project.")
+    how: str = Field(description="The tool that changed it (Write, Edit, MultiEdit, NotebookEdit), or git "
+                     "(seen changed between the attempt's start and stop), or shared (from a fork's parent).")
 
 
 class Attempt(_Model):
@@ -91,6 +102,10 @@ class Attempt(_Model):
     git: GitState | None = Field(default=None, description=(
         "The project's git state when the attempt completed (stale checks compare the newest); "
         "absent outside a repository and for attempts that did not complete."))
+    consumed: dict[str, str] | None = Field(default=None, description=(
+        "The sha256 of each upstream artifact, by path, as it was when the attempt completed (lineage); "
+        "absent for attempts that did not complete and records made before lineage."))
+    changed: list[Change] | None = Field(default=None, description="The files the attempt changed, when any.")
 
 
 class AgentState(_Model):
@@ -130,6 +145,9 @@ class Stage(_Model):
     description: str = Field(description="What the stage does.")
     artifacts: list[ArtifactSpec] = Field(description="What the stage must write.")
     depends_on: list[str] = Field(description="Stages that must be done before it starts.")
+    reads_code: bool | None = Field(default=None, description=(
+        "True when its result depends on the code as it is (a review): a change to the code after it "
+        "completed makes it re-run. Absent means false."))
 
 
 class Pipeline(_Model):
@@ -187,7 +205,8 @@ class Checkpoint(_Model):
     request: str = Field(description="What the user asked for (credentials redacted).")
     completed_agents: list[str] = Field(description="Stages completed, in the order they completed.")
     skipped_agents: list[str] = Field(description="Stages skipped (by `cairn resume --skip`).")
-    current_agent: str | None = Field(description="The stage running now (the latest started), or null.")
+    current_agent: str | None = Field(description=(
+        "The stages running now, comma-separated in pipeline order (parallel stages all show), or null."))
     next_agents: list[str] = Field(description="Stages ready to run: not done, their dependencies done.")
     progress: Progress = Field(description="Stages done out of the pipeline's.")
     artifacts_created: list[str] = Field(description="Paths of the artifacts (the keys of `artifacts`).")
@@ -198,6 +217,10 @@ class Checkpoint(_Model):
     parameters: dict[str, str] = Field(description="Parameters set with `cairn resume --set KEY=VALUE`.")
     metadata: dict[str, str] = Field(description="Metadata given at creation (imports keep the old fields).")
     git: GitState | None = Field(description="The git state at creation; null outside a repository.")
+    parent: str | None = Field(default=None, description="The workflow it was forked from (`cairn fork`).")
+    pins: dict[str, str] | None = Field(default=None, description=(
+        "What it runs with: plugin (version), pipeline (digest), agent:<stage> (sha256 of the agent "
+        "definition), code (an accepted code baseline, JSON)."))
     pipeline: Pipeline = Field(description="The workflow's pipeline snapshot.")
     history: list[Mark] = Field(min_length=1, description="Every checkpoint, oldest first.")
     audit: list[AuditEvent] = Field(description="The audit trail, oldest first.")

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from cairn.baseline import World
 from cairn.errors import NotResumable, UsageError
 from cairn.model import Workflow
 from cairn.redact import has_secret, redact
@@ -37,11 +38,20 @@ class Operation:
     skip: list[str] = field(default_factory=list)
     params: dict[str, str] = field(default_factory=dict)
     reason: str | None = None
+    accept: World | None = None    # --accept: the world as it is becomes the baseline
+    pinned: World | None = None    # --pinned: keep the completed stages, record the changed prompts
+    latest: World | None = None    # --latest: re-run what changed agents and pipeline entries affect
+    # what lineage says must re-run (stage, why), found by the command's validation
+    invalidate: list[tuple[str, str]] = field(default_factory=list)
+    # the code as it is now (cairn.codestate), recorded as the baseline when the resume goes
+    # on after the code changed (the stages that read it re-run; the others do not read it)
+    code_baseline: str | None = None
 
     @property
     def empty(self) -> bool:
         return (self.rollback is None and self.rerun_from is None and not self.retry
-                and not self.skip and not self.params)
+                and not self.skip and not self.params and self.accept is None and self.pinned is None
+                and self.latest is None)
 
     def change(self, tx: Tx, wf: Workflow, seq: int, now: datetime) -> str | None:
         """Apply this operation inside `Workflows.apply`'s transaction; a note for the context."""
@@ -59,6 +69,21 @@ class Operation:
         for agent in self.skip:
             skip(tx, wf, seq, now, agent, self.reason)
             notes.append(f"skipped {agent}")
+        from cairn import baseline
+
+        if self.latest is not None:
+            notes.append(baseline.latest(tx, wf, seq, now, self.latest, invalidate))
+        if self.accept is not None:
+            notes.append(baseline.accept(tx, wf, seq, now, self.accept))
+        if self.pinned is not None:
+            notes.append(baseline.keep_pinned(tx, wf, seq, now, self.pinned))
+        redo = [(s, why) for s, why in self.invalidate if s in wf.done]
+        for stage, why in redo:
+            invalidate(tx, wf, seq, now, stage, why)
+        if redo:
+            notes.append("re-running " + ", ".join(s for s, _ in redo) + " (what changed affects them)")
+        if self.code_baseline is not None:
+            baseline.code(tx, wf, seq, now, self.code_baseline)
         if self.params:
             for key, value in sorted(self.params.items()):
                 old = wf.parameters.get(key)
@@ -69,7 +94,8 @@ class Operation:
 
     def name(self) -> str:
         for attr, label in (("rollback", "rollback"), ("rerun_from", "rerun_from"),
-                            ("retry", "retry"), ("skip", "skip"), ("params", "set_params")):
+                            ("retry", "retry"), ("skip", "skip"), ("latest", "latest"), ("accept", "accept"),
+                            ("pinned", "pinned"), ("params", "set_params"), ("invalidate", "rerun_affected")):
             if getattr(self, attr) not in (None, False, [], {}):
                 return label
         return "resume"

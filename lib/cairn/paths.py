@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import datetime
 from pathlib import Path
 
 from cairn.errors import ConfinementError
@@ -26,6 +27,11 @@ def default_artifacts_dir(env: dict[str, str] | None = None) -> Path:
     project = env.get("CLAUDE_PROJECT_DIR")
     base = Path(project) if project else Path.cwd()
     return base / ARTIFACTS_SUBDIR
+
+
+def new_id(now: datetime) -> str:
+    """A fresh workflow id: when it was made, and 6 random hex digits."""
+    return f"wf-{now:%Y%m%d-%H%M%S}-{os.urandom(3).hex()}"
 
 
 def check_workflow_id(workflow_id: str) -> str:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 PROJECT_CONFIG = Path(".claude") / "cairn.yaml"
 PROJECT_SCHEMAS = Path(".claude") / "schemas"
 
-_STAGE_KEYS = {"name", "agent", "description", "artifacts", "depends_on", "after", "before"}
+_STAGE_KEYS = {"name", "agent", "description", "artifacts", "depends_on", "after", "before", "reads_code"}
 _ARTIFACT_KEYS = {"path", "schema"}
 _FILE_KEYS = {"version", "name", "stages"}
 _PROJECT_KEYS = {"version", "pipeline", "settings", "breakpoints"}
@@ -48,15 +48,21 @@ class Stage:
     description: str
     artifacts: tuple[ArtifactSpec, ...]
     depends_on: tuple[str, ...]
+    # Its result depends on the code as it is (a review, an audit, docs of the code): a
+    # change to the code after it completed makes it re-run (cairn.lineage).
+    reads_code: bool = False
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "name": self.name,
             "agent": self.agent,
             "description": self.description,
             "artifacts": [{"path": a.path, "schema": a.schema} for a in self.artifacts],
             "depends_on": list(self.depends_on),
         }
+        if self.reads_code:  # only when set: pipelines recorded before the flag keep their digest
+            out["reads_code"] = True
+        return out
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,14 @@ class Pipeline:
             for s in self.stages
             if s.name not in finished and all(d in finished for d in s.depends_on)
         ]
+
+    def upstream(self, name: str) -> list[str]:
+        """Every stage `name` depends on, directly or not, in order."""
+        need = set(self.stage(name).depends_on)
+        for s in reversed(self.stages):
+            if s.name in need:
+                need.update(s.depends_on)
+        return [s.name for s in self.stages if s.name in need]
 
     def downstream(self, name: str) -> list[str]:
         """`name` and every stage that depends on it, directly or not, in order."""
@@ -134,7 +148,8 @@ class Pipeline:
             stages.append(Stage(
                 name=name, agent=str(s.get("agent") or name), description=str(s.get("description", "")),
                 artifacts=tuple(ArtifactSpec(str(a["path"]), _text(a.get("schema"))) for a in arts),
-                depends_on=tuple(str(d) for d in items(s.get("depends_on", []), f"depends_on of {name}"))))
+                depends_on=tuple(str(d) for d in items(s.get("depends_on", []), f"depends_on of {name}")),
+                reads_code=s.get("reads_code") is True))
         for st in stages:  # a snapshot is as untrusted as cairn.yaml (an edited history entry, a crafted database)
             why = bad_stage_name(st.name) or bad_agent_name(st.agent) or next(
                 (f"depends on {d!r}, not a stage before it" for d in st.depends_on if d not in names_before(st)), None)
@@ -248,17 +263,22 @@ def _resolve(entries: list[dict[str, Any]], name: str, path: str) -> Pipeline:
                           line=next(e.get("line") for e in entries if e["name"] == pair[1]),
                           hint="rename one so that no reader can mistake one for the other")
     stages: list[Stage] = []
+    resolved: dict[str, list[str]] = {}
     for i, e in enumerate(entries):
         deps = e.get("depends_on")
         if deps is None:
-            deps = [entries[i - 1]["name"]] if i > 0 else []
+            # "after what comes before": every earlier stage nothing earlier depends on yet (in a
+            # chain, the previous one; after a fork made by an override, each of its branches)
+            used = {d for ds in resolved.values() for d in ds}
+            deps = [x["name"] for x in entries[:i] if x["name"] not in used]
         for d in deps:
             if d not in seen:
                 raise ConfigError(f"stage {e['name']!r} depends on unknown stage {d!r}",
                                   path=path, line=e.get("line"),
                                   hint="depend only on stages of the pipeline: " + ", ".join(seen))
+        resolved[e["name"]] = list(deps)
         stages.append(Stage(e["name"], e.get("agent") or e["name"], e.get("description", ""),
-                            e["artifacts"], tuple(deps)))
+                            e["artifacts"], tuple(deps), bool(e.get("reads_code", False))))
     ordered = _topological(stages, path, {e["name"]: e.get("line") for e in entries})
     return Pipeline(name=name, stages=tuple(ordered), source=path)
 
@@ -312,6 +332,12 @@ def _entry(raw: Any, path: str, *, base: dict[str, Any] | None = None) -> dict[s
         entry["description"] = str(raw["description"])
     if "artifacts" in raw:
         entry["artifacts"] = _parse_artifacts(raw["artifacts"], name, path, _line(raw, "artifacts"))
+    if "reads_code" in raw:
+        if not isinstance(raw["reads_code"], bool):
+            raise ConfigError(f"stage {name!r}: reads_code must be true or false", path=path,
+                              line=_line(raw, "reads_code"), hint="write `reads_code: true` for a stage whose "
+                              "result depends on the code (a review), else leave it out")
+        entry["reads_code"] = raw["reads_code"]
     if "depends_on" in raw:
         entry["depends_on"] = _str_list(raw["depends_on"], f"depends_on of {name!r}", path,
                                         _line(raw, "depends_on"))

@@ -26,6 +26,9 @@ from cairn.pipeline import Pipeline
 from cairn.status import FINISHED, INTERRUPTED_PREFIX, Status
 
 CONTEXT_TAG = RESUME_TAG
+# problems whose stage (and what follows it) must run again
+RERUN_CODES = frozenset({"artifact_modified", "artifact_missing", "artifact_unreadable", "artifact_invalid",
+                         "upstream_changed", "code_changed"})
 JSONish = dict[str, object]
 
 
@@ -143,15 +146,19 @@ class WorkflowResumer:
             except (CairnError, ImportError):  # a broken cairn.yaml is reported where it is loaded
                 project = None
             report.problems += stale_mod.check(cp, m.settings, project)
+            from cairn import lineage, pins
+
+            report.problems += lineage.check(cp, m.project_dir) + pins.problems(cp, m.project_dir)
         return report
 
     # ------------------------------------------------------------------ plan
     def plan(self, workflow_id: str, *, report: ValidationReport | None = None,
-             cp: Workflow | None = None) -> ResumePlan:
+             cp: Workflow | None = None, reopen: bool = False) -> ResumePlan:
+        """`reopen`: an operation was asked for, which may take a finished workflow back."""
         cp = cp or self.manager.load(workflow_id)
         pipeline = self.manager.pipeline_of(cp)
         problems = list(report.problems) if report else []
-        broken = {p.stage for p in problems if p.stage and p.code.startswith("artifact_")}
+        broken = {p.stage for p in problems if p.stage and p.code in RERUN_CODES}
         invalid: list[str] = []
         for stage in pipeline.names:
             if stage in broken:
@@ -164,10 +171,11 @@ class WorkflowResumer:
                        if st.last is not None and st.last.outcome in ("running", "interrupted")
                        and name not in done and pipeline.has(name)]
         status = cp.status
-        if status in FINISHED and (status == Status.COMPLETED or not remaining):  # nothing resumes these
+        if status == Status.CANCELLED and not reopen:
+            can, why = False, (f"the workflow was cancelled (reopen it with --from STAGE or --rollback N, or "
+                               f"`cairn fork {cp.workflow_id}`)")
+        elif status in FINISHED and not remaining:
             can, why = False, f"the workflow is {status.value}"
-        elif status == Status.CANCELLED:
-            can, why = False, "the workflow was cancelled"
         elif not remaining:
             can, why = False, "every stage is complete"
         else:
@@ -256,7 +264,8 @@ class WorkflowResumer:
                         + ", ".join(safe(s, 80) for s in plan.invalidated_agents))
         if plan.problems:
             body += [f"- Option: {safe(o, 200)}"
-                     for o in stale_mod.recovery(plan.workflow_id, plan.problems, pipeline)]
+                     for o in stale_mod.recovery(plan.workflow_id, plan.problems, pipeline,
+                                                    status=cp.status.value)]
         if others:
             body.append("## Other resumable workflows")
             body += [f"- {safe(o, 200)}" for o in others[:10]]
@@ -325,6 +334,11 @@ class WorkflowResumer:
                          + (f" (JSON Schema: {safe(str(sfile), 400)})" if sfile else ""))
         lines.append(f'Use workflow_id "{cp.workflow_id}" and agent "{safe(stage.name, 80)}" in it. Cairn '
                      "checks the file when you stop and tells you what to fix.")
+        from cairn.lineage import rerun_reason
+
+        why = rerun_reason(cp, stage.name)
+        if why:  # undone by a change (lineage, a re-run asked for): the agent should know what changed
+            lines.append(f"This stage runs again because: {safe(why, 500)}")
         done = self._ledger_lines(cp.workflow_id, stage.name)
         if done:  # a re-run: what an earlier attempt of this stage already did to the world
             lines.append("An earlier attempt of this stage already did this (update what exists; do not create "

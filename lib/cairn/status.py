@@ -27,10 +27,12 @@ _ALLOWED: dict[Status, frozenset[Status]] = {
     ),
     # Resume takes these back to running.
     Status.PAUSED: frozenset({Status.RUNNING, Status.CANCELLED, Status.STALE}),
-    Status.FAILED: frozenset({Status.RUNNING, Status.CANCELLED}),
-    Status.STALE: frozenset({Status.RUNNING, Status.CANCELLED}),
-    Status.COMPLETED: frozenset(),
-    Status.CANCELLED: frozenset(),
+    Status.FAILED: frozenset({Status.RUNNING, Status.CANCELLED, Status.STALE}),
+    Status.STALE: frozenset({Status.RUNNING, Status.CANCELLED, Status.PAUSED, Status.COMPLETED}),
+    # Reopened by a rollback, a re-run or a change that invalidates a stage (cairn.operations);
+    # a completed workflow whose work a check finds outdated is stale.
+    Status.COMPLETED: frozenset({Status.RUNNING, Status.STALE}),
+    Status.CANCELLED: frozenset({Status.RUNNING}),
 }
 
 RESUMABLE = frozenset({Status.PAUSED, Status.FAILED, Status.STALE})

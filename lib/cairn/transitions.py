@@ -30,6 +30,21 @@ def transition(tx: Tx, wf: Workflow, target: Status, reason: str, seq: int, now:
     wf.status = target
 
 
+def reopening(wf: Workflow, before: set[str], kind: str) -> str:
+    """How a resume operation takes `wf` back to running: "resumed", or "reopened" for a
+    completed or cancelled workflow, which only going back reopens (a rollback, a re-run
+    from a stage, a stage undone by a change); else NotResumable."""
+    if wf.status not in (Status.COMPLETED, Status.CANCELLED):
+        return "resumed"
+    if before - set(wf.done) or kind in ("rollback", "rerun_from"):
+        return "reopened"
+    from cairn.errors import NotResumable
+
+    raise NotResumable(f"workflow {wf.workflow_id!r} is {wf.status.value}",
+                       hint=f"re-run a stage: `cairn resume {wf.workflow_id} --from STAGE`, or "
+                       f"`cairn fork {wf.workflow_id}`")
+
+
 def close_running(tx: Tx, wf: Workflow, reason: str, seq: int, now: datetime,
                   stage: str | None = None) -> list[str]:
     closed = []

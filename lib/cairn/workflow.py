@@ -28,12 +28,12 @@ from cairn.errors import (
 from cairn.faults import point
 from cairn.live import live_seen, mark_live
 from cairn.model import ArtifactRecord, Effect, LeaseRecord, Workflow, utcnow
-from cairn.paths import check_workflow_id
+from cairn.paths import check_workflow_id, new_id
 from cairn.pipeline import Pipeline
 from cairn.redact import redact
 from cairn.status import ACTIVE, FINISHED, Status, check_transition
 from cairn.store import Store, Tx, projection
-from cairn.transitions import Unchanged, attempt_for, check_rewritten, close_running, restage, transition
+from cairn.transitions import Unchanged, attempt_for, check_rewritten, close_running, reopening, restage, transition
 
 MAX_REQUEST = 20_000
 OPEN_MARK = ".open"        # exists iff a workflow is open: SessionStart/SubagentStart need Python
@@ -49,7 +49,6 @@ class Workflows:
         self.root = root  # where projections go; None for a store without a project folder
         self.warnings: list[str] = []
 
-    # ------------------------------------------------------------------ machinery
     def commit(self, workflow_id: str, kind: str, change: Change, *,
                session_id: str | None = None) -> Workflow:
         check_workflow_id(workflow_id)  # an id that could not name a folder is refused, not looked up
@@ -115,11 +114,8 @@ class Workflows:
     def _superseded(self, wf: Workflow) -> bool:
         with self.store.read() as r:
             latest = r.seq(wf.workflow_id)
-        return (latest is not None and latest > wf.seq) or projection.newer_on_disk(self.root_of(wf), wf)
-
-    def root_of(self, wf: Workflow) -> Path:
         assert self.root is not None
-        return self.root / wf.workflow_id
+        return (latest is not None and latest > wf.seq) or projection.newer_on_disk(self.root / wf.workflow_id, wf)
 
     def update_marks_quietly(self) -> None:
         try:
@@ -137,17 +133,17 @@ class Workflows:
         safefs.mark(self.root / RUNNING_MARK, running)
         safefs.mark(self.root / SHARED_MARK, self.store.shared)
 
-    # ------------------------------------------------------------------ create
     def create(self, request: str, pipeline: Pipeline, *, workflow_id: str | None = None,
                session_id: str | None = None, metadata: dict[str, str] | None = None,
-               git: str | None = None, breakpoints: Sequence[str] = ()) -> Workflow:
+               git: str | None = None, breakpoints: Sequence[str] = (), then: Change | None = None) -> Workflow:
+        """`then`: more of it, in the same transaction (its pins, a fork's shared stages)."""
         if not isinstance(request, str) or not request.strip():
             raise UsageError("the request is empty", hint='describe the work: cairn start "add X"')
         if len(request) > MAX_REQUEST:
             raise UsageError(f"the request is {len(request)} characters; the limit is {MAX_REQUEST}",
                              hint="shorten it and put details in a file the agents can read")
         now = utcnow()
-        wid = check_workflow_id(workflow_id) if workflow_id else f"wf-{now:%Y%m%d-%H%M%S}-{os.urandom(3).hex()}"
+        wid = check_workflow_id(workflow_id) if workflow_id else new_id(now)
         if self.root is not None:
             folder = self.root / wid
             if os.path.lexists(folder) and (os.path.islink(folder) or not os.path.isdir(folder)):
@@ -165,15 +161,17 @@ class Workflows:
             if session_id:
                 tx.touch_session(wid, session_id, now, "create")
                 tx.bind(session_id, wid, now, "cairn start")
+            if then is not None and (new := tx.workflow(wid)) is not None:
+                then(tx, new, 1, now)
             wf = tx.workflow(wid)
         assert wf is not None
         self.project(wf)
         self.live(session_id)
         return wf
 
-    # ------------------------------------------------------------------ stages
     def start_stage(self, workflow_id: str, stage: str, *, agent_id: str | None = None,
-                    session_id: str | None = None, dispatch: str | None = None) -> Workflow:
+                    session_id: str | None = None, dispatch: str | None = None,
+                    code: str | None = None) -> Workflow:
         def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
             name = wf.pipeline.stage(stage).name
             if agent_id and tx.attempt_of_agent(agent_id) is not None:
@@ -183,7 +181,9 @@ class Workflows:
                                    hint='start a new workflow with `cairn start "REQUEST"`')
             transition(tx, wf, Status.RUNNING, f"agent {name} started", seq, now)
             close_running(tx, wf, "a new attempt started before it ended", seq, now, stage=name)
-            tx.start_attempt(workflow_id, name, now, seq, agent_id=agent_id, session_id=session_id)
+            aid = tx.start_attempt(workflow_id, name, now, seq, agent_id=agent_id, session_id=session_id)
+            if code:  # the code as the attempt found it: git tells what it changed by its stop
+                tx.set_code_start(aid, code)
             if dispatch and agent_id:
                 tx.claim_dispatch(dispatch, agent_id)
             if session_id:
@@ -193,8 +193,9 @@ class Workflows:
     def complete_stage(self, workflow_id: str, stage: str, records: Sequence[ArtifactRecord], *,
                        agent_id: str | None = None, session_id: str | None = None,
                        git: str | None = None, usage: str | None = None,
-                       bodies: dict[str, bytes] | None = None) -> Workflow:
-        """`bodies`: the artifacts' contents by hash, on a shared store (`cairn.carried`)."""
+                       changed: Sequence[tuple[str, str]] = (), bodies: dict[str, bytes] | None = None) -> Workflow:
+        """`git`: the code state it saw (cairn.codestate); `changed`: (path, how) of the files it changed;
+        `bodies`: the artifacts' contents by hash, on a shared store (`cairn.carried`)."""
         def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> None:
             name = wf.pipeline.stage(stage).name
             attempt = attempt_for(tx, wf, name, agent_id)
@@ -230,6 +231,9 @@ class Workflows:
                 tx.set_attempt_git(aid, git)
             if usage and (attempt is None or not attempt.usage):  # the client's own report wins
                 tx.set_usage(aid, usage)
+            from cairn.lineage import record  # what it read, what it changed
+
+            record(tx, wf, name, aid, changed)
             if session_id:
                 tx.touch_session(workflow_id, session_id, now)
             if not [s for s in wf.remaining_agents if s != name]:  # this completion was the last one
@@ -259,7 +263,6 @@ class Workflows:
             transition(tx, wf, Status.FAILED, f"{name} failed: {error[:300]}", seq, now)
         return self.commit(workflow_id, "agent_failure", change, session_id=session_id)
 
-    # ------------------------------------------------------------------ status
     def set_status(self, workflow_id: str, target: Status, reason: str, kind: str) -> Workflow:
         reason = redact(reason)
 
@@ -289,12 +292,11 @@ class Workflows:
               kind: str, *, session_id: str | None = None, running: bool = True) -> Workflow:
         """A resume operation (`cairn.operations`), then back to running."""
         def change(tx: Tx, wf: Workflow, seq: int, now: datetime) -> str | None:
+            before = set(wf.done)
             note = op(tx, wf, seq, now)
             if running and wf.status != Status.RUNNING:
-                if wf.status in FINISHED:
-                    raise NotResumable(f"workflow {workflow_id!r} is {wf.status.value}",
-                                       hint='start a new workflow with `cairn start "REQUEST"`')
-                transition(tx, wf, Status.RUNNING, f"resumed ({note})" if note else "resumed", seq, now)
+                verb = reopening(wf, before, kind)  # a finished workflow only by going back
+                transition(tx, wf, Status.RUNNING, f"{verb} ({note})" if note else verb, seq, now)
             if session_id:
                 tx.touch_session(workflow_id, session_id, now, "resume")
                 tx.bind(session_id, workflow_id, now, "cairn resume")
@@ -316,7 +318,6 @@ class Workflows:
             tx.delete_workflow(workflow_id)
         self.update_marks()
 
-    # ------------------------------------------------------------------ evidence
     def bind(self, session_id: str, workflow_id: str, how: str) -> None:
         check_workflow_id(workflow_id)
         now = utcnow()
@@ -369,7 +370,6 @@ class Workflows:
         with self.store.write(durable=False) as tx:
             return tx.heartbeat(session_id, utcnow())
 
-    # ------------------------------------------------------------------ leases
     def acquire(self, workflow_id: str, session_id: str | None, pid: int, *, ttl: timedelta = leases.DEFAULT_TTL,
                 take_over: bool = False) -> LeaseRecord | None:
         """Take or refresh the lease (None: frees it); the lease taken over, audited. Rules: `cairn.lease`."""
@@ -385,9 +385,9 @@ class Workflows:
             taken, live = leases.judge(workflow_id, current, me, now, ttl, seen, take_over)
             if me is not None:
                 tx.put_lease(workflow_id, me)
+            elif taken is not None:
+                tx.delete_lease(workflow_id)
             if taken is not None:  # on the record: a checkpoint of its own, projected
-                if me is None:
-                    tx.delete_lease(workflow_id)
                 tx.add_audit(workflow_id, seq + 1, now, "lease_takeover", leases.takeover_note(taken, me, live, now))
                 tx.add_mark(workflow_id, "lease_takeover", now, session_id, seq + 1)
         with self.store.read() as r:

@@ -9,11 +9,19 @@
 | `git_worktree_deleted` | the worktree the workflow worked in is gone |
 | `checkpoint_expired` | no activity for longer than `settings.expiry_days` |
 | `pipeline_changed` | the project's pipeline definition changed since the workflow started |
+| `upstream_changed` | an artifact a completed stage read has another content now (lineage.py) |
+| `code_changed` | the code changed after a completed stage that reads it (lineage.py) |
+| `agent_changed` | the prompt of a completed stage's agent changed since the workflow started (pins.py) |
 
-Git state (HEAD, branch, worktree) is recorded when a workflow is created and with each
-completed attempt, by one `git rev-parse` (nothing when the project is not a
-repository); the newest one is compared. `recovery` turns problems into the options a person has: re-run
-from the first affected stage, restart, or clean up.
+A check that finds one of these sets the workflow `stale` (`mark`), unless it runs.
+
+Git state (HEAD, branch, worktree, and the code state of `cairn.codestate`) is recorded
+with each completed attempt; the newest one (or a newer accepted baseline) is compared.
+A moved HEAD is reported here; `cairn.lineage` names the changed files and the stages
+that read them (`code_changed`). A resume that goes on (re-running those stages) or
+`--accept` records the code as it is as the new baseline, which clears both.
+`recovery` turns problems into the options a person has, each a command that removes
+the problem it is offered for.
 """
 
 from __future__ import annotations
@@ -26,6 +34,10 @@ from cairn.checks.gitstate import run_git
 from cairn.model import Problem, Workflow, utcnow
 from cairn.pipeline import Pipeline, Settings
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from cairn.manager import CheckpointManager
+
 GIT_HEAD_MOVED = "git_head_moved"
 GIT_BRANCH_DELETED = "git_branch_deleted"
 GIT_WORKTREE_DELETED = "git_worktree_deleted"
@@ -33,8 +45,11 @@ EXPIRED = "checkpoint_expired"
 PIPELINE_CHANGED = "pipeline_changed"
 ARTIFACT_MODIFIED = "artifact_modified"
 ARTIFACT_DELETED = "artifact_missing"
+UPSTREAM_CHANGED = "upstream_changed"  # cairn.lineage
+CODE_CHANGED = "code_changed"          # cairn.lineage
+AGENT_CHANGED = "agent_changed"        # cairn.pins
 CODES = (ARTIFACT_MODIFIED, ARTIFACT_DELETED, GIT_HEAD_MOVED, GIT_BRANCH_DELETED,
-         GIT_WORKTREE_DELETED, EXPIRED, PIPELINE_CHANGED)
+         GIT_WORKTREE_DELETED, EXPIRED, PIPELINE_CHANGED, UPSTREAM_CHANGED, CODE_CHANGED, AGENT_CHANGED)
 
 
 def _problem(code: str, path: str, message: str, stage: str | None = None) -> Problem:
@@ -42,12 +57,21 @@ def _problem(code: str, path: str, message: str, stage: str | None = None) -> Pr
 
 
 def last_git(wf: Workflow) -> dict[str, object] | None:
-    """The newest git state recorded: the last completed attempt's, else the creation's."""
-    texts = [(a.ended_seq or 0, a.git, a.stage) for a in wf.attempts if a.git and a.outcome == "completed"]
-    stage: str | None = None
-    text = wf.git
-    if texts:
-        _, text, stage = max(texts)
+    """The newest git state a completed stage saw, or the newer baseline a person accepted
+    (`cairn resume --accept`); None when no stage completed (no work can be outdated)."""
+    found: list[tuple[int, str | None, str | None]] = [
+        (a.ended_seq or 0, a.git, a.stage) for s in wf.completed_agents if (a := wf.effective(s)) is not None and a.git]
+    accepted = wf.pins.get("code")
+    if accepted:
+        try:
+            seq = json.loads(accepted).get("accepted_seq")
+        except (ValueError, AttributeError):
+            seq = None
+        if isinstance(seq, int):
+            found.append((seq, accepted, None))
+    if not found:
+        return None
+    _, text, stage = max(found, key=lambda x: x[0])
     try:
         rec = json.loads(text) if text else None
     except ValueError:
@@ -123,19 +147,51 @@ def check(cp: Workflow, settings: Settings, project: Pipeline | None,
     return out + pipeline_problems(cp, cp.pipeline, project)
 
 
-def recovery(workflow_id: str, problems: list[Problem], pipeline: Pipeline) -> list[str]:
-    """What a person can do, most targeted first."""
+RERUN = ("artifact_modified", "artifact_missing", "artifact_unreadable", "artifact_invalid",
+         "upstream_changed", "code_changed")
+ACCEPTABLE = ("artifact_modified", "upstream_changed", "code_changed", "agent_changed", GIT_HEAD_MOVED,
+              GIT_BRANCH_DELETED, GIT_WORKTREE_DELETED, EXPIRED, PIPELINE_CHANGED)
+
+
+def recovery(workflow_id: str, problems: list[Problem], pipeline: Pipeline, *, status: str | None = None) -> list[str]:
+    """What a person can do, most targeted first: each a command that, run as printed,
+    removes the problems it is offered for (tests/test_recovery.py runs each). `status`
+    is the workflow's: a cancelled one is only taken back by going back (`--from`), and
+    a finished one needs no cancel before its cleanup."""
     if not problems:
         return []
+    codes = {p.code for p in problems}
     order = {name: i for i, name in enumerate(pipeline.names)}
-    stages = sorted({p.stage for p in problems if p.stage in order}, key=order.__getitem__)
+    rerun = sorted({p.stage for p in problems if p.code in RERUN and p.stage in order}, key=order.__getitem__)
+    cancelled = status == "cancelled"
     opts = []
-    if stages:
-        opts.append(f"re-run from the first affected stage: cairn resume {workflow_id} --from {stages[0]}")
+    if rerun:
+        how = f"cairn resume {workflow_id} --from {rerun[0]}" if cancelled else f"cairn resume {workflow_id}"
+        opts.append(f"re-run what the changes affect ({', '.join(rerun)} and what follows): {how}")
+    if codes & {"agent_changed", PIPELINE_CHANGED}:
+        opts.append(f"re-run the stages whose agent or pipeline entry changed: cairn resume {workflow_id} --latest")
+    if "agent_changed" in codes and not cancelled:
+        opts.append(f"keep the completed stages, record the changed prompts: cairn resume {workflow_id} --pinned")
+    if codes & set(ACCEPTABLE) and not cancelled:
+        opts.append(f"accept the changes and continue (they become the new baseline): "
+                    f"cairn resume {workflow_id} --accept")
     if pipeline.names:
-        opts.append(f"restart: cairn resume {workflow_id} --from {pipeline.names[0]} "
-                    "(or start a new workflow with cairn start)")
-    opts.append(f"clean up: cairn cancel {workflow_id}, then cairn cleanup")
-    if any(p.code.startswith("git_") or p.code == EXPIRED for p in problems):
-        opts.append(f"if that change was intended, continue as is: cairn resume {workflow_id}")
+        opts.append(f"restart: cairn resume {workflow_id} --from {pipeline.names[0]}")
+    opts.append(f"clean up: cairn cleanup {workflow_id}" if status in ("completed", "cancelled") else
+                f"clean up: cairn cancel {workflow_id} && cairn cleanup {workflow_id}")
     return opts
+
+
+def mark(m: CheckpointManager, wf: Workflow, problems: list[Problem]) -> Workflow:
+    """Set `stale` when a check found a reason (a running workflow is left alone: its
+    session may be at work), and back to `paused` when a stale one has none left."""
+    from cairn.status import Status
+
+    reasons = [p for p in problems if p.code in CODES
+               and not (p.code == EXPIRED and wf.status == Status.COMPLETED)]  # finished work does not expire
+    if reasons and wf.status in (Status.PAUSED, Status.FAILED, Status.COMPLETED):
+        why = "; ".join(f"[{p.code}] {p.message}" for p in reasons[:3])
+        return m.workflows.set_status(wf.workflow_id, Status.STALE, why[:500], "stale")
+    if not reasons and wf.status == Status.STALE:
+        return m.workflows.set_status(wf.workflow_id, Status.PAUSED, "the checks find nothing stale", "pause")
+    return wf

@@ -14,7 +14,7 @@ from typing import TypedDict
 
 from cairn.cmd.common import Subparsers, emit_json, manager
 from cairn.dashboard import iso
-from cairn.errors import EXIT_OK, EXIT_PROBLEM, CairnError, UsageError
+from cairn.errors import EXIT_OK, EXIT_PROBLEM, CairnError, UsageError, WorkflowNotFound
 from cairn.model import utcnow
 from cairn.status import Status
 
@@ -82,8 +82,15 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     else:
         age = parse_age(args.older_than)
     cutoff = utcnow() - age
+    named = set(args.ids or ())
+    if named:  # the workflows named are removed whatever their age (still never a running one)
+        cutoff = utcnow()
+        known = {s.workflow_id for s in m.list_workflows(include_finished=True)}
+        for wid in sorted(named - known):
+            raise WorkflowNotFound(wid, str(m.root))
     picked = [s for s in m.list_workflows(include_finished=True)
-              if s.status.value in statuses and s.status.value not in NEVER and s.last_activity <= cutoff]
+              if s.status.value in statuses and s.status.value not in NEVER and s.last_activity <= cutoff
+              and (not named or s.workflow_id in named)]
     removed: list[RemovedJSON] = []
     failed: list[FailedJSON] = []
     for s in picked:
@@ -126,6 +133,8 @@ def register(sub: Subparsers) -> None:
         "artifacts) whose last activity is older than --older-than. Running workflows are never "
         "removed. `cairn history` no longer counts what was removed.",
         epilog="Exit codes: 0 ok, 1 some workflow could not be removed, 2 usage error.")
+    p.add_argument("ids", nargs="*", metavar="ID",
+                   help="remove only these workflows, whatever their age (they must be completed or cancelled)")
     p.add_argument("--older-than", default=None, metavar="AGE",
                    help="minimum age since last activity: 30m, 12h, 7d, 2w (default: settings.retention_days "
                    "of .claude/cairn.yaml, 7d)")

@@ -108,7 +108,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     fmt, bad = check_format(m.workflow_dir(wid))
     report.problems += bad
     pending = sorted(p for p, r in wf.artifacts.items() if r.check == "pending")
-    options = recovery(wid, report.problems, wf.pipeline)
+    if not args.fast:  # a full check decides whether the workflow is stale
+        from cairn.checks.stale import mark
+
+        wf = mark(m, wf, report.problems)
+    options = recovery(wid, report.problems, wf.pipeline, status=wf.status.value)
     if args.json:
         emit_json({**report.to_dict(), "recovery": options, "checkpoint_format": fmt["state"],
                    "schema_pending": pending, "notes": [n for n in (fmt["note"],) if n]})

@@ -143,14 +143,15 @@ def import_lost(m: CheckpointManager, out: DoctorJSON) -> None:
     out["notes"] += report.notes
 
 
-def sweep_deliveries(root: Path, older_than: float = 86400.0) -> int:
+def sweep_deliveries(root: Path, older_than: float = 86400.0, name: str | None = None) -> int:
     """SessionStart's once-per-delivery marks (`.delivered/`) older than a day: a delivery
-    is repeated within seconds, never a day later."""
+    is repeated within seconds, never a day later. With `name`, that folder's files (the
+    edit logs of `.edits/`, left by subagents whose stop never came, untouched for a day)."""
     import time
 
     from cairn.offer import DELIVERED_DIR
 
-    folder = root / DELIVERED_DIR
+    folder = root / (name or DELIVERED_DIR)
     if not folder.is_dir() or folder.is_symlink():
         return 0
     removed = 0
@@ -172,6 +173,9 @@ def sweep(root: Path, ids: list[str]) -> int:
 
     removed = safefs.sweep_temps(root) + sum(safefs.sweep_temps(root / wid) for wid in ids)
     removed += sweep_deliveries(root)
+    from cairn.hook_edits import EDITS_DIR
+
+    removed += sweep_deliveries(root, name=EDITS_DIR)
     for entry in os.scandir(root):
         if entry.name.startswith(".deleting-") and entry.is_dir(follow_symlinks=False):
             pid = entry.name.rsplit("-", 1)[-1]

@@ -157,6 +157,8 @@ def summary(plan: ResumePlan, m: CheckpointManager, *, dry_run: bool, note: str 
     for prob in plan.problems:
         out += textwrap.wrap(f"[{prob.code}] {prob.message}", WIDTH, initial_indent="  Problem: ",
                              subsequent_indent="    ")
+    if plan.invalidated_agents:  # lineage: what those problems make run again (cairn.lineage)
+        out.append(f"  Re-runs: {', '.join(plan.invalidated_agents)} (the problems above affect them)")
     if not plan.can_resume:
         out += [f"  Why: {plan.reason}", "", f"Next step: `cairn validate {wid}` says what to repair."]
         return "\n".join(out) + "\n"

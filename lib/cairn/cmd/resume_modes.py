@@ -28,7 +28,7 @@ from cairn.cmd.common import (
 from cairn.cmd.picker import for_person, pick, summary
 from cairn.errors import EXIT_OK, EXIT_PROBLEM, CairnError, WorkflowNotFound
 from cairn.manager import CheckpointManager
-from cairn.model import Problem, Workflow, utcnow
+from cairn.model import ArtifactRecord, Problem, Workflow, utcnow
 from cairn.operations import Operation, parse_params
 from cairn.resumer import WorkflowResumer
 from cairn.status import FINISHED, Status
@@ -95,6 +95,51 @@ def operation(args: argparse.Namespace) -> Operation:
                      skip=list(args.skip or []), params=parse_params(list(args.set or [])), reason=args.reason)
 
 
+def read_world(op: Operation, args: argparse.Namespace, m: CheckpointManager, wf: Workflow) -> Operation:
+    """--accept, --pinned, --latest: what they record, read from the world before the transaction."""
+    if args.accept or args.pinned or args.latest:
+        from cairn.baseline import World
+        from cairn.codestate import snapshot
+        from cairn.pins import current
+
+        pipeline = m.project_pipeline() if (args.accept or args.latest) else wf.pipeline
+        world = World(code=snapshot(m.project_dir), pins=current(pipeline, m.project_dir),
+                      pipeline=pipeline if m.pipeline_of(wf).source in ("<builtin>", pipeline.source) else None,
+                      artifacts=modified_artifacts(m, wf) if args.accept else [])
+        op.accept = world if args.accept else None
+        op.pinned = world if args.pinned else None
+        op.latest = world if args.latest else None
+    return op
+
+
+def modified_artifacts(m: CheckpointManager, wf: Workflow) -> list[ArtifactRecord]:
+    """The artifacts whose file no longer matches its record, re-hashed (for --accept)."""
+    from dataclasses import replace
+
+    from cairn.checks.artifacts import rehash
+
+    folder = m.workflow_dir(wf.workflow_id)
+    out = []
+    for rel, rec in wf.artifacts.items():
+        try:
+            sha = rehash(folder, rel)
+        except (OSError, CairnError):
+            continue  # missing or unreadable: nothing to accept, the stage re-runs
+        if sha != rec.sha256:
+            st = os.stat(folder / rel)
+            out.append(replace(rec, sha256=sha, size=st.st_size, mtime=st.st_mtime, recorded_at=utcnow()))
+    return out
+
+
+def rerun_reasons(report_problems: list[Problem], stages: list[str]) -> list[tuple[str, str]]:
+    """(stage, why) for each stage lineage makes re-run: its own problem, else the one upstream."""
+    from cairn.resumer import RERUN_CODES
+
+    own = {p.stage: p.message for p in report_problems if p.stage and p.code in RERUN_CODES}
+    first = next(iter(own.values()), "a change upstream")
+    return [(s, own.get(s) or f"downstream of a stage that re-runs ({first[:200]})") for s in stages]
+
+
 def take_lease(m: CheckpointManager, wid: str, session: ClaudeSession | None, take_over: bool = False) -> bool:
     """In a Claude session: the lease (refused while another live session holds it,
     unless `take_over`); True when this session did not hold it before. In a terminal:
@@ -126,6 +171,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     for w in warnings:
         warn(w)
     settle_pending(m, wf)
+    op = read_world(op, args, m, wf)
     resumer = WorkflowResumer(m)
     after, note = preview(m, wid, op)
     mode = "fast" if args.fast else "safe" if args.safe else "default"
@@ -133,12 +179,17 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if args.safe:
         report.problems[:0] = [Problem("checkpoint_recovered", str(m.workflow_dir(wid)), w) for w in warnings]
         report.problems += git_problems(m)
-    plan = resumer.plan(wid, report=report, cp=after)
+    plan = resumer.plan(wid, report=report, cp=after, reopen=not op.empty)
+    op.invalidate = rerun_reasons(report.problems, plan.invalidated_agents)
+    if not args.dry_run and any(p.code in ("code_changed", "git_head_moved") for p in report.problems):
+        from cairn.codestate import snapshot
+
+        op.code_baseline = snapshot(m.project_dir)
     base = {**plan.to_dict(), "mode": mode, "operation": op.name(), "note": note, "dry_run": bool(args.dry_run)}
     if args.safe and report.problems:
         from cairn.checks.stale import recovery
 
-        options = [*recovery(wid, report.problems, after.pipeline),
+        options = [*recovery(wid, report.problems, after.pipeline, status=wf.status.value),
                    f"go back to an earlier checkpoint: cairn resume {wid} --rollback N (`cairn status {wid}` "
                    "lists them)"]
         if any(p.code in ("git_in_progress", "git_conflicts") for p in report.problems):
@@ -150,7 +201,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
             print_problems(f"cairn: refusing to resume {wid} in --safe mode: {len(report.problems)} problem(s)",
                            report.problems, options)
         return EXIT_PROBLEM
-    wf, seq = after, after.seq - 1  # the preview's extra checkpoint was never written
+    wf, seq = after, -1  # the preview's extra checkpoint was never written
     if plan.can_resume and not args.dry_run:
         session = claude_session()
         taken = take_lease(m, wid, session, take_over=args.take_over)
@@ -162,18 +213,31 @@ def cmd_resume(args: argparse.Namespace) -> int:
                 m.workflows.release(wid, session.session_id)
             raise
         seq = wf.seq
-        plan = resumer.plan(wid, report=report, cp=wf)
+        plan = resumer.plan(wid, report=report, cp=wf, reopen=True)
+        plan.invalidated_agents = [s for s, _ in op.invalidate]  # undone just now, for what it says
+    elif (op.accept or op.pinned) and not args.dry_run and after.status != Status.CANCELLED:
+        wf = recorded(m, wid, op)  # nothing left to run: the new baseline is recorded all the same
+        seq = wf.seq
     context = resumer.render_context(plan, wf, note=note)
     if args.json:
         from cairn.accounting import saving_json, would_save
 
-        emit_json({**base, **plan.to_dict(), "status": wf.status.value, "seq": seq, "refused": False,
-                   "recovery": [], "context": context, "saves": saving_json(would_save(wf))})
+        emit_json({**base, **plan.to_dict(), "status": wf.status.value, "seq": seq if seq >= 0 else after.seq - 1,
+                   "refused": False, "recovery": [], "context": context, "saves": saving_json(would_save(wf))})
     elif for_person():  # the context is for the model; a person is told what happened and what next
         print(summary(plan, m, dry_run=bool(args.dry_run), note=note), end="")
     else:
         print(context)
-    return EXIT_OK if plan.can_resume else EXIT_PROBLEM
+    return EXIT_OK if plan.can_resume or seq == wf.seq else EXIT_PROBLEM
+
+
+def recorded(m: CheckpointManager, wid: str, op: Operation) -> Workflow:
+    """--accept / --pinned on a workflow with nothing left to run: record it; a stale one
+    whose stages all stand is completed again."""
+    wf = m.apply(wid, op.change, op.name(), running=False)
+    if wf.status == Status.STALE and not wf.remaining_agents:
+        wf = m.workflows.set_status(wid, Status.COMPLETED, "every stage stands (changes accepted)", op.name())
+    return wf
 
 
 def _stopped(args: argparse.Namespace, wf: Workflow) -> int:
@@ -221,6 +285,13 @@ def register(sub: Subparsers) -> None:
     what.add_argument("--from", dest="from_agent", metavar="AGENT",
                       help="re-run from this stage (it and everything downstream are invalidated)")
     what.add_argument("--retry", action="store_true", help="re-run the failed stage")
+    what.add_argument("--accept", action="store_true",
+                      help="accept what changed (code, artifacts, agent prompts, pipeline) as the new "
+                      "baseline and continue: nothing re-runs because of it")
+    what.add_argument("--pinned", action="store_true",
+                      help="an agent prompt changed: keep the completed stages (the change is recorded)")
+    what.add_argument("--latest", action="store_true",
+                      help="re-run the stages whose agent prompt or pipeline entry changed, and what follows")
     p.add_argument("--skip", action="append", metavar="AGENT",
                    help="mark a stage skipped (repeatable; the reason is --reason)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",

@@ -32,6 +32,7 @@ from cairn.errors import EXIT_OK, CairnError
 from cairn.humanize import clock
 from cairn.model import utcnow
 from cairn.status import Status
+from cairn.store.sqlite import harden
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -63,6 +64,7 @@ class Poller:
             try:
                 self.db = sqlite3.connect(f"file:{quote(str(self.path))}?mode=ro&nofollow=1", uri=True,
                                           timeout=5, isolation_level=None, check_same_thread=False)
+                harden(self.db)  # a database from a cloned repository is data, never code
             except sqlite3.Error:
                 return None
             self.inode = st.st_ino

@@ -125,6 +125,11 @@ class _Importer:
                 tx.touch_session(wid, sid[:200], _ts(s.get("last_seen"), self.updated))
         for key, value in _dict(raw.get("parameters")).items():
             tx.set_parameter(wid, str(key), str(value), self.final)
+        for name, value in _dict(raw.get("pins")).items():
+            tx.put_pin(wid, str(name)[:200], str(value), 1)
+        parent = _s(raw.get("parent"))
+        if parent:
+            tx.set_parent(wid, parent[:128])
         shown = "2.0" if self.legacy else version
         tx.add_audit(wid, self.final, self.now, "imported", f"from {self.folder.name}/checkpoint.json (format "
                      f"{shown})" + (f"; {'; '.join(self.found.notes)}" if self.found.notes else ""))
@@ -206,6 +211,12 @@ class _Importer:
                     tx.set_usage(aid, json.dumps(a.get("usage"), sort_keys=True))
                 if isinstance(a.get("git"), dict):
                     tx.set_attempt_git(aid, json.dumps(a.get("git"), sort_keys=True))
+                consumed = a.get("consumed")
+                if isinstance(consumed, dict):  # lineage (format 3.1 since issue 11)
+                    tx.set_lineage(aid, json.dumps({str(k): str(v) for k, v in consumed.items()}, sort_keys=True))
+                changed = [(_s(c.get("path")), _s(c.get("how")) or "git") for c in map(_dict, _list(a.get("changed")))]
+                for how in dict.fromkeys(h for p, h in changed if p):
+                    tx.add_changes(aid, [str(p)[:4096] for p, h in changed if p and h == how], how)
                 if ended_as in ("completed", "skipped") and not undone:
                     self.effective[stage] = aid  # a later failed attempt leaves it effective
 

@@ -45,6 +45,8 @@ def _attempt(a: Attempt) -> dict[str, JSONValue]:
                        "recorded_at": iso(r.recorded_at)} for r in a.artifacts],
         **({"usage": json.loads(a.usage)} if a.usage else {}),
         **({"git": json.loads(a.git)} if a.git else {}),
+        **({"consumed": json.loads(a.consumed)} if a.consumed else {}),
+        **({"changed": [{"path": p, "how": h} for p, h in a.changed]} if a.changed else {}),
     }
 
 
@@ -70,7 +72,7 @@ def render(wf: Workflow) -> dict[str, JSONValue]:
         "request": wf.request,
         "completed_agents": completed,
         "skipped_agents": skipped,
-        "current_agent": running[-1] if running else None,
+        "current_agent": wf.current_agent,
         "next_agents": [s for s in ready if s not in set(running)] or ready,  # as Workflow.next_agents
         "progress": {"completed": len(done), "total": len(pipeline)},
         "artifacts_created": list(artifacts),
@@ -84,6 +86,8 @@ def render(wf: Workflow) -> dict[str, JSONValue]:
         "parameters": wf.parameters,
         "metadata": wf.metadata,
         "git": json.loads(wf.git) if wf.git else None,
+        **({"parent": wf.parent} if wf.parent else {}),
+        **({"pins": wf.pins} if wf.pins else {}),
         "pipeline": pipeline.to_dict(),
         "history": [{"seq": m.seq, "type": m.type, "at": iso(m.at), "session_id": m.session_id}
                     for m in wf.marks],

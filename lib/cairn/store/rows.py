@@ -29,7 +29,7 @@ from cairn.status import Status
 _PIPELINES: dict[str, Pipeline] = {}  # digest -> parsed body; a digest names one body forever
 
 _ATTEMPT_COLS = ("id, stage, number, started_at, outcome, ended_at, error, agent_id, session_id, "
-                 "started_seq, ended_seq, invalidated_seq, usage, git")
+                 "started_seq, ended_seq, invalidated_seq, usage, git, consumed, code_start")
 
 
 _TIMES: dict[str, datetime] = {}  # text -> parsed: a workflow's rows are read again on every commit
@@ -50,14 +50,16 @@ def _ts(text: str | None) -> datetime | None:
     return _time(text) if text else None
 
 
-def _attempt(row: Sequence[Any], artifacts: tuple[ArtifactRecord, ...] = ()) -> Attempt:
+def _attempt(row: Sequence[Any], artifacts: tuple[ArtifactRecord, ...] = (),
+             changed: tuple[tuple[str, str], ...] = ()) -> Attempt:
     """An attempts row (`_ATTEMPT_COLS`) as a record. The columns come typed from the
     driver (INTEGER as int, TEXT as str, NULL as None): no conversion but the timestamps,
     since a workflow's attempts are read inside every write transaction."""
     (aid, stage, number, started, outcome, ended, error, agent_id, session_id, sseq, eseq, iseq,
-     usage, git) = row
+     usage, git, consumed, code_start) = row
     return Attempt(aid, stage, number, _time(started), outcome, _time(ended) if ended else None,
-                   error, agent_id, session_id, sseq, eseq, iseq, artifacts, usage, git)
+                   error, agent_id, session_id, sseq, eseq, iseq, artifacts, usage, git, consumed, code_start,
+                   changed)
 
 
 class Cursor(Protocol):
@@ -109,18 +111,22 @@ class RowReader:
 
     def workflow(self, workflow_id: str, *, audit: bool = True) -> Workflow | None:
         db = self.db
-        row = db.execute("SELECT uid, request, created_at, pipeline, status, status_reason, metadata, git "
-                         "FROM workflows WHERE id = ?", (workflow_id,)).fetchone()
+        row = db.execute("SELECT uid, request, created_at, pipeline, status, status_reason, metadata, git, "
+                         "parent FROM workflows WHERE id = ?", (workflow_id,)).fetchone()
         if row is None:
             return None
-        uid, request, created, digest, status, reason, metadata, git = row
+        uid, request, created, digest, status, reason, metadata, git, parent = row
         arts: dict[int, list[ArtifactRecord]] = {}
         for r in db.execute('SELECT a.attempt_id, a.path, t.stage, a.sha256, a.size, a.mtime, a.inode, '
                             'a.schema, a."check", a.recorded_at FROM artifacts a JOIN attempts t '
                             "ON t.id = a.attempt_id WHERE t.workflow_id = ? ORDER BY a.path", (workflow_id,)):
             arts.setdefault(r[0], []).append(ArtifactRecord(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],
                                                             _time(r[9])))
-        attempts = [_attempt(r, tuple(arts.get(r[0], ())))
+        changed: dict[int, list[tuple[str, str]]] = {}
+        for r in db.execute("SELECT c.attempt_id, c.path, c.how FROM changes c JOIN attempts t ON t.id = "
+                            "c.attempt_id WHERE t.workflow_id = ? ORDER BY c.path", (workflow_id,)):
+            changed.setdefault(r[0], []).append((r[1], r[2]))
+        attempts = [_attempt(r, tuple(arts.get(r[0], ())), tuple(changed.get(r[0], ())))
                     for r in db.execute(f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE workflow_id = ? "
                                         "ORDER BY id", (workflow_id,))]
         marks = [Mark(r[0], r[1], _time(r[2]), r[3]) for r in db.execute(
@@ -136,7 +142,13 @@ class RowReader:
         last_seen = max((s.last_seen for s in sessions), default=None)
         return Workflow(workflow_id, uid, request, parse_iso(created), self._pipeline(digest),
                         Status(status), reason, json.loads(metadata), git, attempts, marks, events,
-                        sessions, params, last_seen, tuple(self.breakpoints(workflow_id)))
+                        sessions, params, last_seen, tuple(self.breakpoints(workflow_id)), parent,
+                        self.pins(workflow_id))
+
+    def pins(self, workflow_id: str) -> dict[str, str]:
+        """What the workflow runs with (`cairn.pins`): name -> value."""
+        return {r[0]: r[1] for r in self.db.execute(
+            "SELECT name, value FROM pins WHERE workflow_id = ? ORDER BY name", (workflow_id,))}
 
     def seq(self, workflow_id: str) -> int | None:
         """The seq of the workflow's newest checkpoint (None when there is no such workflow)."""

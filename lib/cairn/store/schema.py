@@ -121,6 +121,25 @@ CREATE TABLE deliveries (               -- hook deliveries already handled (exac
 ) WITHOUT ROWID;
 """
 
+LINEAGE = """
+ALTER TABLE attempts ADD COLUMN consumed TEXT;    -- JSON {path: sha256} of the upstream artifacts it read
+ALTER TABLE attempts ADD COLUMN code_start TEXT;  -- JSON code state (cairn.codestate) when it started
+ALTER TABLE workflows ADD COLUMN parent TEXT;     -- the workflow it was forked from
+CREATE TABLE changes (                  -- files an attempt changed (its edits, and git between start and stop)
+    attempt_id INTEGER NOT NULL REFERENCES attempts(id) ON DELETE CASCADE,
+    path       TEXT NOT NULL,           -- relative to the project
+    how        TEXT NOT NULL,           -- the tool (Write, Edit, ...) or "git"
+    PRIMARY KEY (attempt_id, path)
+) WITHOUT ROWID;
+CREATE TABLE pins (                     -- what a workflow runs with: agent prompts, pipeline, plugin, code baseline
+    workflow_id TEXT NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
+    name        TEXT NOT NULL,          -- "agent:<stage>", "pipeline", "plugin", "code"
+    value       TEXT NOT NULL,
+    seq         INTEGER NOT NULL,       -- the checkpoint that recorded it
+    PRIMARY KEY (workflow_id, name)
+) WITHOUT ROWID
+"""
+
 HARDENING = """
 CREATE TABLE activity (                 -- the store's order of changes: which workflow changed last
     workflow_id TEXT PRIMARY KEY REFERENCES workflows(id) ON DELETE CASCADE,
@@ -183,6 +202,7 @@ CREATE TABLE artifact_bodies (
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_initial", INITIAL),
     ("0002_hardening", HARDENING),
+    ("0003_lineage", LINEAGE),
     ("0004_ledger", LEDGER),
     ("0005_breakpoints", BREAKPOINTS),
     ("0006_shared", SHARED),

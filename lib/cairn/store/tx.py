@@ -117,6 +117,32 @@ class SqlTx(RowReader):
     def set_attempt_git(self, attempt_id: int, git: str) -> None:
         self.db.execute("UPDATE attempts SET git = ? WHERE id = ?", (git, attempt_id))
 
+    def set_lineage(self, attempt_id: int, consumed: str) -> None:
+        self.db.execute("UPDATE attempts SET consumed = ? WHERE id = ?", (consumed, attempt_id))
+
+    def set_code_start(self, attempt_id: int, code: str) -> None:
+        self.db.execute("UPDATE attempts SET code_start = ? WHERE id = ?", (code, attempt_id))
+
+    def add_changes(self, attempt_id: int, paths: Sequence[str], how: str) -> int:
+        """Files the attempt changed; a path already recorded keeps its first `how`. Returns how many are new."""
+        return sum(self.db.execute("INSERT INTO changes(attempt_id, path, how) VALUES (?, ?, ?)"
+                                   " ON CONFLICT(attempt_id, path) DO NOTHING", (attempt_id, redact(p), how)).rowcount
+                   for p in dict.fromkeys(paths))
+
+    def put_pin(self, workflow_id: str, name: str, value: str, seq: int) -> None:
+        self.db.execute("INSERT INTO pins(workflow_id, name, value, seq) VALUES (?, ?, ?, ?) ON CONFLICT(workflow_id,"
+                        " name) DO UPDATE SET value = excluded.value, seq = excluded.seq",
+                        (workflow_id, name, value, seq))
+
+    def set_pipeline(self, workflow_id: str, pipeline: Pipeline) -> None:
+        digest = pipeline.digest
+        self.db.execute("INSERT INTO pipelines(digest, body) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                        (digest, json.dumps(pipeline.to_dict(), sort_keys=True)))
+        self.db.execute("UPDATE workflows SET pipeline = ? WHERE id = ?", (digest, workflow_id))
+
+    def set_parent(self, workflow_id: str, parent: str) -> None:
+        self.db.execute("UPDATE workflows SET parent = ? WHERE id = ?", (parent, workflow_id))
+
     def add_effect(self, workflow_id: str, attempt_id: int, effect: Effect, at: datetime) -> bool:
         """Once per (Bash call, kind, target), whatever the number of deliveries."""
         cur = self.db.execute(
