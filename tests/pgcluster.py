@@ -55,8 +55,25 @@ class Cluster:
     def url(self) -> str:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/postgres"
 
+    # A role that must give its password (SCRAM over TCP): the tests of the password's paths.
+    PASSWORD_ROLE, PASSWORD = "cairn_pw", "s3cret-Pw-9"
+
     def init(self) -> None:
         self._run("initdb", "-D", str(self.data), "-U", self.user, "--auth=trust", "-E", "UTF8", "--no-sync")
+        hba = self.data / "pg_hba.conf"
+        rule = f"host all {self.PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n"
+        text = hba.read_text()
+        hba.write_text(rule + text)  # first match wins: before the trust rules
+
+    def password_url(self) -> str:
+        """The address of the password role (no password in it)."""
+        return f"postgresql://{self.PASSWORD_ROLE}@127.0.0.1:{self.port}/postgres"
+
+    def add_password_role(self) -> None:
+        sql = (f"CREATE ROLE {self.PASSWORD_ROLE} LOGIN PASSWORD '{self.PASSWORD}'; "
+               f"GRANT CREATE ON DATABASE postgres TO {self.PASSWORD_ROLE}")
+        self._run("psql", "-h", str(self.dir), "-p", str(self.port), "-U", self.user, "-d", "postgres",
+                  "-v", "ON_ERROR_STOP=1", "-c", sql)
 
     def start(self) -> None:
         opts = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=on "
@@ -107,6 +124,7 @@ def cluster() -> Iterator[Cluster]:
     try:
         c.init()
         c.start()
+        c.add_password_role()
         yield c
     finally:
         c.stop()

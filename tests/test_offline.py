@@ -185,3 +185,17 @@ def test_kept_events_from_another_user_or_project_are_dropped_never_sent(
     assert status.returncode == 0, status.stderr
     assert "2 kept event(s) in" in status.stderr and "were not recorded by this user in this project" in status.stderr
     assert pending(shared.root) == 0 and server_view(shared).seq == seq and researcher_attempts(shared) == []
+
+
+def test_a_planted_side_file_of_the_offline_file_stops_nothing_but_the_replay(shared: Hooks, tmp_path: Path) -> None:
+    """A link planted beside offline.db (a cloned repository): the command still runs and
+    says why the kept events wait; nothing is written through the link."""
+    first = fire(shared, "SubagentStart", agent_type="cairn:researcher")
+    assert first is not None and pending(shared.root) == 1
+    outside = tmp_path / "outside"
+    outside.write_bytes(b"")
+    (shared.root / f"{OFFLINE_DB}-journal").symlink_to(outside)
+    status = cairn_in(shared.project, "status")
+    assert status.returncode == 0, status.stderr
+    assert "could not be sent" in status.stderr and "symbolic link" in status.stderr
+    assert outside.read_bytes() == b""

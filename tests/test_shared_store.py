@@ -353,3 +353,120 @@ def test_the_store_settings_read_alike_with_and_without_pyyaml(tmp_path: Path) -
     (tmp_path / ".claude" / "cairn.yaml").write_text("settings:\n  store: mysql://db/cairn\n")
     with pytest.raises(ConfigError, match="not a postgresql:// address"):
         load_project_config(tmp_path)
+
+
+def test_the_panel_card_names_the_hosts_and_reads_the_other_machines_workflow(clones: tuple[Path, Path]) -> None:
+    pytest.importorskip("jinja2", reason="the panel needs jinja2")
+    from cairn.web import views
+
+    a, b = clones
+    ma = manager(a)
+    ma.create("on the panel", workflow_id="wf-p", session_id="sess-a")
+    complete_stage(ma, "wf-p", "orchestrator")
+    ma.pause("wf-p", "for the panel")
+    card = views.card(manager(b), "wf-p")  # from the other clone: its artifact restored first
+    assert card.hosts == [os.uname().nodename] and card.can_resume, card.reason
+    assert (b / ".claude" / "artifacts" / "wf-p" / "manifest.json").is_file()
+
+
+def test_the_password_comes_from_the_environment_pgpass_or_the_plugin_option_never_a_file_of_cairns(
+        pg_server: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A role that must give its password (SCRAM): PGPASSWORD, a pgpass file, or the
+    plugin's keychain-backed option reach the server; a wrong one is said without it;
+    no file Cairn writes holds it."""
+    import pgcluster
+    from cairn.store.postgres import PgStore
+
+    assert isinstance(pg_server, pgcluster.Cluster)
+    url, secret = pg_server.password_url(), pg_server.PASSWORD
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "none"))
+    with pytest.raises(StoreUnreachable):
+        PgStore(url, "key:pw")
+    monkeypatch.setenv("PGPASSWORD", secret)
+    PgStore(url, "key:pw").close()
+    monkeypatch.delenv("PGPASSWORD")
+    pgpass = tmp_path / "pgpass"
+    pgpass.write_text(f"127.0.0.1:{pg_server.port}:postgres:{pg_server.PASSWORD_ROLE}:{secret}\n")
+    pgpass.chmod(0o600)
+    monkeypatch.setenv("PGPASSFILE", str(pgpass))
+    PgStore(url, "key:pw").close()
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "none"))
+    PgStore(url, "key:pw", password=address.password({"CLAUDE_PLUGIN_OPTION_STORE_PASSWORD": secret})).close()
+    wrong = "Wr0ng-pass-77"
+    with pytest.raises(StoreUnreachable, match="refused the credentials") as err:
+        PgStore(url, "key:pw", password=wrong)
+    assert wrong not in str(err.value) and secret not in str(err.value)
+
+    # through a hook with the plugin's options, offline on a wrong password: logged without it
+    project = tmp_path / "p"
+    (project / ".claude" / "artifacts").mkdir(parents=True)
+    from cairn.hooks import run
+
+    env = {**os.environ, "CLAUDE_PROJECT_DIR": str(project), "CLAUDE_PLUGIN_OPTION_STORE": url,
+           "CLAUDE_PLUGIN_OPTION_STORE_PASSWORD": wrong, "CAIRN_PROJECT_KEY": "pw"}
+    monkeypatch.delenv("CAIRN_STORE", raising=False)
+    for k in ("CLAUDE_PLUGIN_OPTION_STORE", "CLAUDE_PLUGIN_OPTION_STORE_PASSWORD", "CAIRN_PROJECT_KEY"):
+        monkeypatch.setenv(k, env[k])
+    answer = run("session-start", json.dumps({"session_id": "s-pw", "source": "startup", "cwd": str(project),
+                                               "hook_event_name": "SessionStart"}).encode(), env)
+    assert answer is not None and "refused the credentials" in str(answer["systemMessage"])
+    written = b"".join(p.read_bytes() for p in project.rglob("*") if p.is_file())
+    assert wrong.encode() not in written and secret.encode() not in written
+
+
+def test_the_origin_is_read_from_the_files_as_git_reads_it(tmp_path: Path) -> None:
+    """The scope comes from .git/config without starting git (a hook's time), worktrees
+    included; an `include` sends it to git itself."""
+    from cairn.scope import _origin_from_files, project_scope
+
+    repo = tmp_path / "repo"
+    git("init", "-q", str(repo), cwd=tmp_path)
+    git("remote", "add", "origin", "git@github.com:Acme/Payments.git", cwd=repo)
+    git("-c", "user.email=t@e", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "x", cwd=repo)
+    git("worktree", "add", "-q", str(tmp_path / "wt"), cwd=repo)
+    (repo / "sub").mkdir()
+    for where in (repo, repo / "sub", tmp_path / "wt"):
+        assert _origin_from_files(where) == "git@github.com:Acme/Payments.git"
+        assert project_scope(where, "", {}) == "github.com/acme/payments"
+    git("config", "include.path", "../elsewhere.cfg", cwd=repo)
+    assert _origin_from_files(repo) is None and project_scope(repo, "", {}) == "github.com/acme/payments"
+    assert project_scope(repo, "team/x", {}) == "key:team/x"
+    assert project_scope(repo, "team/x", {"CAIRN_PROJECT_KEY": "env/y"}) == "key:env/y"
+
+
+def test_watch_on_a_shared_store_redraws_when_another_machine_commits(clones: tuple[Path, Path]) -> None:
+    """`cairn watch` in one clone; a completion recorded from the other: a new frame."""
+    import sys
+    import threading
+    import time
+
+    a, b = clones
+    ma = manager(a)
+    ma.create("watched from b", workflow_id="wf-wt")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "lib")}
+    env.pop("CLAUDE_PROJECT_DIR", None)
+    proc = subprocess.Popen([sys.executable, "-m", "cairn", "watch", "wf-wt", "--interval", "600", "--no-color"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=b)
+    seen: list[str] = []
+    out = proc.stdout
+    assert out is not None
+
+    def pump() -> None:
+        for line in out:
+            seen.append(line)
+    threading.Thread(target=pump, daemon=True).start()
+
+    def wait_for(needle: str) -> None:
+        deadline = time.monotonic() + 30
+        while not any(needle in line for line in seen):
+            assert time.monotonic() < deadline, "".join(seen)
+            time.sleep(0.05)
+    try:
+        wait_for("Checkpoint history (1)")
+        complete_stage(ma, "wf-wt", "orchestrator")  # machine A commits
+        wait_for("Checkpoint history (2)")
+        assert sum("cairn watch: frame " in line for line in seen) == 2
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

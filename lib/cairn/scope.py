@@ -50,12 +50,57 @@ def project_scope(project_dir: Path | None, setting: str, env: Mapping[str, str]
     if key:
         return "key:" + key
     if project_dir is not None:
-        from cairn.checks.gitstate import run_git
+        url = _origin_from_files(project_dir)
+        if url is None:  # a layout only git reads (includes, GIT_DIR, ...): ask it
+            from cairn.checks.gitstate import run_git
 
-        lines = run_git(project_dir, "config", "--get", "remote.origin.url")
-        if lines and lines[0].strip():
-            return normalize_remote(lines[0])
+            lines = run_git(project_dir, "config", "--get", "remote.origin.url")
+            url = lines[0] if lines else None
+        if url and url.strip():
+            return normalize_remote(url)
     raise UsageError(f"{project_dir or 'this folder'} has no git remote 'origin', so Cairn cannot tell which "
                       "repository its workflows on the shared store belong to",
                       hint="set `project_key: NAME` under settings in .claude/cairn.yaml (or CAIRN_PROJECT_KEY), "
                       "or add the remote: git remote add origin URL")
+
+
+def _origin_from_files(project_dir: Path) -> str | None:
+    """`remote.origin.url` read from the repository's config file (a hook must not pay a
+    `git` process for it), or None when git itself must answer: environment overrides,
+    `include` directives, a layout not found."""
+    import os
+
+    if any(os.environ.get(v) for v in ("GIT_DIR", "GIT_CONFIG", "GIT_CONFIG_COUNT", "GIT_COMMON_DIR")):
+        return None
+    try:
+        here = project_dir.resolve()
+        for top in (here, *here.parents):
+            dot = top / ".git"
+            if dot.is_dir():
+                common = dot
+                break
+            if dot.is_file():  # a worktree or submodule: "gitdir: <path>", its config in the common dir
+                text = dot.read_text(encoding="utf-8", errors="replace").strip()
+                if not text.startswith("gitdir: "):
+                    return None
+                gitdir = (top / text[8:].strip()).resolve()
+                shared = gitdir / "commondir"
+                common = (gitdir / shared.read_text().strip()).resolve() if shared.is_file() else gitdir
+                break
+        else:
+            return None
+        lines = (common / "config").read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    section, found = "", None
+    for raw in lines:
+        line = raw.split("#", 1)[0].split(";", 1)[0].strip() if not raw.lstrip().startswith(("#", ";")) else ""
+        if line.startswith("["):
+            section = line.strip("[]").strip().lower()
+            if section.startswith(("include", "includeif")):
+                return None  # the effective value may come from elsewhere
+        elif section == 'remote "origin"' and "=" in line:
+            key, _, value = line.partition("=")
+            if key.strip().lower() == "url":
+                found = value.strip().strip('"')  # the last one wins, as in git
+    return found

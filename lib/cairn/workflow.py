@@ -49,7 +49,6 @@ class Workflows:
         self.root = root  # where projections go; None for a store without a project folder
         self.warnings: list[str] = []
 
-    # ------------------------------------------------------------------ machinery
     def commit(self, workflow_id: str, kind: str, change: Change, *,
                session_id: str | None = None) -> Workflow:
         check_workflow_id(workflow_id)  # an id that could not name a folder is refused, not looked up
@@ -115,11 +114,8 @@ class Workflows:
     def _superseded(self, wf: Workflow) -> bool:
         with self.store.read() as r:
             latest = r.seq(wf.workflow_id)
-        return (latest is not None and latest > wf.seq) or projection.newer_on_disk(self.root_of(wf), wf)
-
-    def root_of(self, wf: Workflow) -> Path:
         assert self.root is not None
-        return self.root / wf.workflow_id
+        return (latest is not None and latest > wf.seq) or projection.newer_on_disk(self.root / wf.workflow_id, wf)
 
     def update_marks_quietly(self) -> None:
         try:
@@ -137,7 +133,6 @@ class Workflows:
         safefs.mark(self.root / RUNNING_MARK, running)
         safefs.mark(self.root / SHARED_MARK, self.store.shared)
 
-    # ------------------------------------------------------------------ create
     def create(self, request: str, pipeline: Pipeline, *, workflow_id: str | None = None,
                session_id: str | None = None, metadata: dict[str, str] | None = None,
                git: str | None = None, breakpoints: Sequence[str] = (), then: Change | None = None) -> Workflow:
@@ -174,7 +169,6 @@ class Workflows:
         self.live(session_id)
         return wf
 
-    # ------------------------------------------------------------------ stages
     def start_stage(self, workflow_id: str, stage: str, *, agent_id: str | None = None,
                     session_id: str | None = None, dispatch: str | None = None,
                     code: str | None = None) -> Workflow:
@@ -269,7 +263,6 @@ class Workflows:
             transition(tx, wf, Status.FAILED, f"{name} failed: {error[:300]}", seq, now)
         return self.commit(workflow_id, "agent_failure", change, session_id=session_id)
 
-    # ------------------------------------------------------------------ status
     def set_status(self, workflow_id: str, target: Status, reason: str, kind: str) -> Workflow:
         reason = redact(reason)
 
@@ -325,7 +318,6 @@ class Workflows:
             tx.delete_workflow(workflow_id)
         self.update_marks()
 
-    # ------------------------------------------------------------------ evidence
     def bind(self, session_id: str, workflow_id: str, how: str) -> None:
         check_workflow_id(workflow_id)
         now = utcnow()
@@ -378,7 +370,6 @@ class Workflows:
         with self.store.write(durable=False) as tx:
             return tx.heartbeat(session_id, utcnow())
 
-    # ------------------------------------------------------------------ leases
     def acquire(self, workflow_id: str, session_id: str | None, pid: int, *, ttl: timedelta = leases.DEFAULT_TTL,
                 take_over: bool = False) -> LeaseRecord | None:
         """Take or refresh the lease (None: frees it); the lease taken over, audited. Rules: `cairn.lease`."""
@@ -394,9 +385,9 @@ class Workflows:
             taken, live = leases.judge(workflow_id, current, me, now, ttl, seen, take_over)
             if me is not None:
                 tx.put_lease(workflow_id, me)
+            elif taken is not None:
+                tx.delete_lease(workflow_id)
             if taken is not None:  # on the record: a checkpoint of its own, projected
-                if me is None:
-                    tx.delete_lease(workflow_id)
                 tx.add_audit(workflow_id, seq + 1, now, "lease_takeover", leases.takeover_note(taken, me, live, now))
                 tx.add_mark(workflow_id, "lease_takeover", now, session_id, seq + 1)
         with self.store.read() as r:

@@ -26,6 +26,7 @@ from cairn.status import Status
 
 
 def test_a_forked_conversation_is_a_new_session(claude_env: ClaudeEnv, fake_api: FakeAnthropic) -> None:
+
     env, project = claude_env, claude_env.project
     plugin_ready(env)
     make_workflow(project, ["orchestrator"], pause=True)

@@ -46,6 +46,7 @@ def git(project: Path, *args: str) -> None:
 
 def test_a_code_edit_after_the_implementer_reruns_exactly_the_stages_that_read_the_code(
         claude_env: ClaudeEnv, fake_api: FakeAnthropic) -> None:
+
     env, project = claude_env, claude_env.project
     plugin_ready(env)
     (project / ".gitignore").write_text(".claude/artifacts/\n")

@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_api import FakeAnthropic
+from fake_api import FakeAnthropic, Request, ResponderResult
 from harness import ClaudeEnv, parse_stream_json, which_git
 from scenarios import (
     PLUGIN_DIR,
     WID,
     artifact_path,
     attempts,
+    bash_call,
     deps_stamp,
     hook_responses,
     load,
@@ -34,6 +35,7 @@ from scenarios import (
     plugin_data,
     plugin_ready,
     sha256,
+    tool_result_text,
 )
 
 
@@ -52,9 +54,13 @@ def hooks_clean(events: list[dict[str, Any]], project: Path) -> None:
     assert log_lines(project) == []
 
 
+@pytest.mark.parametrize("configured", ["CAIRN_STORE", "plugin option"])
 def test_a_pipeline_started_in_one_folder_resumes_in_another_clone_with_its_artifacts(
         claude_env: ClaudeEnv, fake_api: FakeAnthropic, pg_url: str, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, configured: str) -> None:
+    """The store named by ``CAIRN_STORE`` in the client's environment, or by the plugin's
+    ``store`` option in the user's settings (``pluginConfigs``: the client hands it to the
+    hooks as ``CLAUDE_PLUGIN_OPTION_STORE``)."""
     git = which_git()
     origin = tmp_path / "origin.git"
     subprocess.run([git, "init", "--bare", "-q", str(origin)], check=True)
@@ -68,7 +74,12 @@ def test_a_pipeline_started_in_one_folder_resumes_in_another_clone_with_its_arti
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(data / "venv")],
                    check=True)
     (data / f"{deps_stamp()}.ok").touch()
-    claude_env.env_extra["CAIRN_STORE"] = pg_url
+    if configured == "CAIRN_STORE":
+        claude_env.env_extra["CAIRN_STORE"] = pg_url
+    else:
+        settings = claude_env.home / ".claude" / "settings.json"
+        settings.parent.mkdir(parents=True, exist_ok=True)
+        settings.write_text(json.dumps({"pluginConfigs": {"cairn@inline": {"options": {"store": pg_url}}}}))
 
     # Machine A: the workflow is made, its orchestrator runs in a real session.
     make_workflow(a, [])
@@ -88,8 +99,24 @@ def test_a_pipeline_started_in_one_folder_resumes_in_another_clone_with_its_arti
     env_b = ClaudeEnv(home=claude_env.home, project=b, bin=claude_env.bin, api=fake_api,
                       env_extra=dict(claude_env.env_extra))
     before = len(fake_api.main_requests())
-    fake_api.set_responder(pipeline_responder(b, "researcher"))
+    researcher = pipeline_responder(b, "researcher")
+    seen: dict[str, str] = {}
+
+    def respond(req: Request) -> ResponderResult:
+        """First the session's own `cairn` (its Bash tool) on the store, then the researcher."""
+        if req.is_main and not req.is_side_request and "bash" not in seen:
+            result = req.last_tool_result("Bash")
+            if result is None:
+                return bash_call('echo "STORE=${CAIRN_STORE:-none}"; cairn status --json')
+            seen["bash"] = tool_result_text(result)
+            return researcher(req)
+        return researcher(req)
+
+    fake_api.set_responder(respond)
     second = run(env_b, "continue the workflow")
+    # the `cairn` the model runs uses the same store: the address (never a password) reached its Bash tool
+    assert f"STORE={pg_url}" in seen.get("bash", ""), seen
+    assert WID in seen["bash"] and '"running"' in seen["bash"], seen
     hooks_clean(second, b)
     restored = artifact_path(b, "orchestrator")
     assert restored.read_bytes() == made.read_bytes() and sha256(restored) == wf.artifacts["manifest.json"].sha256

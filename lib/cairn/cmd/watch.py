@@ -2,7 +2,9 @@
 
 No file watcher: a connection held open on `.claude/artifacts/cairn.db` asks SQLite
 `PRAGMA data_version` a few times a second, which changes only when another connection
-commits (a hook, another command). A change redraws one frame, and only if the dashboard
+commits (a hook, another command); on a shared store, a small read of the server asks
+which workflow it changed last and at which checkpoint (any machine's commit changes
+it). A change redraws one frame, and only if the dashboard
 reads differently (a burst of commits within --debounce is one frame). Every --interval
 it looks again for what changes without a commit (a session whose process died is then
 interrupted); relative times alone never draw a frame. On a terminal the screen
@@ -29,9 +31,13 @@ from cairn.dashboard import DetailJSON, OverviewJSON
 from cairn.errors import EXIT_OK, CairnError
 from cairn.humanize import clock
 from cairn.model import utcnow
+from cairn.status import Status
+from cairn.store.sqlite import harden
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
+
+    from cairn.manager import CheckpointManager
 
 CLEAR = "\x1b[H\x1b[2J"
 DB_FILE = "cairn.db"
@@ -58,6 +64,7 @@ class Poller:
             try:
                 self.db = sqlite3.connect(f"file:{quote(str(self.path))}?mode=ro&nofollow=1", uri=True,
                                           timeout=5, isolation_level=None, check_same_thread=False)
+                harden(self.db)  # a database from a cloned repository is data, never code
             except sqlite3.Error:
                 return None
             self.inode = st.st_ino
@@ -72,6 +79,26 @@ class Poller:
         if self.db is not None:
             self.db.close()
         self.db, self.inode = None, None
+
+
+class SharedPoller:
+    """The same question asked of a shared store: which workflow the store changed last,
+    at which checkpoint, and how many there are (one small read per look; another
+    machine's commit changes it)."""
+
+    def __init__(self, m: CheckpointManager) -> None:
+        self.m = m
+
+    def token(self) -> tuple[object, ...] | None:
+        try:
+            with self.m.store.read() as r:
+                latest = r.by_change(list(Status))[:1]
+                return (*latest, *(r.seq(w) for w in latest), sum(r.counts().values()))
+        except CairnError:  # the server away: nothing to compare; the next look tries again
+            return None
+
+    def close(self) -> None:
+        """Nothing held open here: the manager's connection ends with the command."""
 
 
 def body(args: argparse.Namespace) -> tuple[OverviewJSON | DetailJSON | None, str]:
@@ -104,7 +131,8 @@ def signature(data: object) -> object:
     return data
 
 
-def frames(args: argparse.Namespace, poller: Poller) -> Iterator[tuple[OverviewJSON | DetailJSON | None, str]]:
+def frames(args: argparse.Namespace,
+           poller: Poller | SharedPoller) -> Iterator[tuple[OverviewJSON | DetailJSON | None, str]]:
     """The first frame, then one each time a workflow has changed: after a commit of
     another connection (a burst within --debounce is one), or, found by looking again
     every --interval, a change no commit makes (a session whose process died is now
@@ -144,7 +172,10 @@ def live_view(n: int, data: OverviewJSON | DetailJSON | None, text: str, width: 
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    poller = Poller(artifacts_root(args) / DB_FILE)
+    from cairn.cmd.common import manager
+
+    m = manager(args)
+    poller: Poller | SharedPoller = SharedPoller(m) if m.shared else Poller(artifacts_root(args) / DB_FILE)
     tty = sys.stdout.isatty() and not args.no_color
     console = rich_console() if tty and use_color(args) else None
     try:

@@ -127,7 +127,12 @@ def reached(root: Path, env: Mapping[str, str]) -> list[str]:
     if os.path.lexists(root / DOWN_MARK):
         with contextlib.suppress(OSError):
             safefs.mark(root / DOWN_MARK, False)
-    return replay(root, env) if os.path.exists(root / OFFLINE_DB) else []
+    if not os.path.exists(root / OFFLINE_DB):
+        return []
+    try:
+        return replay(root, env)
+    except (OSError, sqlite3.Error, CairnError) as exc:  # the command goes on; the events wait
+        return [f"the events kept in {root / OFFLINE_DB} could not be sent: {exc}"]
 
 
 def replay(root: Path, env: Mapping[str, str]) -> list[str]:
@@ -140,7 +145,11 @@ def replay(root: Path, env: Mapping[str, str]) -> list[str]:
     from cairn.hookio import Hook, parse
     from cairn.hooks import HANDLERS
 
-    lock = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        lock = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:  # a planted link, a folder that refuses: the events wait, the command goes on
+        return [f"the events kept in {path} could not be sent ({exc.strerror}): remove {path}.lock if it is "
+                "a link, then run a `cairn` command again"]
     notes: list[str] = []
     sent = foreign = 0
     _replaying = True

@@ -139,15 +139,20 @@ class PgStore:
         self._lock_key = int.from_bytes(hashlib.sha256(b"cairn-write:" + scope.encode()).digest()[:8], "big",
                                         signed=True)
         self._conn: psycopg.Connection[Any] | None = None
+        self._described = f"{public_url(url)} (project {scope})"  # parsed once: every transaction names it
         self._connect()
         self._migrate()
 
     def describe(self) -> str:
-        return f"{public_url(self.url)} (project {self.scope})"
+        return self._described
 
     def _unreachable(self, exc: BaseException) -> StoreUnreachable:
         text = _without_secrets(str(exc).strip(), self.url, self._password)
         first = text.splitlines()[0] if text else type(exc).__name__
+        if str(getattr(exc, "sqlstate", "") or "").startswith("28") or "authentication failed" in text:
+            return StoreUnreachable(f"{public_url(self.url)} refused the credentials: {first[:200]}",
+                                    hint="check the password: PGPASSWORD, ~/.pgpass, or the plugin's store_password "
+                                    "option; hooks record locally meanwhile and the next `cairn` command sends it")
         return StoreUnreachable(f"{public_url(self.url)} cannot be reached: {first[:200]}",
                                 hint="start the server or check the address in CAIRN_STORE / settings.store; "
                                 "hooks record locally meanwhile and the next `cairn` command sends it")
@@ -210,7 +215,9 @@ class PgStore:
         try:
             yield db
             db.execute("COMMIT")
-        except psycopg.OperationalError as exc:  # the server went away: nothing of this transaction is known
+        except psycopg.OperationalError as exc:
+            # the server went away: whether a COMMIT in flight was applied is unknown, and a
+            # retry is safe (every delivery counts once: the store merges it)
             self._drop()
             raise self._unreachable(exc) from None
         except psycopg.Error as exc:

@@ -67,6 +67,7 @@ class Card:
     # marked running whose session is gone reads "interrupted", with how it ended
     state: str = ""
     state_reason: str | None = None
+    hosts: list[str] = field(default_factory=list)  # the machines its sessions ran on (a shared store: any)
 
     @property
     def level(self) -> str:
@@ -159,7 +160,8 @@ def card(m: CheckpointManager, wid: str, now: datetime | None = None) -> Card:
         waiting=breakpoints.waiting(wf), held=[b.stage for b in wf.breakpoints if b.holding],
         holdable=[n for n in wf.remaining_agents if breakpoints.holding(wf.breakpoints, n) is None],
         can_resume=plan.can_resume, reason=plan.reason, command=resume_command(wid),
-        options=recovery(wid, report.problems, wf.pipeline), state=live.state, state_reason=live.reason)
+        options=recovery(wid, report.problems, wf.pipeline), state=live.state, state_reason=live.reason,
+        hosts=list(dict.fromkeys(x.host for x in wf.sessions if x.host)))
 
 
 def cards(m: CheckpointManager) -> list[Card]:
