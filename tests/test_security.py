@@ -511,6 +511,40 @@ def test_reading_a_hostile_repositorys_git_state_executes_nothing(project: Path,
     assert not pwned.exists()
 
 
+def test_a_hostile_repositorys_clean_filter_runs_on_no_git_status(project: Path, root: Path,
+                                                                  tmp_path: Path) -> None:
+    """`git status` runs a tracked file's clean filter to compare it with the index, and a
+    cloned repository's .git/config names that command: `cairn resume --safe` (which asks
+    git for the worktree's state) switches every filter off, so nothing runs."""
+    import subprocess
+
+    from support import run_cairn
+
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git is not installed")
+    pwned = tmp_path / "pwned"
+    subprocess.run([git, "init", "-q", str(project)], check=True)
+    (project / ".gitattributes").write_text("*.txt filter=evil\n")
+    (project / "a.txt").write_text("hi\n")
+    subprocess.run([git, "-C", str(project), "add", "a.txt", ".gitattributes"], check=True)
+    subprocess.run([git, "-C", str(project), "-c", "user.email=a@b.c", "-c", "user.name=n", "commit", "-qm", "x"],
+                   check=True)
+    subprocess.run([git, "-C", str(project), "config", "filter.evil.clean", f"touch {pwned}; cat"], check=True)
+    os.utime(project / "a.txt", (1_000_000, 1_000_000))  # same bytes, new stat: git compares contents
+    m = CheckpointManager(root, project_dir=project)
+    m.create("x", workflow_id="wf-a")
+    m.pause("wf-a")
+    # plain git does run it (so the test can fail), then the file changes again
+    subprocess.run([git, "-C", str(project), "status", "--porcelain"], check=True, capture_output=True)
+    assert pwned.exists()
+    pwned.unlink()
+    os.utime(project / "a.txt", (2_000_000, 2_000_000))
+    done = run_cairn("--dir", str(root), "resume", "wf-a", "--safe", cwd=project)
+    assert "Traceback" not in done.stderr
+    assert not pwned.exists()
+
+
 def test_an_edited_projection_is_not_valid(mgr: CheckpointManager, root: Path) -> None:
     """A stage name edited into checkpoint.json's pipeline snapshot (or its history)
     closes the frame if believed: the database is the truth, `cairn validate` reports the

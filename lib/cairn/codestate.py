@@ -19,7 +19,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from cairn.checks.gitstate import SAFE_GIT, _direct, _maybe_repository, run_git
+from cairn.checks.gitstate import SAFE_GIT, _direct, _maybe_repository, no_filters, run_git
 
 EXCLUDE = ":(top,exclude).claude/artifacts"
 DELETED = "-"
@@ -44,19 +44,11 @@ def snapshot(directory: Path | None) -> str | None:
     return json.dumps({"head": head, "branch": branch, "worktree": root, "dirty": dirty}, sort_keys=True)
 
 
-def _no_filters(root: str) -> list[str]:
-    """`-c` options that switch off every filter driver the repository configures: `git
-    status` runs a file's clean filter to compare it with the index, and a cloned
-    repository's .git/config can make that any command (`git config` itself runs none)."""
-    names = run_git(root, "config", "--name-only", "--get-regexp", r"^filter\..*\.(clean|process)$") or []
-    return [arg for name in names if name.count(".") >= 2 for arg in ("-c", f"{name}=")]
-
-
 def _status(root: str) -> tuple[str | None, str | None, dict[str, str]] | None:
     import subprocess
 
     try:  # SAFE_GIT and no filter: a repository's own config (fsmonitor, hooks, clean filters) runs nothing
-        run = subprocess.run(["git", *SAFE_GIT, *_no_filters(root), "-C", root, "status", "--porcelain=v2", "-z",
+        run = subprocess.run(["git", *SAFE_GIT, *no_filters(root), "-C", root, "status", "--porcelain=v2", "-z",
                               "--branch", "--no-renames", "--untracked-files=all", "--ignore-submodules", "--", ".",
                               EXCLUDE],
                              capture_output=True, timeout=30, check=False, stdin=subprocess.DEVNULL)

@@ -11,6 +11,7 @@ from pathlib import Path
 from cairn import safefs
 from cairn.errors import CairnError, ConfinementError, DriverMissing
 from cairn.pipeline import Settings, default_pipeline
+from cairn.sitepkgs import importable
 from cairn.store import Store, address, projection
 from cairn.store.sqlite import DB_FILE, SqliteStore, SqliteTx
 
@@ -44,29 +45,11 @@ def open_shared(found: str, project_dir: Path | None, settings: Settings, env: M
     try:
         from cairn.store.postgres import PgStore
     except ImportError:
-        if not _site_added():
+        if not importable("psycopg"):
             raise DriverMissing(f"{address.public(found)} needs psycopg, which this Python cannot import",
                                 hint="pip install 'psycopg[binary]' into the Python that runs Cairn") from None
         from cairn.store.postgres import PgStore
     return PgStore(found, scope, password=address.password(env), connect_timeout=connect_timeout)
-
-
-def _site_added() -> bool:
-    """Hooks start Python without site-packages (-S); on the plugin's own environment
-    (CAIRN_SITE=1, set by hooks/run.sh) they are added when a driver is needed.
-    Whether psycopg can be imported now."""
-    import sys
-
-    if not sys.flags.no_site or os.environ.get("CAIRN_SITE") != "1":
-        return False
-    import site
-
-    site.main()
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def open_store(root: Path, *, project_dir: Path | None = None, settings: Settings | None = None,

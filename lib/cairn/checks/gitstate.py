@@ -19,12 +19,21 @@ def run_git(directory: str | Path, *args: str) -> list[str] | None:
     """`git -C directory args` output lines, None when git fails or is missing."""
     import subprocess  # only when the files cannot answer: ~3 ms of imports a hook rarely needs
 
+    unfiltered = no_filters(directory) if args[:1] == ("status",) else []  # status compares contents
     try:
-        out = subprocess.run(["git", *SAFE_GIT, "-C", str(directory), *args], capture_output=True, text=True,
-                             timeout=10, check=False, stdin=subprocess.DEVNULL)
+        out = subprocess.run(["git", *SAFE_GIT, *unfiltered, "-C", str(directory), *args], capture_output=True,
+                             text=True, timeout=10, check=False, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError, ValueError):
         return None
     return out.stdout.splitlines() if out.returncode == 0 else None
+
+
+def no_filters(directory: str | Path) -> list[str]:
+    """`-c` options that switch off every filter driver the repository configures: `git
+    status` runs a file's clean filter to compare it with the index, and a cloned
+    repository's .git/config can make that any command (`git config` itself runs none)."""
+    names = run_git(directory, "config", "--name-only", "--get-regexp", r"^filter\..*\.(clean|process)$") or []
+    return [arg for name in names if name.count(".") >= 2 for arg in ("-c", f"{name}=")]
 
 
 def _maybe_repository(directory: Path) -> bool:
