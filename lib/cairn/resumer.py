@@ -16,7 +16,6 @@ from cairn.accounting import minutes_text, tokens_text, would_save
 from cairn.apifailure import advice, last_failure
 from cairn.checks import stale as stale_mod
 from cairn.checks.artifacts import inspect, rehash, unchanged_by_stat
-from cairn.checks.survey import Survey
 from cairn.context import RESUME_TAG, STAGE_TAG, bounded, safe, workflow_marker
 from cairn.errors import CairnError
 from cairn.humanize import ago
@@ -24,6 +23,10 @@ from cairn.ledger import describe
 from cairn.manager import CheckpointManager
 from cairn.model import Problem, Workflow, utcnow
 from cairn.status import FINISHED, INTERRUPTED_PREFIX, Status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from cairn.checks.survey import Survey
 
 CONTEXT_TAG = RESUME_TAG
 # problems whose stage (and what follows it) must run again
@@ -142,6 +145,8 @@ class WorkflowResumer:
                                                    f"{shown} violates {rec.schema}: {found.problems[0]}",
                                                    rec.agent))
         if stale:
+            from cairn.checks.survey import Survey  # not on the hooks' import path unless a check runs
+
             world = survey or Survey(m)
             report.problems += stale_mod.check(cp, m.settings, world.project(), look=world.git)
             from cairn import lineage, pins
