@@ -148,10 +148,10 @@ class WorkflowResumer:
             from cairn.checks.survey import Survey  # not on the hooks' import path unless a check runs
 
             world = survey or Survey(m)
-            report.problems += stale_mod.check(cp, m.settings, world.project(), look=world.git)
+            report.problems += stale_mod.check(cp, m.settings, world.project, look=world.git)
             from cairn import lineage, pins
 
-            report.problems += lineage.check(cp, m.project_dir, world.code) + \
+            report.problems += lineage.check(cp, m.project_dir, lambda: world.code) + \
                 (pins.problems(cp, m.project_dir, world.agents(cp.pipeline)) if pins.pinned(cp) else [])
         return report
 

@@ -6,9 +6,7 @@ rendered later sees the world as it is then. Standard library only."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-from typing import TypeVar
+from functools import cached_property
 
 from cairn.checks.gitstate import GitLook
 from cairn.errors import CairnError
@@ -18,38 +16,33 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from cairn.manager import CheckpointManager
 
-T = TypeVar("T")
-
 
 class Survey:
     def __init__(self, manager: CheckpointManager) -> None:
         self.manager = manager
         self.git = GitLook()
-        self._memo: dict[str, object] = {}
+        self._agents: dict[str, dict[str, str]] = {}
 
-    def _once(self, key: str, read: Callable[[], T]) -> T:
-        if key not in self._memo:
-            self._memo[key] = read()
-        return self._memo[key]  # type: ignore[return-value]  # stored by this key's reader
-
+    @cached_property
     def project(self) -> Pipeline | None:
         """The project's pipeline now, None when its cairn.yaml cannot be read (reported where it is loaded)."""
-        def read() -> Pipeline | None:
-            try:
-                return self.manager.project_pipeline()
-            except (CairnError, ImportError):
-                return None
-        return self._once("project", read)
+        try:
+            return self.manager.project_pipeline()
+        except (CairnError, ImportError):
+            return None
 
+    @cached_property
     def code(self) -> str | None:
         """The project's code state (`cairn.codestate.snapshot`: one `git status`)."""
         from cairn import codestate
 
-        project_dir: Path | None = self.manager.project_dir
-        return self._once("code", lambda: codestate.snapshot(project_dir))
+        return codestate.snapshot(self.manager.project_dir)
 
     def agents(self, pipeline: Pipeline) -> dict[str, str]:
         """The current pins of `pipeline` (`cairn.pins.current`: a sha256 per stage's agent)."""
         from cairn import pins
 
-        return self._once(f"pins:{pipeline.digest}", lambda: pins.current(pipeline, self.manager.project_dir))
+        key = pipeline.digest
+        if key not in self._agents:
+            self._agents[key] = pins.current(pipeline, self.manager.project_dir)
+        return self._agents[key]
