@@ -133,3 +133,11 @@ def test_cairn_validate_finishes_and_says_which_pattern(tmp_path: Path) -> None:
     assert "schema .claude/schemas/research.schema.json stopped after 1 s" in problems[0]["message"]
     assert '"^(a+)+$" at $.properties.note.pattern' in problems[0]["message"]
     assert proc.returncode != 0
+
+
+@pytest.mark.parametrize(("raw", "seconds"), [("", 5.0), ("2.5", 2.5), ("0", 5.0), ("-1", 5.0), ("soon", 5.0),
+                                             ("1e9", 5.0), ("nan", 5.0)])
+def test_the_budget_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch, raw: str, seconds: float) -> None:
+    """Nonsense in CAIRN_SCHEMA_BUDGET keeps the default: a check always has a bound."""
+    monkeypatch.setenv("CAIRN_SCHEMA_BUDGET", raw)
+    assert timebox.budget() == seconds
