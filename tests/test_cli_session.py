@@ -47,9 +47,34 @@ def test_start_in_a_session_binds_the_workflow(root: Path, sleeper: subprocess.P
     assert {"workflow_id", "stages", "folder"} <= set(out) and out["session_bound"] is True
     assert Path(out["folder"]) == root / out["workflow_id"]
     assert bindings(root) == [("sess-1", out["workflow_id"], "cairn start")]
-    assert leases(root) == []  # start binds; the lease is resume's
+    assert leases(root) == [(out["workflow_id"], "sess-1", sleeper.pid)]  # the session works on it
     wf = CheckpointManager(root).load(out["workflow_id"])
     assert [s.session_id for s in wf.sessions] == ["sess-1"] and wf.marks[0].session_id == "sess-1"
+
+
+def test_a_killed_client_shows_its_started_workflow_interrupted_at_once(root: Path,
+                                                                      sleeper: subprocess.Popen[bytes]) -> None:
+    """`/cairn:start` in a session, a stage running, then the client is killed (no hook
+    runs): the dashboard says interrupted right away, not "executing" until heartbeats
+    go quiet for half an hour."""
+    from cairn import liveness
+    from cairn.model import utcnow
+
+    r = run_cairn("--dir", str(root), "start", "bound work", "--json", env=in_session("sess-1", sleeper.pid))
+    wid = json.loads(r.stdout)["workflow_id"]
+    m = CheckpointManager(root)
+    m.workflows.start_stage(wid, "orchestrator", session_id="sess-1")
+
+    def state() -> str:
+        with m.store.read() as rd:
+            wf = rd.workflow(wid)
+            assert wf is not None
+            return liveness.of(rd, root, wf, utcnow()).state
+
+    assert state() == "executing"
+    sleeper.kill()
+    sleeper.wait(timeout=10)
+    assert state() == "interrupted"
 
 
 def test_start_in_a_terminal_binds_nothing(root: Path) -> None:

@@ -32,8 +32,10 @@ class FormatCheck(TypedDict):
 
 def cmd_start(args: argparse.Namespace) -> int:
     session = claude_session()
-    wf = manager(args).create(args.request, workflow_id=args.id,
-                              session_id=session.session_id if session else None)
+    m = manager(args)
+    wf = m.create(args.request, workflow_id=args.id, session_id=session.session_id if session else None)
+    if session is not None:  # this session works on it: a killed client then shows as interrupted at once
+        m.workflows.acquire(wf.workflow_id, session.session_id, session.pid, ttl=m.settings.lease_ttl)
     if args.json:
         emit_json({"workflow_id": wf.workflow_id, "status": wf.status.value,
                    "stages": wf.pipeline.names, "agents": {s.name: s.agent for s in wf.pipeline.stages},
@@ -132,7 +134,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def register(sub: Subparsers) -> None:
     p = sub.add_parser("start", help="create a workflow and print its id",
                        description="Create a workflow for REQUEST and print its id. Run inside Claude "
-                       "Code (CLAUDE_CODE_SESSION_ID set), it also binds the workflow to that session.")
+                       "Code (CLAUDE_CODE_SESSION_ID set), it also binds the workflow to that session and takes "
+                       "its lease.")
     p.add_argument("request", help="what the pipeline should do")
     p.add_argument("--id", help="choose the workflow id (default: generated)")
     p.add_argument("--json", action="store_true", help="machine-readable output (docs/cli.md)")
