@@ -172,6 +172,34 @@ def test_nothing_open_starts_no_python(running: Hooks, name: str) -> None:
     assert proc.returncode == 0 and proc.stdout == b"", proc.stderr
 
 
+def test_session_start_in_a_project_without_cairn_runs_no_command(tmp_path: Path) -> None:
+    """SessionStart runs in every project: with no marker, no store variable and no
+    cairn.yaml, its command decides with shell builtins alone (no grep, no run.sh); a
+    cairn.yaml (which may name a shared store) hands on to run.sh, which reads it."""
+    plugin, bin_dir, data, project = (tmp_path / d for d in ("plugin", "bin", "data", "project"))
+    for d in (plugin / "hooks", bin_dir, data, project / ".claude"):
+        d.mkdir(parents=True)
+    ran = tmp_path / "ran"
+    (plugin / "hooks" / "run.sh").write_text(f'echo "run.sh $1" >> {ran}\n')
+    (bin_dir / "grep").write_text(f'#!/bin/sh\necho grep >> {ran}\n')
+    (bin_dir / "grep").chmod(0o755)
+    (bin_dir / "sh").symlink_to("/bin/sh")
+    (data / "deps-4.ok").touch()
+    env = {"PATH": str(bin_dir), "CLAUDE_PROJECT_DIR": str(project), "CLAUDE_PLUGIN_ROOT": str(plugin),
+           "CLAUDE_PLUGIN_DATA": str(data)}
+    command = COMMANDS["session-start"]
+    proc = subprocess.run(["/bin/sh", "-c", command], input=b"{}", capture_output=True, env=env, cwd=project)
+    assert proc.returncode == 0 and proc.stdout == b"" and not ran.exists(), proc.stderr
+    (project / ".claude" / "cairn.yaml").write_text("settings:\n  store: postgresql://db/cairn\n")
+    proc = subprocess.run(["/bin/sh", "-c", command], input=b"{}", capture_output=True, env=env, cwd=project)
+    assert proc.returncode == 0 and ran.read_text() == "run.sh session-start\n", proc.stderr
+    ran.unlink()
+    (project / ".claude" / "cairn.yaml").unlink()
+    proc = subprocess.run(["/bin/sh", "-c", command], input=b"{}", capture_output=True,
+                          env={**env, "CAIRN_STORE": "postgresql://db/cairn"}, cwd=project)
+    assert proc.returncode == 0 and ran.read_text() == "run.sh session-start\n", proc.stderr
+
+
 # ------------------------------------------------------------------ a running workflow
 
 

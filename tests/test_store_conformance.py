@@ -193,6 +193,27 @@ def test_attempts_are_numbered_per_stage(store: Store) -> None:
     assert wf.running_agents == ["a", "a", "b"]
 
 
+def test_stage_attempts_are_the_workflows_of_that_stage(store: Store) -> None:
+    """What a completion reads instead of the whole history: the same records, one stage's."""
+    made(store, "wf-a", "wf-b")
+    with store.write() as tx:
+        a1 = tx.start_attempt("wf-a", "a", t(1), 2, agent_id="ag-1", session_id="s")
+        tx.start_attempt("wf-a", "b", t(2), 3, agent_id="ag-2", session_id=None)
+        a2 = tx.start_attempt("wf-a", "a", t(3), 4, agent_id=None, session_id=None)
+        tx.start_attempt("wf-b", "a", t(4), 2, agent_id=None, session_id=None)
+        tx.set_code_start(a2, '{"head": "x"}')
+        tx.add_changes(a1, ["src/x.py"], "edit")
+        tx.add_artifacts(a1, [rec("a.json")])
+    with store.read() as r:
+        wf = r.workflow("wf-a")
+        got = r.stage_attempts("wf-a", "a")
+        assert r.stage_attempts("wf-a", "c") == [] and r.stage_attempts("nowhere", "a") == []
+    assert wf is not None
+    assert got == [a for a in wf.attempts if a.stage == "a"] and [a.id for a in got] == [a1, a2]
+    assert got[0].changed == (("src/x.py", "edit"),) and [x.path for x in got[0].artifacts] == ["a.json"]
+    assert got[1].code_start == '{"head": "x"}'
+
+
 def test_agent_id_is_unique_across_workflows(store: Store) -> None:
     """A repeated hook delivery cannot make a second attempt of the same subagent."""
     made(store, "wf-a", "wf-b")

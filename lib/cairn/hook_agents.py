@@ -165,7 +165,7 @@ def subagent_stop(hook: Hook) -> Output:
     problems = [p for c in found for p in c.problems]
     if not problems:
         records = [c.record for c in found if c.record is not None]
-        code, changed = stop_facts(wf, stage, agent_id, m.project_dir, read_edits(m.root, agent_id))
+        code, changed = stop_facts(wf.attempts, stage, agent_id, m.project_dir, read_edits(m.root, agent_id))
         try:
             m.workflows.complete_stage(wid, stage, records, agent_id=agent_id, session_id=sid, git=code,
                                        changed=changed, bodies=m.carry(wid, records),

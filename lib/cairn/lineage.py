@@ -141,13 +141,13 @@ def attempt_changes(start: str | None, end: str | None) -> list[str]:
     return [p for p in codestate.changed_files(then, now) if not p.startswith("(")]
 
 
-def stop_facts(wf: Workflow, stage: str, agent_id: str | None, project_dir: Path | None,
+def stop_facts(attempts: Sequence[Attempt], stage: str, agent_id: str | None, project_dir: Path | None,
                edits: Sequence[tuple[str, str]] = ()) -> tuple[str | None, list[tuple[str, str]]]:
     """At a completion: the code state now, and (path, how) of the files the stage changed:
     its own edits (`edits`, from the edit hook), then what git shows changed since its
-    running attempt started."""
+    running attempt started (among `attempts`: the workflow's, or the stage's)."""
     code = codestate.snapshot(project_dir)
-    running = [a for a in wf.attempts if a.stage == stage and a.outcome in ("running", "interrupted")
+    running = [a for a in attempts if a.stage == stage and a.outcome in ("running", "interrupted")
                and (agent_id is None or a.agent_id in (agent_id, None))]
     start = running[-1].code_start if running else None
     return code, [*edits, *((p, "git") for p in attempt_changes(start, code))]

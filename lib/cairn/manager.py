@@ -253,8 +253,9 @@ class CheckpointManager:
         from cairn.hook_edits import read_edits
         from cairn.lineage import stop_facts
 
-        code, changed = stop_facts(self.load(workflow_id), stage.name, agent_id, self.project_dir,
-                                   read_edits(self.root, agent_id))
+        with self.store.read() as r:  # the stage's attempts, not the whole history
+            attempts = r.stage_attempts(workflow_id, stage.name)
+        code, changed = stop_facts(attempts, stage.name, agent_id, self.project_dir, read_edits(self.root, agent_id))
         wf = self.workflows.complete_stage(workflow_id, stage.name, records, agent_id=agent_id,
                                            session_id=session_id, git=code, changed=changed,
                                            bodies=self.carry(workflow_id, records))

@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable, Hashable
+from functools import partial
 from pathlib import Path
 from typing import TypedDict
 
 from cairn import safefs
 from cairn.errors import ConfinementError
-from cairn.model import FORMAT, Attempt, Workflow, iso
+from cairn.model import FORMAT, ArtifactRecord, Attempt, AuditEvent, Mark, SessionRecord, Workflow, iso
 from cairn.redact import redact_json
 
 CHECKPOINT_FILE = "checkpoint.json"
@@ -32,6 +34,11 @@ class Seen(TypedDict):
     seq: int
     uid: str | None
     workflow_id: str | None
+
+
+def _artifact(r: ArtifactRecord) -> dict[str, JSONValue]:
+    return {"path": r.path, "agent": r.agent, "sha256": r.sha256, "size": r.size, "mtime": r.mtime,
+            "inode": r.inode, "schema": r.schema, "check": r.check, "recorded_at": iso(r.recorded_at)}
 
 
 def _attempt(a: Attempt) -> dict[str, JSONValue]:
@@ -50,8 +57,55 @@ def _attempt(a: Attempt) -> dict[str, JSONValue]:
     }
 
 
-def render(wf: Workflow) -> dict[str, JSONValue]:
-    """The projection as a JSON object (derived fields included: it is for reading)."""
+def _session(s: SessionRecord) -> dict[str, JSONValue]:
+    return {"session_id": s.session_id, "first_seen": iso(s.first_seen), "last_seen": iso(s.last_seen),
+            "source": s.source}
+
+
+def _mark(m: Mark) -> dict[str, JSONValue]:
+    return {"seq": m.seq, "type": m.type, "at": iso(m.at), "session_id": m.session_id}
+
+
+def _event(e: AuditEvent) -> dict[str, JSONValue]:
+    return {"seq": e.seq, "at": iso(e.at), "action": e.action, "detail": e.detail}
+
+
+class _Encoded(str):
+    """A value already encoded as compact, redacted JSON (`encode` lays it out as is)."""
+
+
+# Encoded pieces by their content. A workflow's attempts, marks and audit entries are
+# re-encoded on every commit (the file shows the whole history), yet an entry rarely
+# changes once written: each is rendered, encoded and redacted once per process.
+_PIECES: dict[Hashable, _Encoded] = {}
+_PIECES_MAX = 100_000
+
+
+def _piece(key: Hashable, make: Callable[[], JSONValue]) -> _Encoded:
+    found = _PIECES.get(key)
+    if found is None:
+        if len(_PIECES) >= _PIECES_MAX:
+            _PIECES.clear()
+        found = _PIECES[key] = _Encoded(redact_json(_compact(make())))
+    return found
+
+
+def _attempt_piece(a: Attempt) -> _Encoded:
+    # every field `_attempt` shows (an Attempt is mutable, so not a key itself)
+    key = ("attempt", a.id, a.stage, a.number, a.started_at, a.outcome_end, a.ended_at, a.error, a.agent_id,
+           a.session_id, a.started_seq, a.ended_seq, a.invalidated_seq, a.artifacts, a.usage, a.git, a.consumed,
+           a.changed)
+    return _piece(key, lambda: _attempt(a))
+
+
+def _stage_piece(attempts: list[Attempt]) -> _Encoded:
+    return _Encoded('{"attempts": [' + ", ".join(_attempt_piece(a) for a in attempts) + "]}")
+
+
+def _render(wf: Workflow, item: Callable[[Hashable, Callable[[], JSONValue]], object],
+            stage: Callable[[list[Attempt]], object]) -> dict[str, object]:
+    """The projection's fields; `item` and `stage` make the entries of its long lists and
+    maps (plain objects for `render`, encoded pieces for `encode`)."""
     pipeline = wf.pipeline
     completed, skipped, running = wf.completed_agents, wf.skipped_agents, wf.running_agents
     done = [*completed, *skipped]
@@ -76,45 +130,54 @@ def render(wf: Workflow) -> dict[str, JSONValue]:
         "next_agents": [s for s in ready if s not in set(running)] or ready,  # as Workflow.next_agents
         "progress": {"completed": len(done), "total": len(pipeline)},
         "artifacts_created": list(artifacts),
-        "artifacts": {p: {"path": r.path, "agent": r.agent, "sha256": r.sha256, "size": r.size,
-                          "mtime": r.mtime, "inode": r.inode, "schema": r.schema, "check": r.check,
-                          "recorded_at": iso(r.recorded_at)} for p, r in artifacts.items()},
-        "agents": {stage: {"attempts": [_attempt(a) for a in st.attempts]}
-                   for stage, st in wf.agents.items()},
-        "sessions": [{"session_id": s.session_id, "first_seen": iso(s.first_seen),
-                      "last_seen": iso(s.last_seen), "source": s.source} for s in wf.sessions],
+        "artifacts": {p: item(("artifact", r), partial(_artifact, r)) for p, r in artifacts.items()},
+        "agents": {name: stage(st.attempts) for name, st in wf.agents.items()},
+        "sessions": [item(("session", s), partial(_session, s)) for s in wf.sessions],
         "parameters": wf.parameters,
         "metadata": wf.metadata,
         "git": json.loads(wf.git) if wf.git else None,
         **({"parent": wf.parent} if wf.parent else {}),
         **({"pins": wf.pins} if wf.pins else {}),
         "pipeline": pipeline.to_dict(),
-        "history": [{"seq": m.seq, "type": m.type, "at": iso(m.at), "session_id": m.session_id}
-                    for m in wf.marks],
-        "audit": [{"seq": e.seq, "at": iso(e.at), "action": e.action, "detail": e.detail}
-                  for e in wf.audit],
+        "history": [item(("mark", m), partial(_mark, m)) for m in wf.marks],
+        "audit": [item(("event", e), partial(_event, e)) for e in wf.audit],
     }
+
+
+def render(wf: Workflow) -> dict[str, JSONValue]:
+    """The projection as a JSON object (derived fields included: it is for reading)."""
+    return _render(wf, lambda _key, make: make(), lambda attempts: {"attempts": [_attempt(a) for a in attempts]})
 
 
 def _compact(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _entry(key: str, value: object) -> str:
+    """A line of a second-level map, redacted as a whole (a `"password": "..."` pair is
+    caught); an encoded piece opens with `{`, where no pattern that began in the key goes on."""
+    if isinstance(value, _Encoded):
+        return redact_json(f"    {_compact(key)}: ") + value
+    return redact_json(f"    {_compact(key)}: {_compact(value)}")
+
+
 def encode(wf: Workflow) -> bytes:
     """The projection as UTF-8 JSON, redacted (no credential reaches the disk). Two levels
     are laid out one entry per line, deeper values compact: `json.dumps(indent=...)` runs
-    the pure-Python encoder, ~10x slower, and this file is rewritten on every commit."""
+    the pure-Python encoder, ~10x slower, and this file is rewritten on every commit.
+    Each line is redacted on its own (every pattern stops at a quote or a line break, so
+    no secret spans two lines), which lets the entries of the history be encoded once."""
     parts = []
-    for key, value in render(wf).items():
+    for key, value in _render(wf, _piece, _stage_piece).items():
         if isinstance(value, dict) and value:
-            inner = ",\n".join(f"    {_compact(k)}: {_compact(v)}" for k, v in value.items())
-            shown = "{\n" + inner + "\n  }"
+            inner = ",\n".join(_entry(k, v) for k, v in value.items())
+            parts.append(f"  {_compact(key)}: {{\n{inner}\n  }}")
         elif isinstance(value, list) and value:
-            shown = "[\n" + ",\n".join(f"    {_compact(v)}" for v in value) + "\n  ]"
+            inner = ",\n".join(f"    {v if isinstance(v, _Encoded) else redact_json(_compact(v))}" for v in value)
+            parts.append(f"  {_compact(key)}: [\n{inner}\n  ]")
         else:
-            shown = _compact(value)
-        parts.append(f"  {_compact(key)}: {shown}")
-    return (redact_json("{\n" + ",\n".join(parts) + "\n}") + "\n").encode("utf-8")
+            parts.append(redact_json(f"  {_compact(key)}: {_compact(value)}"))
+    return ("{\n" + ",\n".join(parts) + "\n}\n").encode("utf-8")
 
 
 def write(root: Path, wf: Workflow) -> Path:

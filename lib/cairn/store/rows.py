@@ -116,19 +116,7 @@ class RowReader:
         if row is None:
             return None
         uid, request, created, digest, status, reason, metadata, git, parent = row
-        arts: dict[int, list[ArtifactRecord]] = {}
-        for r in db.execute('SELECT a.attempt_id, a.path, t.stage, a.sha256, a.size, a.mtime, a.inode, '
-                            'a.schema, a."check", a.recorded_at FROM artifacts a JOIN attempts t '
-                            "ON t.id = a.attempt_id WHERE t.workflow_id = ? ORDER BY a.path", (workflow_id,)):
-            arts.setdefault(r[0], []).append(ArtifactRecord(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],
-                                                            _time(r[9])))
-        changed: dict[int, list[tuple[str, str]]] = {}
-        for r in db.execute("SELECT c.attempt_id, c.path, c.how FROM changes c JOIN attempts t ON t.id = "
-                            "c.attempt_id WHERE t.workflow_id = ? ORDER BY c.path", (workflow_id,)):
-            changed.setdefault(r[0], []).append((r[1], r[2]))
-        attempts = [_attempt(r, tuple(arts.get(r[0], ())), tuple(changed.get(r[0], ())))
-                    for r in db.execute(f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE workflow_id = ? "
-                                        "ORDER BY id", (workflow_id,))]
+        attempts = self._attempts(workflow_id)
         marks = [Mark(r[0], r[1], _time(r[2]), r[3]) for r in db.execute(
             "SELECT seq, type, at, session_id FROM marks WHERE workflow_id = ? ORDER BY seq", (workflow_id,))]
         events = [AuditEvent(r[0], _time(r[1]), r[2], r[3]) for r in db.execute(
@@ -144,6 +132,30 @@ class RowReader:
                         Status(status), reason, json.loads(metadata), git, attempts, marks, events,
                         sessions, params, last_seen, tuple(self.breakpoints(workflow_id)), parent,
                         self.pins(workflow_id))
+
+    def _attempts(self, workflow_id: str, stage: str | None = None) -> list[Attempt]:
+        """The workflow's attempts (all, or one stage's), in order, with their artifacts and changed files."""
+        db = self.db
+        only = "" if stage is None else " AND t.stage = ?"
+        args: tuple[str, ...] = (workflow_id,) if stage is None else (workflow_id, stage)
+        arts: dict[int, list[ArtifactRecord]] = {}
+        for r in db.execute('SELECT a.attempt_id, a.path, t.stage, a.sha256, a.size, a.mtime, a.inode, '
+                            'a.schema, a."check", a.recorded_at FROM artifacts a JOIN attempts t '
+                            f"ON t.id = a.attempt_id WHERE t.workflow_id = ?{only} ORDER BY a.path", args):
+            arts.setdefault(r[0], []).append(ArtifactRecord(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],
+                                                            _time(r[9])))
+        changed: dict[int, list[tuple[str, str]]] = {}
+        for r in db.execute("SELECT c.attempt_id, c.path, c.how FROM changes c JOIN attempts t ON t.id = "
+                            f"c.attempt_id WHERE t.workflow_id = ?{only} ORDER BY c.path", args):
+            changed.setdefault(r[0], []).append((r[1], r[2]))
+        return [_attempt(r, tuple(arts.get(r[0], ())), tuple(changed.get(r[0], ())))
+                for r in db.execute(f"SELECT {_ATTEMPT_COLS} FROM attempts t WHERE workflow_id = ?{only} "
+                                    "ORDER BY id", args)]
+
+    def stage_attempts(self, workflow_id: str, stage: str) -> list[Attempt]:
+        """One stage's attempts, oldest first, as `workflow` has them (a completion needs
+        these, not the workflow's whole history)."""
+        return self._attempts(workflow_id, stage)
 
     def pins(self, workflow_id: str) -> dict[str, str]:
         """What the workflow runs with (`cairn.pins`): name -> value."""
