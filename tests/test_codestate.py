@@ -112,3 +112,17 @@ def test_a_hostile_repository_config_runs_nothing(repo: Path, tmp_path: Path) ->
     (repo / "src" / "app.py").write_text("print(4)\n")
     assert codestate.changed_files(before, state(repo)) == ["src/app.py"]
     assert list(ran.iterdir()) == []
+
+
+def test_a_filter_added_while_a_process_runs_is_switched_off_too(repo: Path, tmp_path: Path) -> None:
+    """The filter drivers are looked up once per repository and process, and again as
+    soon as its config changes: a filter named after the first state runs no more."""
+    ran = tmp_path / "ran"
+    ran.mkdir()
+    (repo / "src" / "app.py").write_text("print(5)\n")
+    assert state(repo)["dirty"]  # the drivers (none) are known for this repository now
+    git(repo, "config", "filter.late.clean", f"touch {ran}/filter; cat")
+    (repo / ".gitattributes").write_text("*.py filter=late\n")
+    (repo / "src" / "app.py").write_text("print(6)\n")
+    assert "src/app.py" in state(repo)["dirty"]  # type: ignore[operator]
+    assert list(ran.iterdir()) == []

@@ -32,8 +32,40 @@ def no_filters(directory: str | Path) -> list[str]:
     """`-c` options that switch off every filter driver the repository configures: `git
     status` runs a file's clean filter to compare it with the index, and a cloned
     repository's .git/config can make that any command (`git config` itself runs none)."""
-    names = run_git(directory, "config", "--name-only", "--get-regexp", r"^filter\..*\.(clean|process)$") or []
-    return [arg for name in names if name.count(".") >= 2 for arg in ("-c", f"{name}=")]
+    key = _config_key(Path(directory))
+    found = _NO_FILTERS.get(key) if key is not None else None
+    if found is None:
+        names = run_git(directory, "config", "--name-only", "--get-regexp", r"^filter\..*\.(clean|process)$") or []
+        found = [arg for name in names if name.count(".") >= 2 for arg in ("-c", f"{name}=")]
+        if key is not None:
+            _NO_FILTERS[key] = found
+    return list(found)
+
+
+# `no_filters` by repository and its config files' stat: a process recording many
+# completions (the CLI, the panel) starts one `git config` per repository, not one per
+# `git status`, and asks again as soon as the repository's config changes.
+_NO_FILTERS: dict[tuple[object, ...], list[str]] = {}
+
+
+def _config_key(directory: Path) -> tuple[object, ...] | None:
+    """The repository's top folder and the stat of its config files; None (ask git every
+    time) when git's environment names other config or the files do not tell the layout."""
+    if any(k.startswith("GIT_CONFIG") for k in os.environ):
+        return None
+    located = _locate(directory, [])
+    common = _common(located[1], []) if located is not None else None
+    if located is None or common is None:
+        return None
+    stats: list[tuple[int, int, int] | None] = []
+    for path in (common / "config", located[1] / "config.worktree"):
+        try:
+            st = os.stat(path)
+        except OSError:
+            stats.append(None)
+            continue
+        stats.append((st.st_mtime_ns, st.st_size, st.st_ino))
+    return (str(located[0]), *stats)
 
 
 def _maybe_repository(directory: Path) -> bool:
