@@ -65,11 +65,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
         console.print(renderable(dashboard.overview(manager(args)), console.width))
         return EXIT_OK
-    data, text = render_status(args)
-    if args.json:
-        emit_json(data)
-    else:
-        sys.stdout.write(text)
+    if args.json:  # the data alone: its text is not drawn
+        m = manager(args)
+        emit_json(dashboard.detail(m, args.workflow_id) if args.workflow_id else dashboard.overview(m))
+        return EXIT_OK
+    sys.stdout.write(render_status(args)[1])
     return EXIT_OK
 
 
