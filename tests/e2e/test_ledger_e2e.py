@@ -22,6 +22,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fake_api import FakeAnthropic, Request, ResponderResult, error_turn, text_turn
 from harness import ClaudeEnv, parse_stream_json
 from scenarios import (
