@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from cairn.pipeline import Pipeline
 from cairn.status import Status
 
-FORMAT = "3.1"  # the projection's format; "3.0" (file store) and "2.0" are imported
+FORMAT = "3.2"  # the projection's format; "3.1", "3.0" (file store) and "2.0" are imported
 
 ENDED = ("completed", "failed", "interrupted", "skipped")
 OUTCOMES = ("running", *ENDED, "invalidated")
@@ -222,6 +222,8 @@ class Workflow:
     breakpoints: tuple[Breakpoint, ...] = ()
     parent: str | None = None  # the workflow this one was forked from
     pins: dict[str, str] = field(default_factory=dict)  # name -> value (cairn.pins)
+    pin_seqs: dict[str, int] = field(default_factory=dict)  # name -> the checkpoint that recorded it
+    effects: tuple[Effect, ...] = ()  # the side-effect ledger, oldest first (projected, so a rebuild keeps it)
 
     # -- the checkpoint
     @property
@@ -335,7 +337,8 @@ class Workflow:
                         [m for m in self.marks if m.seq <= seq],
                         [e for e in self.audit if e.seq <= seq], self.sessions, self.parameters,
                         self.last_seen, tuple(b for b in (p.as_of(seq) for p in self.breakpoints)
-                                                        if b is not None), self.parent, self.pins)
+                                                        if b is not None), self.parent, self.pins,
+                        self.pin_seqs, self.effects)
 
 
 @dataclass(frozen=True)

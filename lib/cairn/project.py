@@ -80,7 +80,7 @@ def open_local(root: Path) -> tuple[SqliteStore, ImportReport | None]:
     store = SqliteStore(root / DB_FILE, init=first_open)
     report = reports[0] if reports else None
     if report is not None and report.imported:
-        from cairn.workflow import Workflows  # the projections of what was imported, in format 3.1
+        from cairn.workflow import Workflows  # the projections of what was imported, in format 3.2
 
         writer = Workflows(store, root)
         for wid in report.imported:
@@ -109,11 +109,10 @@ def rebuild(root: Path) -> ImportReport:
     store.close()
     assert report is not None
     if report.imported:
+        # what a session holds, not what a workflow is (docs/architecture.md, "What a rebuild keeps")
         report.notes.append("not in the projections, so not recovered: which session each workflow was bound "
-                            "to (run /cairn:resume in the session), pending Agent dispatches, leases, "
-                            "the side-effect ledger (its entries stay in each audit trail), breakpoints "
-                            "(their decisions stay in each audit trail; set a hold again with `cairn pause ID "
-                            "--before STAGE`), and the record of hook deliveries already handled")
+                            "to (run /cairn:resume in the session), pending Agent dispatches, leases, and the "
+                            "record of hook deliveries already handled")
     return report
 
 

@@ -20,7 +20,7 @@ from cairn.cmd.common import (
     settle_pending,
 )
 from cairn.errors import EXIT_OK, EXIT_PROBLEM, ConfinementError
-from cairn.model import Problem
+from cairn.model import FORMAT, Problem
 
 
 class FormatCheck(TypedDict):
@@ -85,7 +85,7 @@ def check_format(folder: Path) -> tuple[FormatCheck, list[Problem]]:
     if found is None:
         return FormatCheck(state="not checked", note="checkpoint.json format not checked: the Python package "
                            "jsonschema is not installed here"), []
-    problems = [Problem("checkpoint_invalid", shown, f"{shown} does not match format 3.1: {p}") for p in found]
+    problems = [Problem("checkpoint_invalid", shown, f"{shown} does not match format {FORMAT}: {p}") for p in found]
     return FormatCheck(state="invalid" if problems else "ok", note=None), problems
 
 

@@ -17,7 +17,7 @@ from typing import TypedDict
 
 from cairn import safefs
 from cairn.errors import ConfinementError
-from cairn.model import FORMAT, Attempt, Workflow, iso
+from cairn.model import FORMAT, Attempt, Breakpoint, Effect, Workflow, iso
 from cairn.redact import redact_json
 
 CHECKPOINT_FILE = "checkpoint.json"
@@ -34,7 +34,18 @@ class Seen(TypedDict):
     workflow_id: str | None
 
 
-def _attempt(a: Attempt) -> dict[str, JSONValue]:
+def _effect(e: Effect) -> dict[str, JSONValue]:
+    return {"kind": e.kind, "target": e.target, "url": e.url, "detail": e.detail,
+            "at": iso(e.at) if e.at else None, "tool_use_id": e.tool_use_id}
+
+
+def _breakpoint(b: Breakpoint) -> dict[str, JSONValue]:
+    return {"stage": b.stage, "set_seq": b.set_seq, "set_at": iso(b.set_at), "source": b.source,
+            "decided_seq": b.decided_seq, "decided_at": iso(b.decided_at) if b.decided_at else None,
+            "decision": b.decision, "feedback": b.feedback, "rerun": b.rerun}
+
+
+def _attempt(a: Attempt, effects: list[Effect]) -> dict[str, JSONValue]:
     return {
         "number": a.number, "started_at": iso(a.started_at),
         "ended_at": iso(a.ended_at) if a.ended_at else None, "outcome": a.outcome, "ended_as": a.outcome_end,
@@ -47,6 +58,8 @@ def _attempt(a: Attempt) -> dict[str, JSONValue]:
         **({"git": json.loads(a.git)} if a.git else {}),
         **({"consumed": json.loads(a.consumed)} if a.consumed else {}),
         **({"changed": [{"path": p, "how": h} for p, h in a.changed]} if a.changed else {}),
+        **({"code_start": json.loads(a.code_start)} if a.code_start else {}),
+        **({"effects": [_effect(e) for e in effects]} if effects else {}),
     }
 
 
@@ -57,6 +70,9 @@ def render(wf: Workflow) -> dict[str, JSONValue]:
     done = [*completed, *skipped]
     ready = pipeline.ready(done)
     artifacts = wf.artifacts
+    effects: dict[int, list[Effect]] = {}
+    for e in wf.effects:
+        effects.setdefault(e.attempt_id, []).append(e)
     return {
         "version": FORMAT,
         "note": NOTE,
@@ -79,15 +95,16 @@ def render(wf: Workflow) -> dict[str, JSONValue]:
         "artifacts": {p: {"path": r.path, "agent": r.agent, "sha256": r.sha256, "size": r.size,
                           "mtime": r.mtime, "inode": r.inode, "schema": r.schema, "check": r.check,
                           "recorded_at": iso(r.recorded_at)} for p, r in artifacts.items()},
-        "agents": {stage: {"attempts": [_attempt(a) for a in st.attempts]}
+        "agents": {stage: {"attempts": [_attempt(a, effects.get(a.id, [])) for a in st.attempts]}
                    for stage, st in wf.agents.items()},
         "sessions": [{"session_id": s.session_id, "first_seen": iso(s.first_seen),
-                      "last_seen": iso(s.last_seen), "source": s.source} for s in wf.sessions],
+                      "last_seen": iso(s.last_seen), "source": s.source, "host": s.host} for s in wf.sessions],
         "parameters": wf.parameters,
         "metadata": wf.metadata,
         "git": json.loads(wf.git) if wf.git else None,
         **({"parent": wf.parent} if wf.parent else {}),
-        **({"pins": wf.pins} if wf.pins else {}),
+        **({"pins": wf.pins, "pins_seq": wf.pin_seqs} if wf.pins else {}),
+        **({"breakpoints": [_breakpoint(b) for b in wf.breakpoints]} if wf.breakpoints else {}),
         "pipeline": pipeline.to_dict(),
         "history": [{"seq": m.seq, "type": m.type, "at": iso(m.at), "session_id": m.session_id}
                     for m in wf.marks],

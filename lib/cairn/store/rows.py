@@ -140,10 +140,12 @@ class RowReader:
         params = {r[0]: r[1] for r in db.execute(
             "SELECT key, value FROM parameters WHERE workflow_id = ? ORDER BY key", (workflow_id,))}
         last_seen = max((s.last_seen for s in sessions), default=None)
+        pins = db.execute("SELECT name, value, seq FROM pins WHERE workflow_id = ? ORDER BY name",
+                          (workflow_id,)).fetchall()
         return Workflow(workflow_id, uid, request, parse_iso(created), self._pipeline(digest),
                         Status(status), reason, json.loads(metadata), git, attempts, marks, events,
                         sessions, params, last_seen, tuple(self.breakpoints(workflow_id)), parent,
-                        self.pins(workflow_id))
+                        {r[0]: r[1] for r in pins}, {r[0]: r[2] for r in pins}, tuple(self.effects(workflow_id)))
 
     def pins(self, workflow_id: str) -> dict[str, str]:
         """What the workflow runs with (`cairn.pins`): name -> value."""
