@@ -224,6 +224,7 @@ class Workflow:
     pins: dict[str, str] = field(default_factory=dict)  # name -> value (cairn.pins)
     pin_seqs: dict[str, int] = field(default_factory=dict)  # name -> the checkpoint that recorded it
     effects: tuple[Effect, ...] = ()  # the side-effect ledger, oldest first (projected, so a rebuild keeps it)
+    parameter_seqs: dict[str, int] = field(default_factory=dict)  # key -> the checkpoint that set it
 
     # -- the checkpoint
     @property
@@ -338,7 +339,7 @@ class Workflow:
                         [e for e in self.audit if e.seq <= seq], self.sessions, self.parameters,
                         self.last_seen, tuple(b for b in (p.as_of(seq) for p in self.breakpoints)
                                                         if b is not None), self.parent, self.pins,
-                        self.pin_seqs, self.effects)
+                        self.pin_seqs, self.effects, self.parameter_seqs)
 
 
 @dataclass(frozen=True)

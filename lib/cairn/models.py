@@ -227,7 +227,8 @@ class Checkpoint(_Model):
 
     version: Literal["3.2"] = Field(description=(
         "The format of this file. 3.2 added the side-effect ledger (attempts' `effects`), `breakpoints`, "
-        "attempts' `code_start`, sessions' `host` and `pins_seq`, so a database rebuilt from it keeps them."))
+        "attempts' `code_start`, sessions' `host`, `parameters_seq` and `pins_seq`, so a database rebuilt "
+        "from it keeps them."))
     note: str = Field(description="A reminder that the file is a projection: edits are ignored.")
     workflow_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
                              description="The workflow's id: its folder's name.")
@@ -253,6 +254,8 @@ class Checkpoint(_Model):
     agents: dict[str, AgentState] = Field(description="Every attempt of every stage that was tried, by stage.")
     sessions: list[SessionRecord] = Field(description="Claude sessions seen working on the workflow.")
     parameters: dict[str, str] = Field(description="Parameters set with `cairn resume --set KEY=VALUE`.")
+    parameters_seq: dict[str, int] | None = Field(default=None, description=(
+        "The checkpoint that set each parameter, by key (format 3.2; present with a parameter)."))
     metadata: dict[str, str] = Field(description="Metadata given at creation (imports keep the old fields).")
     git: GitState | None = Field(description="The git state at creation; null outside a repository.")
     parent: str | None = Field(default=None, description="The workflow it was forked from (`cairn fork`).")

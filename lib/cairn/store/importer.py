@@ -30,7 +30,7 @@ from pathlib import Path
 
 from cairn import safefs
 from cairn.errors import CairnError
-from cairn.model import ArtifactRecord, iso, utcnow
+from cairn.model import FORMAT, ArtifactRecord, iso, utcnow
 from cairn.paths import check_workflow_id
 from cairn.pipeline import Pipeline
 from cairn.status import Status
@@ -125,8 +125,9 @@ class _Importer:
                 host = _s(s.get("host"))  # 3.2 (3.1 and older: this machine's, as before)
                 tx.touch_session(wid, sid[:200], _ts(s.get("first_seen"), self.updated), _s(s.get("source")), host)
                 tx.touch_session(wid, sid[:200], _ts(s.get("last_seen"), self.updated), host=host)
+        seqs = _dict(raw.get("parameters_seq"))  # 3.2; before, each at the record's checkpoint
         for key, value in _dict(raw.get("parameters")).items():
-            tx.set_parameter(wid, str(key), str(value), self.final)
+            tx.set_parameter(wid, str(key), str(value), _i(seqs.get(key)) or self.final)
         durable.pins(tx, wid, raw)
         durable.breakpoints(tx, wid, raw, self.final, self.now, self.report.notes)
         parent = _s(raw.get("parent"))
@@ -135,8 +136,10 @@ class _Importer:
         shown = "2.0" if self.legacy else version
         if version == "3.1":
             self.report.notes.append(f"{wid}: {durable.BEFORE_32}")
-        tx.add_audit(wid, self.final, self.now, "imported", f"from {self.folder.name}/checkpoint.json (format "
-                     f"{shown})" + (f"; {'; '.join(self.found.notes)}" if self.found.notes else ""))
+        if version != FORMAT:  # a 3.2 projection is the database's own image: rebuilt from it, nothing is added,
+            # so the projection comes back byte for byte and a second rebuild changes nothing
+            tx.add_audit(wid, self.final, self.now, "imported", f"from {self.folder.name}/checkpoint.json (format "
+                         f"{shown})" + (f"; {'; '.join(self.found.notes)}" if self.found.notes else ""))
         return wid
 
     # -- marks

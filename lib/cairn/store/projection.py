@@ -100,6 +100,7 @@ def render(wf: Workflow) -> dict[str, JSONValue]:
         "sessions": [{"session_id": s.session_id, "first_seen": iso(s.first_seen),
                       "last_seen": iso(s.last_seen), "source": s.source, "host": s.host} for s in wf.sessions],
         "parameters": wf.parameters,
+        **({"parameters_seq": wf.parameter_seqs} if wf.parameters else {}),
         "metadata": wf.metadata,
         "git": json.loads(wf.git) if wf.git else None,
         **({"parent": wf.parent} if wf.parent else {}),
