@@ -151,3 +151,39 @@ def test_the_new_fields_are_redacted_in_the_projection(mgr: CheckpointManager, p
     mgr.touch(WID)
     text = (mgr.root / WID / CHECKPOINT_FILE).read_text()
     assert TOKEN not in text and "toolu_secret" in text
+
+
+def as_format_31(doc: dict[str, Any]) -> dict[str, Any]:
+    """The same projection as Cairn wrote it before format 3.2."""
+    doc = {k: v for k, v in doc.items() if k not in ("breakpoints", "pins_seq", "parameters_seq")}
+    for state in doc["agents"].values():
+        for a in state["attempts"]:
+            a.pop("effects", None)
+            a.pop("code_start", None)
+    for s in doc["sessions"]:
+        s.pop("host")
+    return {**doc, "version": "3.1"}
+
+
+def test_a_format_31_projection_is_still_rebuilt_as_before(mgr: CheckpointManager, project: Path) -> None:
+    """A projection written before 3.2 imports as it did: its facts are kept, the rebuild
+    says per workflow what such a file did not hold, and the trail records the import."""
+    build(mgr, project)
+    file = mgr.root / WID / CHECKPOINT_FILE
+    file.write_text(json.dumps(as_format_31(json.loads(file.read_text()))))
+    want = mgr.load(WID)
+    mgr.store.close()
+    for p in mgr.root.glob("cairn.db*"):
+        p.unlink()
+    report = rebuild(mgr.root)
+    assert report.imported == [WID] and report.skipped == []
+    assert any(n.startswith(f"{WID}: ") and "format 3.1" in n and "side-effect ledger" in n for n in report.notes)
+    after = CheckpointManager(mgr.root, project_dir=project)
+    wf = after.load(WID)
+    assert wf.breakpoints == () and wf.effects == ()
+    assert [(a.stage, a.number, a.outcome, a.consumed, a.changed) for a in wf.attempts] == \
+        [(a.stage, a.number, a.outcome, a.consumed, a.changed) for a in want.attempts]
+    assert wf.pins == want.pins and set(wf.pin_seqs.values()) == {1} and wf.parameter_seqs == {"tone": want.seq}
+    assert wf.audit[-1].action == "imported" and "(format 3.1)" in wf.audit[-1].detail
+    assert json.loads(file.read_text())["version"] == "3.2"  # projected again, in the current format
+    after.store.close()
