@@ -28,9 +28,12 @@ Op = Callable[[Tx, Workflow, int, datetime], "str | None"]
 
 class CheckpointManager:
     def __init__(self, root: Path | None = None, *, project_dir: Path | None = None,
-                 settings: Settings | None = None, store: Store | None = None, hook: bool = False) -> None:
+                 settings: Settings | None = None, store: Store | None = None, hook: bool = False,
+                 on_reach: Callable[[Path], list[str]] | None = None) -> None:
         """`hook`: opened by a hook, which must never make a session wait on a shared store
-        that was just found unreachable (`cairn.store.offline.recently_down`)."""
+        that was just found unreachable (`cairn.store.offline.recently_down`). `on_reach`:
+        called once the shared store is reached (the boundaries pass what sends the events
+        hooks kept while it was unreachable; its notes are told)."""
         self.root = Path(root) if root is not None else default_artifacts_dir()
         if project_dir is None and self.root.name == "artifacts" and self.root.parent.name == ".claude":
             project_dir = self.root.parent.parent
@@ -40,6 +43,7 @@ class CheckpointManager:
         self._workflows: Workflows | None = None
         self.notes: list[str] = []  # what a reader should be told (repairs, imports)
         self.hook = hook
+        self.on_reach = on_reach
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -55,10 +59,8 @@ class CheckpointManager:
                 self.notes.append(f"imported {len(report.imported)} workflow(s) into {self.root}/cairn.db")
                 self.notes += [f"not imported: {s}" for s in report.skipped]
             self._store = store
-            if store.shared:
-                from cairn.store.offline import reached  # what hooks kept while it was unreachable goes now
-
-                self.notes += reached(self.root, os.environ)
+            if store.shared and self.on_reach is not None:  # what hooks kept while it was unreachable goes now
+                self.notes += self.on_reach(self.root)
         return self._store
 
     @property
