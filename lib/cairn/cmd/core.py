@@ -111,9 +111,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     report.problems += bad
     pending = sorted(p for p, r in wf.artifacts.items() if r.check == "pending")
     if not args.fast:  # a full check decides whether the workflow is stale
-        from cairn.checks.stale import mark
-
-        wf = mark(m, wf, report.problems)
+        wf = m.mark_stale(wf, report.problems)
     options = recovery(wid, report.problems, wf.pipeline, status=wf.status.value)
     if args.json:
         emit_json({**report.to_dict(), "recovery": options, "checkpoint_format": fmt["state"],

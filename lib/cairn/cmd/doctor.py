@@ -173,7 +173,7 @@ def sweep(root: Path, ids: list[str]) -> int:
 
     removed = safefs.sweep_temps(root) + sum(safefs.sweep_temps(root / wid) for wid in ids)
     removed += sweep_deliveries(root)
-    from cairn.hook_edits import EDITS_DIR
+    from cairn.edits import EDITS_DIR
 
     removed += sweep_deliveries(root, name=EDITS_DIR)
     for entry in os.scandir(root):
