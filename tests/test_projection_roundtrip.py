@@ -171,7 +171,9 @@ def test_a_format_31_projection_is_still_rebuilt_as_before(mgr: CheckpointManage
     build(mgr, project)
     file = mgr.root / WID / CHECKPOINT_FILE
     file.write_text(json.dumps(as_format_31(json.loads(file.read_text()))))
-    want = mgr.load(WID)
+    with mgr.store.read() as r:  # not `load`: it would rewrite the 3.1 file in 3.2
+        want = r.workflow(WID)
+    assert want is not None
     mgr.store.close()
     for p in mgr.root.glob("cairn.db*"):
         p.unlink()
@@ -187,3 +189,17 @@ def test_a_format_31_projection_is_still_rebuilt_as_before(mgr: CheckpointManage
     assert wf.audit[-1].action == "imported" and "(format 3.1)" in wf.audit[-1].detail
     assert json.loads(file.read_text())["version"] == "3.2"  # projected again, in the current format
     after.store.close()
+
+
+def test_a_format_31_projection_at_the_current_checkpoint_is_rewritten_on_read(mgr: CheckpointManager,
+                                                                                project: Path) -> None:
+    """After an upgrade, a projection written in 3.1 at the database's checkpoint is not
+    current: the next read rewrites it in 3.2 (and says so), so a database lost before the
+    workflow's next change still comes back with its ledger and breakpoints."""
+    build(mgr, project)
+    file = mgr.root / WID / CHECKPOINT_FILE
+    current = file.read_bytes()
+    file.write_text(json.dumps(as_format_31(json.loads(current))))
+    _, warnings = mgr.load_with_warnings(WID)
+    assert any("was in format 3.1, the current one being 3.2; rewritten from the database" in w for w in warnings)
+    assert file.read_bytes() == current and mgr.load_with_warnings(WID)[1] == []

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cairn import safefs
 from cairn.errors import CairnError, ConfinementError, DriverMissing
+from cairn.model import FORMAT
 from cairn.pipeline import Settings, default_pipeline
 from cairn.sitepkgs import importable
 from cairn.store import Store, address, projection
@@ -128,6 +129,8 @@ def projection_state(root: Path, workflow_id: str, seq: int, uid: str) -> str | 
         return "written for another workflow (a copied folder)"
     if found["seq"] != seq:
         return f"at checkpoint {found['seq']}, the database at {seq}"
+    if found["version"] != FORMAT:  # written before an upgrade: it may lack facts a rebuild needs (3.1: breakpoints)
+        return f"in format {found['version']}, the current one being {FORMAT}"
     return None
 
 

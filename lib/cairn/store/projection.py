@@ -32,6 +32,7 @@ class Seen(TypedDict):
     seq: int
     uid: str | None
     workflow_id: str | None
+    version: str | None
 
 
 def _effect(e: Effect) -> dict[str, JSONValue]:
@@ -183,6 +184,7 @@ def seen(folder: Path) -> Seen | None:
         raw = read_raw(folder)
     except (OSError, ValueError, ConfinementError):
         return None
-    seq, uid, wid = raw.get("seq"), raw.get("workflow_uid"), raw.get("workflow_id")
+    seq, uid, wid, version = raw.get("seq"), raw.get("workflow_uid"), raw.get("workflow_id"), raw.get("version")
     return Seen(seq=seq if isinstance(seq, int) and not isinstance(seq, bool) else -1,
-                uid=uid if isinstance(uid, str) else None, workflow_id=wid if isinstance(wid, str) else None)
+                uid=uid if isinstance(uid, str) else None, workflow_id=wid if isinstance(wid, str) else None,
+                version=version if isinstance(version, str) else None)
