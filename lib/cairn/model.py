@@ -323,6 +323,7 @@ class Workflow:
     def as_of(self, seq: int) -> Workflow:
         """The workflow as checkpoint `seq` recorded it (for rollback and history)."""
         attempts = [b for b in (a.as_of(seq) for a in self.attempts) if b is not None]
+        begun = {a.id for a in attempts}  # effects carry no seq: those of attempts begun by then
         status, reason = self.status, self.status_reason  # no status change on record: as it is
         moves = [(ev.seq, ev.action[len("status:"):].split("->"), ev.detail) for ev in self.audit
                  if ev.action.startswith("status:") and "->" in ev.action]
@@ -339,7 +340,7 @@ class Workflow:
                         [e for e in self.audit if e.seq <= seq], self.sessions, self.parameters,
                         self.last_seen, tuple(b for b in (p.as_of(seq) for p in self.breakpoints)
                                                         if b is not None), self.parent, self.pins,
-                        self.pin_seqs, self.effects, self.parameter_seqs)
+                        self.pin_seqs, tuple(e for e in self.effects if e.attempt_id in begun), self.parameter_seqs)
 
 
 @dataclass(frozen=True)
