@@ -168,6 +168,20 @@ HANDLERS: dict[str, Callable[[Hook], Output]] = {
 }
 
 
+def _replay_one(event: str, raw: bytes, project: Path, env: Mapping[str, str]) -> None:
+    handler = HANDLERS.get(event)
+    if handler is not None:  # no on_reach: a replayed event does not replay in turn
+        handler(Hook(event, parse(raw), project, {**env, "CLAUDE_PROJECT_DIR": str(project)}))
+
+
+def replay_kept(root: Path) -> list[str]:
+    """The shared store was reached: send what hooks kept while it was not
+    (`cairn.store.offline`), through the same handlers; what to tell."""
+    from cairn.store.offline import reached
+
+    return reached(root, os.environ, _replay_one)
+
+
 def main(argv: list[str], stdin: BinaryIO, stdout: TextIO, env: Mapping[str, str]) -> int:
     event = argv[0] if argv else ""
     try:
@@ -182,17 +196,3 @@ def main(argv: list[str], stdin: BinaryIO, stdout: TextIO, env: Mapping[str, str
 
 if __name__ == "__main__":  # `python -m cairn.hooks EVENT`, for installs without hooks/
     sys.exit(main(sys.argv[1:], sys.stdin.buffer, sys.stdout, os.environ))
-
-
-def _replay_one(event: str, raw: bytes, project: Path, env: Mapping[str, str]) -> None:
-    handler = HANDLERS.get(event)
-    if handler is not None:  # no on_reach: a replayed event does not replay in turn
-        handler(Hook(event, parse(raw), project, {**env, "CLAUDE_PROJECT_DIR": str(project)}))
-
-
-def replay_kept(root: Path) -> list[str]:
-    """The shared store was reached: send what hooks kept while it was not
-    (`cairn.store.offline`), through the same handlers; what to tell."""
-    from cairn.store.offline import reached
-
-    return reached(root, os.environ, _replay_one)
