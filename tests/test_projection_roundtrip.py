@@ -22,7 +22,7 @@ from cairn.operations import Operation
 from cairn.project import rebuild
 from cairn.store import schema
 from cairn.store.projection import CHECKPOINT_FILE
-from conftest import complete_stage
+from test_cli_support import complete_stage
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "bash-hooks"
