@@ -37,10 +37,10 @@ def _cached(event: str, raw: bytes) -> str | None:
 
 
 def _edit(raw: bytes) -> bool:
-    """A subagent's file edit: one line appended by `cairn.hook_edits` alone (this runs on
+    """A subagent's file edit: one line appended by `cairn.edits` alone (this runs on
     every edit); anything unexpected goes to the full hook, which logs it."""
     try:
-        from cairn.hook_edits import fast
+        from cairn.edits import fast
 
         return fast(raw, os.environ)
     except Exception:

@@ -127,7 +127,7 @@ def test_list_filters(capsys: pytest.CaptureFixture[str], root: Path, fleet: dic
 def test_show_json_when_piped_and_text_on_request(capsys: pytest.CaptureFixture[str], root: Path,
                                                   fleet: dict[str, str]) -> None:
     code, data = run_json(capsys, "--dir", str(root), "show", "wf-paused")
-    assert code == 0 and data["workflow_id"] == "wf-paused" and data["version"] == "3.1"
+    assert code == 0 and data["workflow_id"] == "wf-paused" and data["version"] == "3.2"
     assert data["history"][0] == {"seq": 1, "type": "created", "at": "2025-03-02T21:08:30.000000Z",
                                   "session_id": None}
     assert any(a["action"] == "status:running->paused" for a in data["audit"])

@@ -31,7 +31,7 @@ def test_demo_interrupts_and_resumes_through_the_real_hooks(tmp_path: Path) -> N
     assert kept.parent == tmp_path
     root = kept / ".claude" / "artifacts"
     checkpoint = json.loads((root / "wf-demo" / "checkpoint.json").read_text())
-    assert checkpoint["status"] == "completed" and checkpoint["version"] == "3.1"
+    assert checkpoint["status"] == "completed" and checkpoint["version"] == "3.2"
     assert len(checkpoint["history"]) >= 17  # created + a start and a completion per stage, at least
     # every stage was attributed by its Agent dispatch (the cairn-workflow line), per agent id
     agents = {s: [a["agent_id"] for a in st["attempts"]] for s, st in checkpoint["agents"].items()}

@@ -195,7 +195,8 @@ def _session_start(project: Path, user: int | None = None, python: str = sys.exe
                 user=user, python=python)
     assert done.returncode == 0 and "Traceback" not in done.stderr
     answer = json.loads(done.stdout)
-    assert isinstance(answer, dict)
+    assert isinstance(answer, dict), done.stdout
+    assert "hookSpecificOutput" in answer, answer
     return answer
 
 

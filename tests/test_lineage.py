@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cairn.hook_edits import read_edits
+from cairn.edits import read_edits
 from cairn.hooks import run as run_hook
 from cairn.manager import CheckpointManager
 from cairn.resumer import WorkflowResumer

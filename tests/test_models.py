@@ -76,7 +76,7 @@ def checkpoints(draw: st.DrawFn) -> Checkpoint:
     arts = draw(st.lists(st.tuples(files, names), max_size=4))
     records = {f.path: ArtifactRecord(**f.model_dump(), agent=agent) for f, agent in arts}
     return Checkpoint(
-        version="3.1", note=draw(texts), workflow_id=draw(ids), workflow_uid=draw(texts),
+        version="3.2", note=draw(texts), workflow_id=draw(ids), workflow_uid=draw(texts),
         seq=draw(st.integers(1, 10**6)), checkpoint_type=draw(texts), created_at=draw(times),
         updated_at=draw(times), last_activity=draw(times),
         status=draw(st.sampled_from(list(Status))), status_reason=draw(st.none() | texts),
@@ -200,7 +200,7 @@ def test_the_schema_rejects_broken_checkpoints(mgr: CheckpointManager) -> None:
 def test_done_and_last() -> None:
     assert AgentState(attempts=[]).last is None
     data = json.loads(json.dumps(dump(Checkpoint(
-        version="3.1", note="", workflow_id="wf", workflow_uid="u", seq=1, checkpoint_type="created",
+        version="3.2", note="", workflow_id="wf", workflow_uid="u", seq=1, checkpoint_type="created",
         created_at="2026-01-01T00:00:00Z", updated_at="2026-01-01T00:00:00Z",  # type: ignore[arg-type]
         last_activity="2026-01-01T00:00:00Z", status=Status.RUNNING, status_reason=None,  # type: ignore[arg-type]
         request="r", completed_agents=["orchestrator"], skipped_agents=["researcher"], current_agent=None,

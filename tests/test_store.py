@@ -214,7 +214,7 @@ def test_the_projection_is_valid_json_readable_by_people(mgr: CheckpointManager,
     lines = text.splitlines()
     assert lines[0] == "{" and lines[-1] == "}" and '  "seq": 3,' in lines
     assert max(len(line) for line in lines[:12]) < 200  # the head reads line by line
-    assert projection.seen(root / wf) == {"seq": 3, "uid": data["workflow_uid"], "workflow_id": wf}
+    assert projection.seen(root / wf) == {"seq": 3, "uid": data["workflow_uid"], "workflow_id": wf, "version": "3.2"}
 
 
 def test_newer_on_disk_reads_only_the_head(mgr: CheckpointManager, wf: str, root: Path) -> None:

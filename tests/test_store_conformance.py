@@ -377,6 +377,7 @@ def test_parameters_latest_value(store: Store) -> None:
     with store.read() as r:
         wf = r.workflow("wf-a")
     assert wf is not None and wf.parameters == {"mode": "fast", "target": "py311"}
+    assert wf.parameter_seqs == {"mode": 2, "target": 2}
 
 
 # ------------------------------------------------------------------ evidence
@@ -531,6 +532,8 @@ def test_effects_once_per_call_kind_and_target_in_order(store: Store) -> None:
         assert got[1].at == t(2) and got[1].attempt_id == a1 and got[1].stage == "a" and got[1].workflow_id == "wf-a"
         assert [e.kind for e in r.effects("wf-a", ["pr"])] == ["pr"]
         assert r.effects("wf-a", []) == [] and [e.target for e in r.effects("wf-b")] == ["abc1234"]
+        wf = r.workflow("wf-a")  # a loaded workflow carries its ledger (its projection shows it)
+        assert wf is not None and wf.effects == tuple(got)
     with pytest.raises(CairnError), store.write() as tx:  # an effect names an attempt that exists
         tx.add_effect("wf-a", 999_999, Effect("commit", "x", tool_use_id="tu-4"), t(5))
 
@@ -800,6 +803,7 @@ def test_pins_parent_and_a_new_pipeline(store: Store) -> None:
         w1, w2 = r.workflow("w1"), r.workflow("w2")
     assert w1 is not None and w2 is not None
     assert w1.pins == {"agent:a": "sha-2", "plugin": "0.1.0"} and w1.parent is None
+    assert w1.pin_seqs == {"agent:a": 2, "plugin": 1}  # the checkpoint that recorded each (projected)
     assert w2.parent == "w1" and w2.pipeline.digest == other.digest and w2.pipeline.stage("a").reads_code
     with store.write() as tx:
         tx.delete_workflow("w1")
@@ -850,9 +854,10 @@ def test_sessions_record_the_host_they_ran_on(store: Store) -> None:
     made(store, "wf-a")
     with store.write() as tx:
         tx.touch_session("wf-a", "s1", t(1), "create")
+        tx.touch_session("wf-a", "s2", t(2), "resume", host="ci-runner-7")  # a rebuild gives the recorded one
     with store.read() as r:
         wf = r.workflow("wf-a")
-    assert wf is not None and [s.host for s in wf.sessions] == [os.uname().nodename]
+    assert wf is not None and [s.host for s in wf.sessions] == [os.uname().nodename, "ci-runner-7"]
 
 
 def test_artifact_bodies_by_hash_round_trip_bytes_and_are_stored_once(store: Store) -> None:

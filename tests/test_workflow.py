@@ -56,7 +56,7 @@ def assert_projected(m: CheckpointManager, wid: str) -> Workflow:
     wf = stored(m, wid)
     disk = on_disk(m, wid)
     assert disk == json.loads(projection.encode(wf))
-    assert disk["seq"] == wf.seq and disk["workflow_uid"] == wf.uid and disk["version"] == "3.1"
+    assert disk["seq"] == wf.seq and disk["workflow_uid"] == wf.uid and disk["version"] == "3.2"
     return wf
 
 

@@ -150,7 +150,7 @@ def subagent_stop(hook: Hook) -> Output:
         return None
     from cairn.accounting import transcript_usage
     from cairn.checks.artifacts import inspect_stage
-    from cairn.hook_edits import drop_edits, read_edits
+    from cairn.edits import drop_edits, read_edits
     from cairn.lineage import stop_facts
 
     m = hook.manager()

@@ -53,9 +53,7 @@ def session_start(hook: Hook) -> Output:
     wf, loaded = m.load_with_warnings(wid)  # on a shared store: artifacts restored before the context is built
     report = resumer.validate(wid, hashes=False, schemas=False, cp=wf)
     if report.problems and wf.status.value in ("paused", "failed"):  # the check found it outdated: say so
-        from cairn.checks.stale import mark
-
-        mark(m, wf, report.problems)
+        m.mark_stale(wf, report.problems)
         # the answer (and the cache made of it) is of the database after our own write: stamp, then read
         stamp = offer.db_stamp(str(hook.root))
         rows = m.resumable()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from cairn.errors import CairnError
@@ -32,9 +32,11 @@ class BadPayload(CairnError):
 class Hook:
     """One hook call. (A plain class: `dataclasses` costs a hook ~4 ms of imports.)"""
 
-    __slots__ = ("env", "event", "payload", "project", "root")
+    __slots__ = ("env", "event", "on_reach", "payload", "project", "root")
 
-    def __init__(self, event: str, payload: Json, project: Path, env: Mapping[str, str]) -> None:
+    def __init__(self, event: str, payload: Json, project: Path, env: Mapping[str, str],
+                 on_reach: Callable[[Path], list[str]] | None = None) -> None:
+        self.on_reach = on_reach  # see CheckpointManager: the hook boundary's replay of kept events
         self.event = event
         self.payload = payload
         self.project = project
@@ -48,7 +50,7 @@ class Hook:
     def manager(self) -> CheckpointManager:
         from cairn.manager import CheckpointManager
 
-        return CheckpointManager(self.root, project_dir=self.project, hook=True)
+        return CheckpointManager(self.root, project_dir=self.project, hook=True, on_reach=self.on_reach)
 
 
 def parse(raw: bytes) -> Json:

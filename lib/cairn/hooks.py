@@ -15,11 +15,11 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from cairn.apifailure import stop_failure
 from cairn.errors import CairnError, DriverMissing, StoreUnreachable
 from cairn.hook_agents import post_tool_use, pre_tool_use, subagent_start, subagent_stop
 from cairn.hook_bash import bash_post, bash_pre
 from cairn.hook_edits import post_edit
+from cairn.hook_failure import stop_failure
 from cairn.hook_session import session_start
 from cairn.hookio import ARTIFACTS, MAX_STDIN, BadPayload, Hook, Output, parse, project_dir
 from cairn.status import INTERRUPTED_PREFIX, Status
@@ -40,7 +40,7 @@ def run(event: str, raw: bytes, env: Mapping[str, str]) -> Output:
         if handler is None:
             raise BadPayload(f"unknown hook event {event!r}")
         payload = parse(raw)
-        hook = Hook(event, payload, project_dir(payload, env), env)
+        hook = Hook(event, payload, project_dir(payload, env), env, on_reach=replay_kept)
         root = hook.root
         return handler(hook)
     except StoreUnreachable as exc:  # only a handler reaches the store, so `hook` is set
@@ -166,6 +166,20 @@ HANDLERS: dict[str, Callable[[Hook], Output]] = {
     "bash-post": bash_post,
     "stop-failure": stop_failure,
 }
+
+
+def _replay_one(event: str, raw: bytes, project: Path, env: Mapping[str, str]) -> None:
+    handler = HANDLERS.get(event)
+    if handler is not None:  # no on_reach: a replayed event does not replay in turn
+        handler(Hook(event, parse(raw), project, {**env, "CLAUDE_PROJECT_DIR": str(project)}))
+
+
+def replay_kept(root: Path) -> list[str]:
+    """The shared store was reached: send what hooks kept while it was not
+    (`cairn.store.offline`), through the same handlers; what to tell."""
+    from cairn.store.offline import reached
+
+    return reached(root, os.environ, _replay_one)
 
 
 def main(argv: list[str], stdin: BinaryIO, stdout: TextIO, env: Mapping[str, str]) -> int:

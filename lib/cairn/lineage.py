@@ -3,7 +3,7 @@
 A completion records the sha256 of every artifact of the stages it depends on, as they
 were (`consumed`), and the code state it saw (`cairn.codestate`, in the attempt's git
 record). An attempt also records the files it changed: its own edits (PostToolUse on
-Write/Edit/MultiEdit/NotebookEdit, `cairn.hook_edits`) and what git shows changed between
+Write/Edit/MultiEdit/NotebookEdit, `cairn.edits`) and what git shows changed between
 its start and its stop.
 
 On resume and `cairn validate`:

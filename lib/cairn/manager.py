@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from cairn.errors import ArtifactError, CairnError, NotResumable, WorkflowNotFound
-from cairn.model import ArtifactRecord, Summary, Workflow
+from cairn.model import ArtifactRecord, Problem, Summary, Workflow
 from cairn.paths import check_workflow_id, default_artifacts_dir
 from cairn.pipeline import PROJECT_CONFIG, Pipeline, Settings
 from cairn.project import has_store, open_store, projection_state
@@ -28,9 +28,12 @@ Op = Callable[[Tx, Workflow, int, datetime], "str | None"]
 
 class CheckpointManager:
     def __init__(self, root: Path | None = None, *, project_dir: Path | None = None,
-                 settings: Settings | None = None, store: Store | None = None, hook: bool = False) -> None:
+                 settings: Settings | None = None, store: Store | None = None, hook: bool = False,
+                 on_reach: Callable[[Path], list[str]] | None = None) -> None:
         """`hook`: opened by a hook, which must never make a session wait on a shared store
-        that was just found unreachable (`cairn.store.offline.recently_down`)."""
+        that was just found unreachable (`cairn.store.offline.recently_down`). `on_reach`:
+        called once the shared store is reached (the boundaries pass what sends the events
+        hooks kept while it was unreachable; its notes are told)."""
         self.root = Path(root) if root is not None else default_artifacts_dir()
         if project_dir is None and self.root.name == "artifacts" and self.root.parent.name == ".claude":
             project_dir = self.root.parent.parent
@@ -40,6 +43,7 @@ class CheckpointManager:
         self._workflows: Workflows | None = None
         self.notes: list[str] = []  # what a reader should be told (repairs, imports)
         self.hook = hook
+        self.on_reach = on_reach
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -55,10 +59,8 @@ class CheckpointManager:
                 self.notes.append(f"imported {len(report.imported)} workflow(s) into {self.root}/cairn.db")
                 self.notes += [f"not imported: {s}" for s in report.skipped]
             self._store = store
-            if store.shared:
-                from cairn.store.offline import reached  # what hooks kept while it was unreachable goes now
-
-                self.notes += reached(self.root, os.environ)
+            if store.shared and self.on_reach is not None:  # what hooks kept while it was unreachable goes now
+                self.notes += self.on_reach(self.root)
         return self._store
 
     @property
@@ -250,7 +252,7 @@ class CheckpointManager:
             raise ArtifactError(f"{stage.name}'s artifacts are not valid: " + "; ".join(problems),
                                 path=str(folder), hint="fix the files, then record the completion again")
         records = [c.record for c in found if c.record is not None]
-        from cairn.hook_edits import read_edits
+        from cairn.edits import read_edits
         from cairn.lineage import stop_facts
 
         with self.store.read() as r:  # the stage's attempts, not the whole history
@@ -259,7 +261,7 @@ class CheckpointManager:
         wf = self.workflows.complete_stage(workflow_id, stage.name, records, agent_id=agent_id,
                                            session_id=session_id, git=code, changed=changed,
                                            bodies=self.carry(workflow_id, records))
-        from cairn.hook_edits import drop_edits
+        from cairn.edits import drop_edits
 
         drop_edits(self.root, agent_id)
         return wf
@@ -334,6 +336,19 @@ class CheckpointManager:
         from cairn import breakpoints
 
         return self.apply(workflow_id, breakpoints.set_before(stage, source), "breakpoint", running=False)
+
+    def mark_stale(self, wf: Workflow, problems: list[Problem]) -> Workflow:
+        """Set `stale` when a check found a reason (a running workflow is left alone: its
+        session may be at work), and back to `paused` when a stale one has none left."""
+        from cairn.checks.stale import reasons
+
+        found = reasons(wf, problems)
+        if found and wf.status in (Status.PAUSED, Status.FAILED, Status.COMPLETED):
+            why = "; ".join(f"[{p.code}] {p.message}" for p in found[:3])
+            return self.workflows.set_status(wf.workflow_id, Status.STALE, why[:500], "stale")
+        if not found and wf.status == Status.STALE:
+            return self.workflows.set_status(wf.workflow_id, Status.PAUSED, "the checks find nothing stale", "pause")
+        return wf
 
     def approve(self, workflow_id: str, feedback: str | None = None, stage: str | None = None) -> Workflow:
         from cairn import breakpoints

@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from cairn.pipeline import Pipeline
 from cairn.status import Status
 
-FORMAT = "3.1"  # the projection's format; "3.0" (file store) and "2.0" are imported
+FORMAT = "3.2"  # the projection's format; "3.1", "3.0" (file store) and "2.0" are imported
 
 ENDED = ("completed", "failed", "interrupted", "skipped")
 OUTCOMES = ("running", *ENDED, "invalidated")
@@ -222,6 +222,9 @@ class Workflow:
     breakpoints: tuple[Breakpoint, ...] = ()
     parent: str | None = None  # the workflow this one was forked from
     pins: dict[str, str] = field(default_factory=dict)  # name -> value (cairn.pins)
+    pin_seqs: dict[str, int] = field(default_factory=dict)  # name -> the checkpoint that recorded it
+    effects: tuple[Effect, ...] = ()  # the side-effect ledger, oldest first (projected, so a rebuild keeps it)
+    parameter_seqs: dict[str, int] = field(default_factory=dict)  # key -> the checkpoint that set it
 
     # -- the checkpoint
     @property
@@ -320,6 +323,7 @@ class Workflow:
     def as_of(self, seq: int) -> Workflow:
         """The workflow as checkpoint `seq` recorded it (for rollback and history)."""
         attempts = [b for b in (a.as_of(seq) for a in self.attempts) if b is not None]
+        begun = {a.id for a in attempts}  # effects carry no seq: those of attempts begun by then
         status, reason = self.status, self.status_reason  # no status change on record: as it is
         moves = [(ev.seq, ev.action[len("status:"):].split("->"), ev.detail) for ev in self.audit
                  if ev.action.startswith("status:") and "->" in ev.action]
@@ -335,7 +339,8 @@ class Workflow:
                         [m for m in self.marks if m.seq <= seq],
                         [e for e in self.audit if e.seq <= seq], self.sessions, self.parameters,
                         self.last_seen, tuple(b for b in (p.as_of(seq) for p in self.breakpoints)
-                                                        if b is not None), self.parent, self.pins)
+                                                        if b is not None), self.parent, self.pins,
+                        self.pin_seqs, tuple(e for e in self.effects if e.attempt_id in begun), self.parameter_seqs)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""pydantic v2 models of `checkpoint.json`, format "3.1": the projection
+"""pydantic v2 models of `checkpoint.json`, format "3.2": the projection
 `cairn.store.projection.render()` writes after every commit.
 
 The database (`.claude/artifacts/cairn.db`) is the truth; `checkpoint.json` is what
@@ -23,7 +23,7 @@ from cairn.status import Status
 
 __all__ = ["FORMAT_VERSION", "Checkpoint", "checkpoint_json_schema", "utcnow"]
 
-FORMAT_VERSION: Literal["3.1"] = "3.1"
+FORMAT_VERSION: Literal["3.2"] = "3.2"
 
 Outcome = Literal["running", "completed", "failed", "interrupted", "skipped", "invalidated"]
 EndedAs = Literal["completed", "failed", "interrupted", "skipped"]
@@ -78,6 +78,21 @@ class Change(_Model):
                      "(seen changed between the attempt's start and stop), or shared (from a fork's parent).")
 
 
+class Effect(_Model):
+    """One thing an attempt did to the world outside its artifacts (the side-effect ledger),
+    recorded from the Bash call that did it. A re-run is told about it so it does not
+    repeat it (a second pull request, a second publish)."""
+
+    kind: str = Field(description="What it was: commit, push, pr, issue, comment or publish.")
+    target: str = Field(description=(
+        "What a repeat would repeat: a commit's sha, `remote branch` of a push, the branch of a pull request, "
+        "`name@version` of a publish, an issue's title."))
+    url: str | None = Field(description="The URL the tool printed (a pull request's, an issue's), or null.")
+    detail: dict[str, str] = Field(description="A few strings about it (branch, remote, number, command).")
+    at: datetime | None = Field(description="When it was recorded (UTC).")
+    tool_use_id: str = Field(description="The Bash call that did it (an effect is recorded once per call).")
+
+
 class Attempt(_Model):
     """One try at a stage. Attempts are never deleted; an undone one is marked invalidated."""
 
@@ -106,6 +121,11 @@ class Attempt(_Model):
         "The sha256 of each upstream artifact, by path, as it was when the attempt completed (lineage); "
         "absent for attempts that did not complete and records made before lineage."))
     changed: list[Change] | None = Field(default=None, description="The files the attempt changed, when any.")
+    code_start: GitState | None = Field(default=None, description=(
+        "The code state when the attempt started (lineage: what changed during it is the difference with the "
+        "state at its end); absent when it was not recorded (outside a repository, records made before 3.2)."))
+    effects: list[Effect] | None = Field(default=None, description=(
+        "Its side effects, oldest first (format 3.2); absent when it had none."))
 
 
 class AgentState(_Model):
@@ -125,6 +145,8 @@ class SessionRecord(_Model):
     first_seen: datetime = Field(description="When the session first touched the workflow (UTC).")
     last_seen: datetime = Field(description="Its latest sign of life on the workflow (UTC).")
     source: str | None = Field(description="How it came: create (cairn start), resume (cairn resume), or null.")
+    host: str | None = Field(default=None, description=(
+        "The machine it ran on (format 3.2; null for sessions recorded before Cairn kept it)."))
 
 
 class Progress(_Model):
@@ -182,14 +204,31 @@ class AuditEvent(_Model):
     detail: str = Field(description="Details in words (credentials redacted).")
 
 
+class Breakpoint(_Model):
+    """A person's hold on a stage: its dispatch waits until a person approves or rejects."""
+
+    stage: str = Field(description="The stage whose dispatch is held.")
+    set_seq: int = Field(ge=0, description="The checkpoint that set it.")
+    set_at: datetime = Field(description="When it was set (UTC).")
+    source: str = Field(description="Who set it: cairn.yaml, cli, panel, or reject (set again by a rejection).")
+    decided_seq: int | None = Field(description="The checkpoint that decided it; null while it holds.")
+    decided_at: datetime | None = Field(description="When it was decided (UTC); null while it holds.")
+    decision: Literal["approved", "rejected"] | None = Field(description="The decision; null while it holds.")
+    feedback: str | None = Field(description="The person's words for the stage's brief (credentials redacted).")
+    rerun: str | None = Field(description="The stage a rejection re-ran, or null.")
+
+
 class Checkpoint(_Model):
-    """`.claude/artifacts/<workflow_id>/checkpoint.json`, format 3.1: a projection of the
+    """`.claude/artifacts/<workflow_id>/checkpoint.json`, format 3.2: a projection of the
     database, rewritten after every change; a reader that finds it missing, damaged, behind
     (`seq`) or foreign (`workflow_uid`) rewrites it from the database."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, title="Cairn checkpoint.json (format 3.1)")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, title="Cairn checkpoint.json (format 3.2)")
 
-    version: Literal["3.1"] = Field(description="The format of this file.")
+    version: Literal["3.2"] = Field(description=(
+        "The format of this file. 3.2 added the side-effect ledger (attempts' `effects`), `breakpoints`, "
+        "attempts' `code_start`, sessions' `host`, `parameters_seq` and `pins_seq`, so a database rebuilt "
+        "from it keeps them."))
     note: str = Field(description="A reminder that the file is a projection: edits are ignored.")
     workflow_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
                              description="The workflow's id: its folder's name.")
@@ -215,12 +254,19 @@ class Checkpoint(_Model):
     agents: dict[str, AgentState] = Field(description="Every attempt of every stage that was tried, by stage.")
     sessions: list[SessionRecord] = Field(description="Claude sessions seen working on the workflow.")
     parameters: dict[str, str] = Field(description="Parameters set with `cairn resume --set KEY=VALUE`.")
+    parameters_seq: dict[str, int] | None = Field(default=None, description=(
+        "The checkpoint that set each parameter, by key (format 3.2; present with a parameter)."))
     metadata: dict[str, str] = Field(description="Metadata given at creation (imports keep the old fields).")
     git: GitState | None = Field(description="The git state at creation; null outside a repository.")
     parent: str | None = Field(default=None, description="The workflow it was forked from (`cairn fork`).")
     pins: dict[str, str] | None = Field(default=None, description=(
         "What it runs with: plugin (version), pipeline (digest), agent:<stage> (sha256 of the agent "
         "definition), code (an accepted code baseline, JSON)."))
+    pins_seq: dict[str, int] | None = Field(default=None, description=(
+        "The checkpoint that recorded each pin, by name (format 3.2; present with `pins`)."))
+    breakpoints: list[Breakpoint] | None = Field(default=None, description=(
+        "The person's holds on stages, oldest first, held and decided (format 3.2); absent when none was set. "
+        "A rebuilt database keeps them, so a held stage never runs without the person's approval."))
     pipeline: Pipeline = Field(description="The workflow's pipeline snapshot.")
     history: list[Mark] = Field(min_length=1, description="Every checkpoint, oldest first.")
     audit: list[AuditEvent] = Field(description="The audit trail, oldest first.")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cairn import safefs
 from cairn.errors import CairnError, ConfinementError, DriverMissing
+from cairn.model import FORMAT
 from cairn.pipeline import Settings, default_pipeline
 from cairn.sitepkgs import importable
 from cairn.store import Store, address, projection
@@ -80,7 +81,7 @@ def open_local(root: Path) -> tuple[SqliteStore, ImportReport | None]:
     store = SqliteStore(root / DB_FILE, init=first_open)
     report = reports[0] if reports else None
     if report is not None and report.imported:
-        from cairn.workflow import Workflows  # the projections of what was imported, in format 3.1
+        from cairn.workflow import Workflows  # the projections of what was imported, in format 3.2
 
         writer = Workflows(store, root)
         for wid in report.imported:
@@ -109,11 +110,10 @@ def rebuild(root: Path) -> ImportReport:
     store.close()
     assert report is not None
     if report.imported:
+        # what a session holds, not what a workflow is (docs/architecture.md, "What a rebuild keeps")
         report.notes.append("not in the projections, so not recovered: which session each workflow was bound "
-                            "to (run /cairn:resume in the session), pending Agent dispatches, leases, "
-                            "the side-effect ledger (its entries stay in each audit trail), breakpoints "
-                            "(their decisions stay in each audit trail; set a hold again with `cairn pause ID "
-                            "--before STAGE`), and the record of hook deliveries already handled")
+                            "to (run /cairn:resume in the session), pending Agent dispatches, leases, and the "
+                            "record of hook deliveries already handled")
     return report
 
 
@@ -129,6 +129,8 @@ def projection_state(root: Path, workflow_id: str, seq: int, uid: str) -> str | 
         return "written for another workflow (a copied folder)"
     if found["seq"] != seq:
         return f"at checkpoint {found['seq']}, the database at {seq}"
+    if found["version"] != FORMAT:  # written before an upgrade: it may lack facts a rebuild needs (3.1: breakpoints)
+        return f"in format {found['version']}, the current one being {FORMAT}"
     return None
 
 

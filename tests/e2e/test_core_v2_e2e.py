@@ -110,7 +110,7 @@ def test_stage_completes_on_a_bare_python_offline(claude_env: ClaudeEnv, fake_ap
     assert db_path(project).is_file()
     # The projection says the same, at the same checkpoint.
     cp = projection(project)
-    assert cp["version"] == "3.1" and cp["seq"] == wf.seq and cp["workflow_uid"] == wf.uid
+    assert cp["version"] == "3.2" and cp["seq"] == wf.seq and cp["workflow_uid"] == wf.uid
     assert cp["completed_agents"] == ["orchestrator"]
     assert cp["artifacts"]["manifest.json"]["sha256"] == sha256(target)
     assert cp["next_agents"] == ["researcher"]

@@ -23,7 +23,6 @@ import importlib
 import json
 import os
 import re
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from cairn.checks.generated import MODULES as _MODULES
 from cairn.checks.generated._errors import JsonSchemaValueException, JsonSchemaValuesException
+from cairn.sitepkgs import importable
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
@@ -223,32 +223,13 @@ def _path_from_name(name: str) -> str:
 # ---------------------------------------------------------------- project schemas
 
 
-def _has_jsonschema() -> bool:
-    """Whether jsonschema can be imported. Hooks start Python with -S (no site-packages,
-    to stay fast); on the plugin's own environment hooks/run.sh sets CAIRN_SITE=1, and
-    site-packages (with jsonschema) are added only when a project schema needs them."""
-    try:
-        import jsonschema
-    except ImportError:
-        if not sys.flags.no_site or os.environ.get("CAIRN_SITE") != "1":
-            return False
-        import site
-
-        site.main()
-        try:
-            import jsonschema  # noqa: F401
-        except ImportError:
-            return False
-    return True
-
-
 def check_with_jsonschema(schema_file: Path, data: object, *, limit: int = 5) -> list[str] | None:
     """Problems of `data` against the schema in `schema_file`, checked with the
     `jsonschema` package (the draft the schema declares, 2020-12 when it declares none,
     date-time enforced); an empty list when valid. None when `jsonschema` cannot be
     imported: the caller records the check as pending. A schema file that cannot be
     read or is not a valid schema yields one problem that says so."""
-    if not _has_jsonschema():
+    if not importable("jsonschema"):  # site-packages added on the plugin's own environment only
         return None
     try:
         st = os.stat(schema_file)

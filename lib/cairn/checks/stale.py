@@ -33,10 +33,6 @@ from cairn.checks.gitstate import GitLook
 from cairn.model import Problem, Workflow, utcnow
 from cairn.pipeline import Pipeline, Settings
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from cairn.manager import CheckpointManager
-
 GIT_HEAD_MOVED = "git_head_moved"
 GIT_BRANCH_DELETED = "git_branch_deleted"
 GIT_WORKTREE_DELETED = "git_worktree_deleted"
@@ -182,16 +178,8 @@ def recovery(workflow_id: str, problems: list[Problem], pipeline: Pipeline, *, s
     return opts
 
 
-def mark(m: CheckpointManager, wf: Workflow, problems: list[Problem]) -> Workflow:
-    """Set `stale` when a check found a reason (a running workflow is left alone: its
-    session may be at work), and back to `paused` when a stale one has none left."""
+def reasons(wf: Workflow, problems: list[Problem]) -> list[Problem]:
+    """The problems that make a workflow `stale` (finished work does not expire)."""
     from cairn.status import Status
 
-    reasons = [p for p in problems if p.code in CODES
-               and not (p.code == EXPIRED and wf.status == Status.COMPLETED)]  # finished work does not expire
-    if reasons and wf.status in (Status.PAUSED, Status.FAILED, Status.COMPLETED):
-        why = "; ".join(f"[{p.code}] {p.message}" for p in reasons[:3])
-        return m.workflows.set_status(wf.workflow_id, Status.STALE, why[:500], "stale")
-    if not reasons and wf.status == Status.STALE:
-        return m.workflows.set_status(wf.workflow_id, Status.PAUSED, "the checks find nothing stale", "pause")
-    return wf
+    return [p for p in problems if p.code in CODES and not (p.code == EXPIRED and wf.status == Status.COMPLETED)]

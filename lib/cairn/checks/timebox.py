@@ -116,7 +116,7 @@ def in_child(schema_file: Path, data: object, limit: int, schema: object) -> lis
     request = json.dumps({"schema": str(schema_file), "data": data, "limit": limit})
     try:
         # the child has its own (main-thread) timer at the budget; the kill is a backstop
-        run = subprocess.run([sys.executable, "-c", "from cairn.checks.timebox import child; child()"],
+        run = subprocess.run([sys.executable, "-m", "cairn.checks.schema_child"],
                              input=request, capture_output=True, text=True, timeout=seconds + 10, env=env,
                              check=False)
     except subprocess.TimeoutExpired:
@@ -131,12 +131,3 @@ def in_child(schema_file: Path, data: object, limit: int, schema: object) -> lis
         tail = (run.stderr.strip().splitlines() or ["no output"])[-1][:200]
         return [f"$: schema {schema_file.name} could not be checked in a child process: {tail}"]
     return [str(p) for p in found]
-
-
-def child() -> None:
-    """The child's side of `in_child`: a request on stdin, the problems on stdout."""
-    from cairn.checks.schema import check_with_jsonschema
-
-    request = json.loads(sys.stdin.read())
-    found = check_with_jsonschema(Path(request["schema"]), request["data"], limit=int(request["limit"]))
-    print(json.dumps(found if found is not None else ["$: jsonschema is not importable in the child process"]))

@@ -39,9 +39,16 @@ def artifacts_root(args: argparse.Namespace) -> Path:
 def manager(args: argparse.Namespace) -> CheckpointManager:
     from cairn.manager import CheckpointManager
 
-    m = CheckpointManager(artifacts_root(args))
+    m = CheckpointManager(artifacts_root(args), on_reach=_replay_kept)
     _opened.append(m)
     return m
+
+
+def _replay_kept(root: Path) -> list[str]:
+    """The next command that reaches the shared store sends what hooks kept meanwhile."""
+    from cairn.hooks import replay_kept
+
+    return replay_kept(root)
 
 
 def start_run() -> None:

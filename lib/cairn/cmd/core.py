@@ -20,7 +20,7 @@ from cairn.cmd.common import (
     settle_pending,
 )
 from cairn.errors import EXIT_OK, EXIT_PROBLEM, ConfinementError
-from cairn.model import Problem
+from cairn.model import FORMAT, Problem
 
 
 class FormatCheck(TypedDict):
@@ -85,7 +85,7 @@ def check_format(folder: Path) -> tuple[FormatCheck, list[Problem]]:
     if found is None:
         return FormatCheck(state="not checked", note="checkpoint.json format not checked: the Python package "
                            "jsonschema is not installed here"), []
-    problems = [Problem("checkpoint_invalid", shown, f"{shown} does not match format 3.1: {p}") for p in found]
+    problems = [Problem("checkpoint_invalid", shown, f"{shown} does not match format {FORMAT}: {p}") for p in found]
     return FormatCheck(state="invalid" if problems else "ok", note=None), problems
 
 
@@ -111,9 +111,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     report.problems += bad
     pending = sorted(p for p, r in wf.artifacts.items() if r.check == "pending")
     if not args.fast:  # a full check decides whether the workflow is stale
-        from cairn.checks.stale import mark
-
-        wf = mark(m, wf, report.problems)
+        wf = m.mark_stale(wf, report.problems)
     options = recovery(wid, report.problems, wf.pipeline, status=wf.status.value)
     if args.json:
         emit_json({**report.to_dict(), "recovery": options, "checkpoint_format": fmt["state"],

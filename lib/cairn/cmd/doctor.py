@@ -3,8 +3,9 @@
 1. The database: a damaged one is moved aside (kept) and rebuilt from the checkpoint.json
    projections (`cairn.project.rebuild`); a missing one is rebuilt the same way; a
    workflow folder whose projection the database does not know is imported.
-2. Projections: every workflow's checkpoint.json that is missing, damaged, behind or
-   foreign is rewritten from the database; the `.open`/`.running` markers too.
+2. Projections: every workflow's checkpoint.json that is missing, damaged, behind,
+   foreign or in an older format is rewritten from the database; the `.open`/`.running`
+   markers too.
 3. Leftovers: temp files of killed writers, folders of interrupted removals.
 4. Artifacts whose schema check is "pending" (recorded where no validator was available)
    are checked again here and the outcome reported.
@@ -173,7 +174,7 @@ def sweep(root: Path, ids: list[str]) -> int:
 
     removed = safefs.sweep_temps(root) + sum(safefs.sweep_temps(root / wid) for wid in ids)
     removed += sweep_deliveries(root)
-    from cairn.hook_edits import EDITS_DIR
+    from cairn.edits import EDITS_DIR
 
     removed += sweep_deliveries(root, name=EDITS_DIR)
     for entry in os.scandir(root):

@@ -195,7 +195,7 @@ def register(sub: Subparsers) -> None:
 
     p = sub.add_parser("show", help="the full checkpoint, its history and audit trail",
                        description="The full checkpoint with its history and audit trail: readable on a "
-                       "terminal; checkpoint.json (format 3.1) otherwise, or with --json.",
+                       "terminal; checkpoint.json (format 3.2) otherwise, or with --json.",
                        epilog="Exit codes: 0 ok, 1 workflow not found, 2 usage error.")
     p.add_argument("workflow_id", metavar="ID")
     p.add_argument("--json", action="store_true", help="checkpoint.json as the database has it now")

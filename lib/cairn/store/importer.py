@@ -2,7 +2,7 @@
 
 Used on the first open of a project's database (workflows written by Cairn's file store,
 format 3.0, and by autonomous-dev, 2.0) and to rebuild a lost or damaged database from
-the projections (3.1). What cannot be recovered is said, per workflow, never skipped in
+the projections (3.2, and 3.1 written before it). What cannot be recovered is said, per workflow, never skipped in
 silence. Files are kept: the checkpoint.json found is archived as
 `checkpoints/original-checkpoint.json` before the projection replaces it. Standard
 library only.
@@ -30,12 +30,13 @@ from pathlib import Path
 
 from cairn import safefs
 from cairn.errors import CairnError
-from cairn.model import ArtifactRecord, utcnow
+from cairn.model import FORMAT, ArtifactRecord, iso, utcnow
 from cairn.paths import check_workflow_id
 from cairn.pipeline import Pipeline
 from cairn.status import Status
-from cairn.store import Tx
+from cairn.store import Tx, durable
 from cairn.store.legacy import ARCHIVE, HISTORY_DIR, JSON, Found, _dict, _i, _list, _s, _ts, read_folder
+from cairn.store.projection import read_raw
 
 # What a damaged or hand-edited record can make the import raise (its savepoint is rolled
 # back and the folder reported): wrong types and values, a missing key, nesting too deep,
@@ -68,7 +69,7 @@ class _Importer:
 
             raw = upgrade(raw, self.default)
             version = "3.0"
-        if version not in ("3.0", "3.1"):
+        if version not in ("3.0", "3.1", "3.2"):
             raise CairnError(f"format {version!r} is not one Cairn reads", hint="it was written by another tool")
         self.raw, self.version = raw, version
         wid = check_workflow_id(str(raw.get("workflow_id")))
@@ -121,18 +122,24 @@ class _Importer:
         for s in map(_dict, _list(raw.get("sessions"))):
             sid = _s(s.get("session_id"))
             if sid:
-                tx.touch_session(wid, sid[:200], _ts(s.get("first_seen"), self.updated), _s(s.get("source")))
-                tx.touch_session(wid, sid[:200], _ts(s.get("last_seen"), self.updated))
+                host = _s(s.get("host"))  # 3.2 (3.1 and older: this machine's, as before)
+                tx.touch_session(wid, sid[:200], _ts(s.get("first_seen"), self.updated), _s(s.get("source")), host)
+                tx.touch_session(wid, sid[:200], _ts(s.get("last_seen"), self.updated), host=host)
+        seqs = _dict(raw.get("parameters_seq"))  # 3.2; before, each at the record's checkpoint
         for key, value in _dict(raw.get("parameters")).items():
-            tx.set_parameter(wid, str(key), str(value), self.final)
-        for name, value in _dict(raw.get("pins")).items():
-            tx.put_pin(wid, str(name)[:200], str(value), 1)
+            tx.set_parameter(wid, str(key), str(value), _i(seqs.get(key)) or self.final)
+        durable.pins(tx, wid, raw)
+        durable.breakpoints(tx, wid, raw, self.final, self.now, self.report.notes)
         parent = _s(raw.get("parent"))
         if parent:
             tx.set_parent(wid, parent[:128])
         shown = "2.0" if self.legacy else version
-        tx.add_audit(wid, self.final, self.now, "imported", f"from {self.folder.name}/checkpoint.json (format "
-                     f"{shown})" + (f"; {'; '.join(self.found.notes)}" if self.found.notes else ""))
+        if version == "3.1":
+            self.report.notes.append(f"{wid}: {durable.BEFORE_32}")
+        if version != FORMAT:  # a 3.2 projection is the database's own image: rebuilt from it, nothing is added,
+            # so the projection comes back byte for byte and a second rebuild changes nothing
+            tx.add_audit(wid, self.final, self.now, "imported", f"from {self.folder.name}/checkpoint.json (format "
+                         f"{shown})" + (f"; {'; '.join(self.found.notes)}" if self.found.notes else ""))
         return wid
 
     # -- marks
@@ -140,7 +147,7 @@ class _Importer:
         raw, snaps = self.raw, self.found.snapshots
         final = _i(raw.get("seq")) or 1
         marks: list[tuple[int, str, datetime, str | None]] = []
-        if self.version == "3.1":
+        if self.version in ("3.1", "3.2"):
             marks = [(_i(h.get("seq")) or 0, str(h.get("type")), _ts(h.get("at"), self.updated),
                       _s(h.get("session_id"))) for h in map(_dict, _list(raw.get("history")))]
         elif self.found.kinds and not self.legacy:
@@ -217,6 +224,7 @@ class _Importer:
                 changed = [(_s(c.get("path")), _s(c.get("how")) or "git") for c in map(_dict, _list(a.get("changed")))]
                 for how in dict.fromkeys(h for p, h in changed if p):
                     tx.add_changes(aid, [str(p)[:4096] for p, h in changed if p and h == how], how)
+                durable.attempt_facts(tx, wid, aid, a, self.now)
                 if ended_as in ("completed", "skipped") and not undone:
                     self.effective[stage] = aid  # a later failed attempt leaves it effective
 
@@ -318,7 +326,7 @@ def _record(r: JSON, agent: str, now: datetime) -> ArtifactRecord | None:
 
 
 def import_record(tx: Tx, folder: Path, found: Found, default: Pipeline, report: ImportReport) -> str:
-    """Import one workflow folder's record (3.1, 3.0 or 2.0); its id."""
+    """Import one workflow folder's record (3.2, 3.1, 3.0 or 2.0); its id."""
     return _Importer(tx, folder, found, default, report).run()
 
 
@@ -331,13 +339,28 @@ def _archive(folder: Path, original: bytes | None) -> None:
         safefs.create_in(folder / HISTORY_DIR, ARCHIVE, original)
 
 
+def _last_change(entry: os.DirEntry[str]) -> str:
+    """When the folder's record last changed (its `updated_at`, "" when unreadable): the
+    folders are imported in that order, so the store's order of changes (the `activity`
+    table: which workflow `latest` and a new session's offer name) is re-derived from the
+    checkpoints' times, as migration 0002 derived it, not from the folders' names."""
+    if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
+        return ""
+    try:
+        raw = read_raw(Path(entry.path))
+    except (OSError, ValueError, CairnError):
+        return ""
+    updated = raw.get("updated_at")
+    return iso(_ts(updated, utcnow())) if isinstance(updated, str) else ""
+
+
 def import_folders(tx: Tx, root: Path, default: Pipeline, *, only: set[str] | None = None) -> ImportReport:
     """Import every workflow folder under `root` the database does not know. A folder that
     cannot be imported is reported and changes nothing (its part is rolled back)."""
     report = ImportReport()
     known = set(tx.ids())
     try:
-        entries = sorted(os.scandir(root), key=lambda e: e.name)
+        entries = sorted(os.scandir(root), key=lambda e: (_last_change(e), e.name))
     except OSError:
         return report
     for e in entries:
@@ -367,7 +390,7 @@ def import_folders(tx: Tx, root: Path, default: Pipeline, *, only: set[str] | No
         report.imported.append(wid)
         report.notes += [f"{wid}: {n}" for n in found.notes]
         try:
-            if str(found.raw.get("version")) != "3.1":  # a projection is rendered from the database anyway
+            if str(found.raw.get("version")) not in ("3.1", "3.2"):  # a projection is rendered from the database anyway
                 _archive(folder, found.original)
         except (OSError, CairnError) as exc:
             report.notes.append(f"{wid}: the original checkpoint.json could not be archived ({exc})")

@@ -1,5 +1,5 @@
 """What older versions left in a workflow folder, read without following links:
-`checkpoint.json` (3.1 projection, 3.0 file store, 2.0 autonomous-dev) and, for 3.0, the
+`checkpoint.json` (3.2 and 3.1 projections, 3.0 file store, 2.0 autonomous-dev) and, for 3.0, the
 history entries `checkpoints/NNNNNNNN-<type>.json`. Standard library only."""
 
 from __future__ import annotations

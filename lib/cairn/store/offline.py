@@ -22,7 +22,7 @@ import hmac
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from cairn import safefs
@@ -121,7 +121,13 @@ def pending(root: Path) -> int:
 _replaying = False  # a replayed handler opens the store again: it must not replay in turn
 
 
-def reached(root: Path, env: Mapping[str, str]) -> list[str]:
+Handle = Callable[[str, bytes, Path, Mapping[str, str]], None]
+"""Applies one kept event (event name, payload, project folder, environment): the hook
+boundary's own handlers (`cairn.hooks.replay_kept`), passed down so the store never
+imports the hooks."""
+
+
+def reached(root: Path, env: Mapping[str, str], handle: Handle) -> list[str]:
     """This process reached the shared store: hooks may try it again, and what they kept
     is sent now (`replay`). Two stats when there is nothing to do."""
     if os.path.lexists(root / DOWN_MARK):
@@ -130,21 +136,18 @@ def reached(root: Path, env: Mapping[str, str]) -> list[str]:
     if not os.path.exists(root / OFFLINE_DB):
         return []
     try:
-        return replay(root, env)
+        return replay(root, env, handle)
     except (OSError, sqlite3.Error, CairnError) as exc:  # the command goes on; the events wait
         return [f"the events kept in {root / OFFLINE_DB} could not be sent: {exc}"]
 
 
-def replay(root: Path, env: Mapping[str, str]) -> list[str]:
+def replay(root: Path, env: Mapping[str, str], handle: Handle) -> list[str]:
     """Send the kept events to the store, oldest first (one replayer at a time). Returns
     what to tell: how many were sent, and any that could not be applied."""
     global _replaying
     path = root / OFFLINE_DB
     if _replaying or not path.is_file() or path.is_symlink():
         return []
-    from cairn.hookio import Hook, parse
-    from cairn.hooks import HANDLERS
-
     try:
         lock = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except OSError as exc:  # a planted link, a folder that refuses: the events wait, the command goes on
@@ -163,15 +166,13 @@ def replay(root: Path, env: Mapping[str, str]) -> list[str]:
         with _open(root) as db:
             rows = db.execute("SELECT id, event, payload, project, seal FROM pending ORDER BY id").fetchall()
             for rid, event, raw, project, seal in rows:
-                handler = HANDLERS.get(event)
                 if not key or not hmac.compare_digest(str(seal), _seal(key, str(event), bytes(raw), str(project))) \
                         or os.path.realpath(str(project)) != here:
                     foreign += 1
                     db.execute("DELETE FROM pending WHERE id = ?", (rid,))
                     continue
                 try:
-                    if handler is not None:
-                        handler(Hook(event, parse(bytes(raw)), Path(project), {**env, "CLAUDE_PROJECT_DIR": project}))
+                    handle(str(event), bytes(raw), Path(project), env)
                 except StoreUnreachable:
                     break  # gone again: the rest waits for the next time, in order
                 except CairnError as exc:

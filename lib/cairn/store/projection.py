@@ -19,7 +19,18 @@ from typing import TypedDict
 
 from cairn import safefs
 from cairn.errors import ConfinementError
-from cairn.model import FORMAT, ArtifactRecord, Attempt, AuditEvent, Mark, SessionRecord, Workflow, iso
+from cairn.model import (
+    FORMAT,
+    ArtifactRecord,
+    Attempt,
+    AuditEvent,
+    Breakpoint,
+    Effect,
+    Mark,
+    SessionRecord,
+    Workflow,
+    iso,
+)
 from cairn.redact import redact_json
 
 CHECKPOINT_FILE = "checkpoint.json"
@@ -34,6 +45,7 @@ class Seen(TypedDict):
     seq: int
     uid: str | None
     workflow_id: str | None
+    version: str | None
 
 
 def _artifact(r: ArtifactRecord) -> dict[str, JSONValue]:
@@ -41,7 +53,18 @@ def _artifact(r: ArtifactRecord) -> dict[str, JSONValue]:
             "inode": r.inode, "schema": r.schema, "check": r.check, "recorded_at": iso(r.recorded_at)}
 
 
-def _attempt(a: Attempt) -> dict[str, JSONValue]:
+def _effect(e: Effect) -> dict[str, JSONValue]:
+    return {"kind": e.kind, "target": e.target, "url": e.url, "detail": e.detail,
+            "at": iso(e.at) if e.at else None, "tool_use_id": e.tool_use_id}
+
+
+def _breakpoint(b: Breakpoint) -> dict[str, JSONValue]:
+    return {"stage": b.stage, "set_seq": b.set_seq, "set_at": iso(b.set_at), "source": b.source,
+            "decided_seq": b.decided_seq, "decided_at": iso(b.decided_at) if b.decided_at else None,
+            "decision": b.decision, "feedback": b.feedback, "rerun": b.rerun}
+
+
+def _attempt(a: Attempt, effects: list[Effect]) -> dict[str, JSONValue]:
     return {
         "number": a.number, "started_at": iso(a.started_at),
         "ended_at": iso(a.ended_at) if a.ended_at else None, "outcome": a.outcome, "ended_as": a.outcome_end,
@@ -54,12 +77,14 @@ def _attempt(a: Attempt) -> dict[str, JSONValue]:
         **({"git": json.loads(a.git)} if a.git else {}),
         **({"consumed": json.loads(a.consumed)} if a.consumed else {}),
         **({"changed": [{"path": p, "how": h} for p, h in a.changed]} if a.changed else {}),
+        **({"code_start": json.loads(a.code_start)} if a.code_start else {}),
+        **({"effects": [_effect(e) for e in effects]} if effects else {}),
     }
 
 
 def _session(s: SessionRecord) -> dict[str, JSONValue]:
     return {"session_id": s.session_id, "first_seen": iso(s.first_seen), "last_seen": iso(s.last_seen),
-            "source": s.source}
+            "source": s.source, "host": s.host}
 
 
 def _mark(m: Mark) -> dict[str, JSONValue]:
@@ -90,20 +115,29 @@ def _piece(key: Hashable, make: Callable[[], JSONValue]) -> _Encoded:
     return found
 
 
-def _attempt_piece(a: Attempt) -> _Encoded:
-    # every field `_attempt` shows (an Attempt is mutable, so not a key itself)
+def _attempt_piece(a: Attempt, effects: list[Effect]) -> _Encoded:
+    # every field `_attempt` shows (an Attempt is mutable, so not a key itself; an attempt
+    # rarely has effects, and their details are dicts: they enter the key as their JSON)
     key = ("attempt", a.id, a.stage, a.number, a.started_at, a.outcome_end, a.ended_at, a.error, a.agent_id,
            a.session_id, a.started_seq, a.ended_seq, a.invalidated_seq, a.artifacts, a.usage, a.git, a.consumed,
-           a.changed)
-    return _piece(key, lambda: _attempt(a))
+           a.changed, a.code_start, _compact([_effect(e) for e in effects]) if effects else None)
+    return _piece(key, lambda: _attempt(a, effects))
 
 
-def _stage_piece(attempts: list[Attempt]) -> _Encoded:
-    return _Encoded('{"attempts": [' + ", ".join(_attempt_piece(a) for a in attempts) + "]}")
+Effects = dict[int, list[Effect]]
+
+
+def _stage_piece(attempts: list[Attempt], effects: Effects) -> _Encoded:
+    return _Encoded('{"attempts": [' + ", ".join(_attempt_piece(a, effects.get(a.id, [])) for a in attempts)
+                    + "]}")
+
+
+def _stage_plain(attempts: list[Attempt], effects: Effects) -> JSONValue:
+    return {"attempts": [_attempt(a, effects.get(a.id, [])) for a in attempts]}
 
 
 def _render(wf: Workflow, item: Callable[[Hashable, Callable[[], JSONValue]], object],
-            stage: Callable[[list[Attempt]], object]) -> dict[str, object]:
+            stage: Callable[[list[Attempt], Effects], object]) -> dict[str, object]:
     """The projection's fields; `item` and `stage` make the entries of its long lists and
     maps (plain objects for `render`, encoded pieces for `encode`)."""
     pipeline = wf.pipeline
@@ -111,6 +145,9 @@ def _render(wf: Workflow, item: Callable[[Hashable, Callable[[], JSONValue]], ob
     done = [*completed, *skipped]
     ready = pipeline.ready(done)
     artifacts = wf.artifacts
+    effects: Effects = {}
+    for e in wf.effects:
+        effects.setdefault(e.attempt_id, []).append(e)
     return {
         "version": FORMAT,
         "note": NOTE,
@@ -131,13 +168,15 @@ def _render(wf: Workflow, item: Callable[[Hashable, Callable[[], JSONValue]], ob
         "progress": {"completed": len(done), "total": len(pipeline)},
         "artifacts_created": list(artifacts),
         "artifacts": {p: item(("artifact", r), partial(_artifact, r)) for p, r in artifacts.items()},
-        "agents": {name: stage(st.attempts) for name, st in wf.agents.items()},
+        "agents": {name: stage(st.attempts, effects) for name, st in wf.agents.items()},
         "sessions": [item(("session", s), partial(_session, s)) for s in wf.sessions],
         "parameters": wf.parameters,
+        **({"parameters_seq": wf.parameter_seqs} if wf.parameters else {}),
         "metadata": wf.metadata,
         "git": json.loads(wf.git) if wf.git else None,
         **({"parent": wf.parent} if wf.parent else {}),
-        **({"pins": wf.pins} if wf.pins else {}),
+        **({"pins": wf.pins, "pins_seq": wf.pin_seqs} if wf.pins else {}),
+        **({"breakpoints": [_breakpoint(b) for b in wf.breakpoints]} if wf.breakpoints else {}),
         "pipeline": pipeline.to_dict(),
         "history": [item(("mark", m), partial(_mark, m)) for m in wf.marks],
         "audit": [item(("event", e), partial(_event, e)) for e in wf.audit],
@@ -146,7 +185,7 @@ def _render(wf: Workflow, item: Callable[[Hashable, Callable[[], JSONValue]], ob
 
 def render(wf: Workflow) -> dict[str, JSONValue]:
     """The projection as a JSON object (derived fields included: it is for reading)."""
-    return _render(wf, lambda _key, make: make(), lambda attempts: {"attempts": [_attempt(a) for a in attempts]})
+    return _render(wf, lambda _key, make: make(), _stage_plain)
 
 
 def _compact(value: object) -> str:
@@ -228,6 +267,7 @@ def seen(folder: Path) -> Seen | None:
         raw = read_raw(folder)
     except (OSError, ValueError, ConfinementError):
         return None
-    seq, uid, wid = raw.get("seq"), raw.get("workflow_uid"), raw.get("workflow_id")
+    seq, uid, wid, version = raw.get("seq"), raw.get("workflow_uid"), raw.get("workflow_id"), raw.get("version")
     return Seen(seq=seq if isinstance(seq, int) and not isinstance(seq, bool) else -1,
-                uid=uid if isinstance(uid, str) else None, workflow_id=wid if isinstance(wid, str) else None)
+                uid=uid if isinstance(uid, str) else None, workflow_id=wid if isinstance(wid, str) else None,
+                version=version if isinstance(version, str) else None)

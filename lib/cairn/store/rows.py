@@ -125,13 +125,17 @@ class RowReader:
         sessions = [SessionRecord(r[0], _time(r[1]), _time(r[2]), r[3], r[4]) for r in db.execute(
             "SELECT session_id, first_seen, last_seen, source, host FROM sessions WHERE workflow_id = ? "
             "ORDER BY first_seen", (workflow_id,))]
-        params = {r[0]: r[1] for r in db.execute(
-            "SELECT key, value FROM parameters WHERE workflow_id = ? ORDER BY key", (workflow_id,))}
+        param_rows = db.execute("SELECT key, value, seq FROM parameters WHERE workflow_id = ? ORDER BY key",
+                                (workflow_id,)).fetchall()
+        params = {r[0]: r[1] for r in param_rows}
         last_seen = max((s.last_seen for s in sessions), default=None)
+        pins = db.execute("SELECT name, value, seq FROM pins WHERE workflow_id = ? ORDER BY name",
+                          (workflow_id,)).fetchall()
         return Workflow(workflow_id, uid, request, parse_iso(created), self._pipeline(digest),
                         Status(status), reason, json.loads(metadata), git, attempts, marks, events,
                         sessions, params, last_seen, tuple(self.breakpoints(workflow_id)), parent,
-                        self.pins(workflow_id))
+                        {r[0]: r[1] for r in pins}, {r[0]: r[2] for r in pins}, tuple(self.effects(workflow_id)),
+                        {r[0]: r[2] for r in param_rows})
 
     def _attempts(self, workflow_id: str, stage: str | None = None) -> list[Attempt]:
         """The workflow's attempts (all, or one stage's), in order, with their artifacts and changed files."""

@@ -156,12 +156,13 @@ class SqlTx(RowReader):
         self.db.execute("UPDATE attempts SET usage = ? WHERE id = ?", (usage, attempt_id))
 
     def touch_session(self, workflow_id: str, session_id: str, at: datetime,
-                      source: str | None = None) -> None:
+                      source: str | None = None, host: str | None = None) -> None:
+        """`host`: the machine the session ran on, this one when None (a rebuild passes the recorded one)."""
         self.db.execute(
             "INSERT INTO sessions(workflow_id, session_id, first_seen, last_seen, source, host)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(workflow_id, session_id) DO UPDATE SET"
             " last_seen = excluded.last_seen, source = coalesce(excluded.source, sessions.source),"
-            " host = excluded.host", (workflow_id, session_id, iso(at), iso(at), source, HOST))
+            " host = excluded.host", (workflow_id, session_id, iso(at), iso(at), source, host or HOST))
 
     def heartbeat(self, session_id: str, at: datetime) -> list[str]:
         wids = self.session_workflows(session_id, [Status.RUNNING])
