@@ -13,6 +13,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Hashable
+from dataclasses import fields
 from functools import partial
 from pathlib import Path
 from typing import TypedDict
@@ -115,12 +116,14 @@ def _piece(key: Hashable, make: Callable[[], JSONValue]) -> _Encoded:
     return found
 
 
+_ATTEMPT_FIELDS = tuple(f.name for f in fields(Attempt))
+
+
 def _attempt_piece(a: Attempt, effects: list[Effect]) -> _Encoded:
-    # every field `_attempt` shows (an Attempt is mutable, so not a key itself; an attempt
-    # rarely has effects, and their details are dicts: they enter the key as their JSON)
-    key = ("attempt", a.id, a.stage, a.number, a.started_at, a.outcome_end, a.ended_at, a.error, a.agent_id,
-           a.session_id, a.started_seq, a.ended_seq, a.invalidated_seq, a.artifacts, a.usage, a.git, a.consumed,
-           a.changed, a.code_start, _compact([_effect(e) for e in effects]) if effects else None)
+    # keyed by every field of the attempt (it is mutable, so not a key itself) and its
+    # effects, which are rare and hold dicts: they enter the key as their JSON
+    key = ("attempt", *(getattr(a, name) for name in _ATTEMPT_FIELDS),
+           _compact([_effect(e) for e in effects]) if effects else None)
     return _piece(key, lambda: _attempt(a, effects))
 
 
