@@ -56,6 +56,7 @@ def assert_projected(m: CheckpointManager, wid: str) -> Workflow:
     wf = stored(m, wid)
     disk = on_disk(m, wid)
     assert disk == json.loads(projection.encode(wf))
+    assert disk == json.loads(json.dumps(projection.render(wf)))  # encode's cached pieces are not stale
     assert disk["seq"] == wf.seq and disk["workflow_uid"] == wf.uid and disk["version"] == "3.2"
     return wf
 
