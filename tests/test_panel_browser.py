@@ -3,8 +3,8 @@
 real process. Load, read the cards, press the actions (each asks for confirmation and
 shows its result), watch the page follow a change made elsewhere, and keep screenshots.
 
-Screenshots go to `$CAIRN_TEST_ARTIFACTS/panel` (default `build/test-artifacts/panel`,
-git-ignored); the run's summary names the folder. `CAIRN_UPDATE_SCREENSHOT=1` also rewrites the
+Screenshots go to `$CAIRN_TEST_ARTIFACTS/panel` (default: under pytest's base temp folder,
+outside the repository); the run's summary names the folder. `CAIRN_UPDATE_SCREENSHOT=1` also rewrites the
 README's `docs/img/panel.png`. Skipped, with the reason, without Chromium or Playwright.
 """
 
@@ -34,8 +34,10 @@ if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
                 allow_module_level=True)
 
 
-def shots() -> Path:
-    folder = Path(os.environ.get("CAIRN_TEST_ARTIFACTS", REPO / "build" / "test-artifacts")) / "panel"
+def shots(base: Path) -> Path:
+    """Outside the repository (Claude Code copies the plugin folder whole) and outside the
+    home: pytest's base temp folder (it keeps the last runs) unless CI names one."""
+    folder = Path(os.environ.get("CAIRN_TEST_ARTIFACTS", base / "test-artifacts")) / "panel"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -71,9 +73,9 @@ def confirm(page: sync_api.Page, *, feedback: str | None = None, stage: str | No
 
 
 def test_panel_in_chromium(browser: sync_api.BrowserContext, panel: tuple[Server, CheckpointManager],
-                           request: pytest.FixtureRequest) -> None:
+                           request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> None:
     server, m = panel
-    out = shots()
+    out = shots(tmp_path_factory.getbasetemp())
     request.config.stash[SHOTS] = out  # said at the end of the run
     browser.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.origin)
     page = browser.new_page()
