@@ -293,3 +293,20 @@ def test_hooks_process_sees_what_the_library_wrote(mgr: CheckpointManager, wf: s
     out = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(LIB), str(root), wf], capture_output=True,
                          text=True, timeout=60, check=True)
     assert out.stdout.strip() == "3"
+
+
+def test_finished_since_walks_the_checkpoint_time_index(mgr: CheckpointManager, wf: str) -> None:
+    """"Completed today" must cost what happened today: SQLite's planner, left alone,
+    scanned every checkpoint of the history (in key order, to skip sorting the GROUP BY)."""
+    assert isinstance(mgr.store, SqliteStore)
+    db = mgr.store.db
+    seen: list[str] = []
+    db.set_trace_callback(seen.append)
+    try:
+        with mgr.store.read() as r:
+            r.finished_since(utcnow())
+    finally:
+        db.set_trace_callback(None)
+    [sql] = [s for s in seen if "max(at)" in s]
+    plan = " | ".join(row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql))
+    assert "INDEX marks_at" in plan and "SCAN marks" not in plan, plan
