@@ -12,10 +12,9 @@ import re
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from cairn import liveness
-from cairn.accounting import CostJSON, cost_json, render_cost
 from cairn.breakpoints import waiting
 from cairn.humanize import ago, clock, duration
 from cairn.liveness import Liveness
@@ -23,6 +22,9 @@ from cairn.manager import CheckpointManager
 from cairn.model import Summary, Workflow, parse_iso, utcnow
 from cairn.status import ACTIVE, FINISHED, Status
 from cairn.store import Reader
+
+if TYPE_CHECKING:  # accounting (~2 ms to import) serves only the one-workflow view, not the overview
+    from cairn.accounting import CostJSON
 
 RECENT_COMPLETED = 5
 # (JSON key, title, display states of `cairn.liveness`): the dashboard's groups, in order.
@@ -288,6 +290,8 @@ def status_at_marks(wf: Workflow) -> list[str]:
 
 def detail(m: CheckpointManager, wid: str, *, now: datetime | None = None,
            history_limit: int = 30) -> DetailJSON:
+    from cairn import accounting
+
     now = now or utcnow()
     wf = m.load(wid)
     next_up = ready(wf)
@@ -315,13 +319,15 @@ def detail(m: CheckpointManager, wid: str, *, now: datetime | None = None,
         "progress": base["progress"], "agent": base["agent"], "agent_role": base["agent_role"],
         "last_error": base["last_error"], "next_agents": next_up, "parameters": dict(wf.parameters),
         "stages": stages, "history": history[-history_limit:], "history_total": len(wf.marks),
-        "cost": cost_json(wf),
+        "cost": accounting.cost_json(wf),
         "hosts": list(dict.fromkeys(s.host for s in wf.sessions if s.host)),
     }
 
 
 # ---------------------------------------------------------------------- text
 def render_detail(data: DetailJSON, *, color: bool = False) -> str:
+    from cairn import accounting
+
     now = utcnow()
     p = data["progress"]
     reason = f" ({short(data['status_reason'], 80)})" if data["status_reason"] else ""
@@ -348,7 +354,7 @@ def render_detail(data: DetailJSON, *, color: bool = False) -> str:
                    f"{short(', '.join(s['artifacts']) or '-', 40)}")
         if s["last_error"] and s["state"] in ("failed", "interrupted", "invalidated", "skipped"):
             out.append(f"  {'':<18} {short(s['last_error'], 70)}")
-    out += render_cost(data["cost"])
+    out += accounting.render_cost(data["cost"])
     shown, total = len(data["history"]), data["history_total"]
     out += ["", f"  Checkpoint history ({total}" + (f", last {shown} shown)" if shown < total else ")")]
     for h in data["history"]:
