@@ -6,7 +6,8 @@ or unreachable, or this interpreter cannot import psycopg (hooks run on the stan
 library) — never blocks the session: its event (the hook payload, as Claude Code sent
 it) is appended to `.claude/artifacts/offline.db`, a SQLite file of the project, and the
 session is told once. The next `cairn` command or hook that reaches the server replays
-the kept events in their order through the same hook handlers, before its own work.
+the kept events in their order through the same hook handlers, before its own work,
+each recording the time it was kept (`kept_at`), not the time it is sent.
 Replaying is merging, never duplicating: every hook delivery counts once in the store
 (an attempt per agent id, a dispatch per tool use id, a SessionStart answer per
 session), so an event that did reach the server before the connection broke changes
