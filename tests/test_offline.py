@@ -199,3 +199,51 @@ def test_a_planted_side_file_of_the_offline_file_stops_nothing_but_the_replay(sh
     assert status.returncode == 0, status.stderr
     assert "could not be sent" in status.stderr and "symbolic link" in status.stderr
     assert outside.read_bytes() == b""
+
+
+def test_replayed_events_keep_the_time_they_happened(shared: Hooks) -> None:
+    """A stage completed while the server was away shows when it completed, not when the
+    next command sent it: its attempt, its checkpoint and its audit carry the hook's time;
+    the store's order of commits is still the order they were sent in."""
+    from cairn.model import utcnow
+
+    seq = server_view(shared).seq
+    t0 = utcnow()
+    fire(shared, "SubagentStart", agent_type="cairn:researcher")
+    t1 = utcnow()
+    research = json.loads((EXAMPLES / "research.json").read_text())
+    (shared.root / WID / "research.json").write_text(json.dumps({**research, "workflow_id": WID}))
+    t2 = utcnow()
+    fire(shared, "SubagentStop", agent_type="cairn:researcher")
+    t3 = utcnow()
+    assert pending(shared.root) == 2
+
+    status = cairn_in(shared.project, "status")
+    assert status.returncode == 0, status.stderr
+    wf = server_view(shared)
+    [attempt] = [a for a in wf.attempts if a.stage == "researcher"]
+    assert attempt.outcome == "completed"
+    assert t0 <= attempt.started_at <= t1  # not the replay's time (after t3)
+    assert attempt.ended_at is not None and t2 <= attempt.ended_at <= t3
+    new = [mk for mk in wf.marks if mk.seq > seq]
+    assert [mk.seq for mk in new] == list(range(seq + 1, wf.seq + 1))  # commit order: the replay's
+    assert all(t0 <= mk.at <= t3 for mk in new) and new[-1].at >= t2
+    assert all(t0 <= ev.at <= t3 for ev in wf.audit if ev.seq > seq)
+
+
+def test_a_kept_time_is_never_later_than_its_replay() -> None:
+    """A clock that was ahead, or a row edited by hand: the replay's own time; a time that
+    cannot be read: the same."""
+    from datetime import datetime, timedelta, timezone
+
+    from cairn.model import iso, utcnow
+    from cairn.store.offline import _now, kept_at
+
+    now = utcnow()
+    assert kept_at(iso(now + timedelta(hours=3)), now) == now
+    assert kept_at("not a time", now) == now
+    earlier = now - timedelta(hours=4)
+    assert kept_at(iso(earlier), now) == earlier
+    assert kept_at("2020-01-02T03:04:05Z", now) == datetime(2020, 1, 2, 3, 4, 5, tzinfo=timezone.utc)  # older rows
+    recorded = kept_at(_now(), utcnow())  # what a hook keeps: to the microsecond, read back as it was
+    assert now <= recorded <= utcnow()

@@ -321,6 +321,7 @@ def test_sessions_first_and_last_seen(store: Store) -> None:
         tx.touch_session("wf-a", "s1", t(1), "create")
         tx.touch_session("wf-a", "s1", t(5))  # no source: the old one stays
         tx.touch_session("wf-a", "s2", t(3), "resume")
+        tx.touch_session("wf-a", "s1", t(4))  # an older time (a replayed hook event): last seen stays
     with store.read() as r:
         wf = r.workflow("wf-a")
     assert wf is not None

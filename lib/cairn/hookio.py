@@ -12,6 +12,8 @@ from cairn.errors import CairnError
 
 TYPE_CHECKING = False  # `typing` costs a hook ~2 ms to import; annotations only need it
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from cairn.manager import CheckpointManager
 
 MAX_STDIN = 1 << 20  # hook payloads are small; anything bigger is not one
@@ -32,11 +34,13 @@ class BadPayload(CairnError):
 class Hook:
     """One hook call. (A plain class: `dataclasses` costs a hook ~4 ms of imports.)"""
 
-    __slots__ = ("env", "event", "on_reach", "payload", "project", "root")
+    __slots__ = ("clock", "env", "event", "on_reach", "payload", "project", "root")
 
     def __init__(self, event: str, payload: Json, project: Path, env: Mapping[str, str],
-                 on_reach: Callable[[Path], list[str]] | None = None) -> None:
+                 on_reach: Callable[[Path], list[str]] | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.on_reach = on_reach  # see CheckpointManager: the hook boundary's replay of kept events
+        self.clock = clock  # a replayed event: the time it was kept (CheckpointManager's `clock`)
         self.event = event
         self.payload = payload
         self.project = project
@@ -50,7 +54,8 @@ class Hook:
     def manager(self) -> CheckpointManager:
         from cairn.manager import CheckpointManager
 
-        return CheckpointManager(self.root, project_dir=self.project, hook=True, on_reach=self.on_reach)
+        return CheckpointManager(self.root, project_dir=self.project, hook=True, on_reach=self.on_reach,
+                                 clock=self.clock)
 
 
 def parse(raw: bytes) -> Json:

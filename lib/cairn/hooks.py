@@ -26,6 +26,7 @@ from cairn.status import INTERRUPTED_PREFIX, Status
 
 TYPE_CHECKING = False  # `typing` costs a hook ~2 ms to import; annotations only need it
 if TYPE_CHECKING:
+    from datetime import datetime
     from typing import BinaryIO, TextIO
 
 
@@ -168,10 +169,11 @@ HANDLERS: dict[str, Callable[[Hook], Output]] = {
 }
 
 
-def _replay_one(event: str, raw: bytes, project: Path, env: Mapping[str, str]) -> None:
+def _replay_one(event: str, raw: bytes, project: Path, env: Mapping[str, str], at: datetime) -> None:
+    """One kept event through its handler, its changes recorded at the time it was kept."""
     handler = HANDLERS.get(event)
     if handler is not None:  # no on_reach: a replayed event does not replay in turn
-        handler(Hook(event, parse(raw), project, {**env, "CLAUDE_PROJECT_DIR": str(project)}))
+        handler(Hook(event, parse(raw), project, {**env, "CLAUDE_PROJECT_DIR": str(project)}, clock=lambda: at))
 
 
 def replay_kept(root: Path) -> list[str]:

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from cairn.errors import ArtifactError, CairnError, NotResumable, WorkflowNotFound
-from cairn.model import ArtifactRecord, Problem, Summary, Workflow
+from cairn.model import ArtifactRecord, Problem, Summary, Workflow, utcnow
 from cairn.paths import check_workflow_id, default_artifacts_dir
 from cairn.pipeline import PROJECT_CONFIG, Pipeline, Settings
 from cairn.project import has_store, open_store, projection_state
@@ -29,11 +29,13 @@ Op = Callable[[Tx, Workflow, int, datetime], "str | None"]
 class CheckpointManager:
     def __init__(self, root: Path | None = None, *, project_dir: Path | None = None,
                  settings: Settings | None = None, store: Store | None = None, hook: bool = False,
-                 on_reach: Callable[[Path], list[str]] | None = None) -> None:
+                 on_reach: Callable[[Path], list[str]] | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
         """`hook`: opened by a hook, which must never make a session wait on a shared store
         that was just found unreachable (`cairn.store.offline.recently_down`). `on_reach`:
         called once the shared store is reached (the boundaries pass what sends the events
-        hooks kept while it was unreachable; its notes are told)."""
+        hooks kept while it was unreachable; its notes are told). `clock`: the time the
+        changes happened, when not now (a replayed hook event: `cairn.hooks.replay_kept`)."""
         self.root = Path(root) if root is not None else default_artifacts_dir()
         if project_dir is None and self.root.name == "artifacts" and self.root.parent.name == ".claude":
             project_dir = self.root.parent.parent
@@ -44,6 +46,7 @@ class CheckpointManager:
         self.notes: list[str] = []  # what a reader should be told (repairs, imports)
         self.hook = hook
         self.on_reach = on_reach
+        self.clock = clock
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -66,7 +69,7 @@ class CheckpointManager:
     @property
     def workflows(self) -> Workflows:
         if self._workflows is None:
-            self._workflows = Workflows(self.store, self.root)
+            self._workflows = Workflows(self.store, self.root, self.clock or utcnow)
         return self._workflows
 
     def exists(self) -> bool:

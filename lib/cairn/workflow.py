@@ -44,15 +44,16 @@ Change = Callable[[Tx, Workflow, int, datetime], "str | None"]
 
 
 class Workflows:
-    def __init__(self, store: Store, root: Path | None = None) -> None:
+    def __init__(self, store: Store, root: Path | None = None, clock: Callable[[], datetime] = utcnow) -> None:
         self.store = store
+        self.clock = clock  # when facts happened: a replayed hook event passes the time it was kept
         self.root = root  # where projections go; None for a store without a project folder
         self.warnings: list[str] = []
 
     def commit(self, workflow_id: str, kind: str, change: Change, *,
                session_id: str | None = None) -> Workflow:
         check_workflow_id(workflow_id)  # an id that could not name a folder is refused, not looked up
-        now = utcnow()
+        now = self.clock()
         try:
             with self.store.write() as tx:
                 wf = tx.workflow(workflow_id, audit=False)
@@ -62,7 +63,7 @@ class Workflows:
                 kind = change(tx, wf, seq, now) or kind
                 tx.add_mark(workflow_id, kind, now, session_id, seq)
                 if session_id:  # every change its holder makes keeps the lease alive for other hosts
-                    tx.refresh_lease(workflow_id, session_id, now)
+                    tx.refresh_lease(workflow_id, session_id, utcnow())  # liveness: never moved back by a replay
                 point("before_commit")
         except Unchanged:
             with self.store.read() as r:
@@ -142,7 +143,7 @@ class Workflows:
         if len(request) > MAX_REQUEST:
             raise UsageError(f"the request is {len(request)} characters; the limit is {MAX_REQUEST}",
                              hint="shorten it and put details in a file the agents can read")
-        now = utcnow()
+        now = self.clock()
         wid = check_workflow_id(workflow_id) if workflow_id else new_id(now)
         if self.root is not None:
             folder = self.root / wid
@@ -320,7 +321,7 @@ class Workflows:
 
     def bind(self, session_id: str, workflow_id: str, how: str) -> None:
         check_workflow_id(workflow_id)
-        now = utcnow()
+        now = self.clock()
         with self.store.write() as tx:
             if tx.workflow(workflow_id, audit=False) is None:
                 raise WorkflowNotFound(workflow_id, self.store.describe())
@@ -330,7 +331,7 @@ class Workflows:
 
     def dispatch(self, tool_use_id: str, session_id: str, workflow_id: str, stage: str) -> bool:
         check_workflow_id(workflow_id)
-        now = utcnow()
+        now = self.clock()
         with self.store.write() as tx:
             tx.touch_session(workflow_id, session_id, now)  # the session works on it: SessionEnd pauses it
             new = tx.put_dispatch(tool_use_id, session_id, workflow_id, stage, now)

@@ -6,7 +6,8 @@ or unreachable, or this interpreter cannot import psycopg (hooks run on the stan
 library) — never blocks the session: its event (the hook payload, as Claude Code sent
 it) is appended to `.claude/artifacts/offline.db`, a SQLite file of the project, and the
 session is told once. The next `cairn` command or hook that reaches the server replays
-the kept events in their order through the same hook handlers, before its own work.
+the kept events in their order through the same hook handlers, before its own work,
+each recording the time it was kept (`kept_at`), not the time it is sent.
 Replaying is merging, never duplicating: every hook delivery counts once in the store
 (an attempt per agent id, a dispatch per tool use id, a SessionStart answer per
 session), so an event that did reach the server before the connection broke changes
@@ -23,6 +24,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 
 from cairn import safefs
@@ -39,7 +41,22 @@ KEY_FILE = Path(".cache") / "cairn" / "offline.key"  # under the user's home, 06
 
 
 def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    """When the hook ran, to the microsecond (the time its replay records: `kept_at`)."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
+
+
+def kept_at(text: str, now: datetime) -> datetime:
+    """The time a kept event happened, as recorded, for its replay's marks, attempts and
+    audit; never later than `now` (a clock that was ahead, an edited row) and `now` when
+    it cannot be read. The store's order of commits stays the order of the replay."""
+    from cairn.model import parse_iso
+
+    try:
+        at = parse_iso(text)
+    except ValueError:
+        return now
+    return min(at, now)
 
 
 def _key_path() -> Path:
@@ -121,8 +138,9 @@ def pending(root: Path) -> int:
 _replaying = False  # a replayed handler opens the store again: it must not replay in turn
 
 
-Handle = Callable[[str, bytes, Path, Mapping[str, str]], None]
-"""Applies one kept event (event name, payload, project folder, environment): the hook
+Handle = Callable[[str, bytes, Path, Mapping[str, str], datetime], None]
+"""Applies one kept event (event name, payload, project folder, environment, when it
+happened: `kept_at`): the hook
 boundary's own handlers (`cairn.hooks.replay_kept`), passed down so the store never
 imports the hooks."""
 
@@ -145,6 +163,8 @@ def replay(root: Path, env: Mapping[str, str], handle: Handle) -> list[str]:
     """Send the kept events to the store, oldest first (one replayer at a time). Returns
     what to tell: how many were sent, and any that could not be applied."""
     global _replaying
+    from cairn.model import utcnow
+
     path = root / OFFLINE_DB
     if _replaying or not path.is_file() or path.is_symlink():
         return []
@@ -164,15 +184,15 @@ def replay(root: Path, env: Mapping[str, str], handle: Handle) -> list[str]:
         key = _key()
         here = os.path.realpath(root.parent.parent)
         with _open(root) as db:
-            rows = db.execute("SELECT id, event, payload, project, seal FROM pending ORDER BY id").fetchall()
-            for rid, event, raw, project, seal in rows:
+            rows = db.execute("SELECT id, event, payload, project, seal, at FROM pending ORDER BY id").fetchall()
+            for rid, event, raw, project, seal, at in rows:
                 if not key or not hmac.compare_digest(str(seal), _seal(key, str(event), bytes(raw), str(project))) \
                         or os.path.realpath(str(project)) != here:
                     foreign += 1
                     db.execute("DELETE FROM pending WHERE id = ?", (rid,))
                     continue
                 try:
-                    handle(str(event), bytes(raw), Path(project), env)
+                    handle(str(event), bytes(raw), Path(project), env, kept_at(str(at), utcnow()))
                 except StoreUnreachable:
                     break  # gone again: the rest waits for the next time, in order
                 except CairnError as exc:

@@ -157,11 +157,14 @@ class SqlTx(RowReader):
 
     def touch_session(self, workflow_id: str, session_id: str, at: datetime,
                       source: str | None = None, host: str | None = None) -> None:
-        """`host`: the machine the session ran on, this one when None (a rebuild passes the recorded one)."""
+        """`host`: the machine the session ran on, this one when None (a rebuild passes the recorded one).
+        `last_seen` never moves back: a replayed hook event carries the time it was kept
+        (`cairn.store.offline`), which can be older than what a later one wrote first."""
         self.db.execute(
             "INSERT INTO sessions(workflow_id, session_id, first_seen, last_seen, source, host)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(workflow_id, session_id) DO UPDATE SET"
-            " last_seen = excluded.last_seen, source = coalesce(excluded.source, sessions.source),"
+            " last_seen = CASE WHEN excluded.last_seen > sessions.last_seen THEN excluded.last_seen"
+            " ELSE sessions.last_seen END, source = coalesce(excluded.source, sessions.source),"
             " host = excluded.host", (workflow_id, session_id, iso(at), iso(at), source, host or HOST))
 
     def heartbeat(self, session_id: str, at: datetime) -> list[str]:
