@@ -6,6 +6,7 @@ of `tests/fixtures/hooks/PostToolUse-Agent.json`), through the real store; and h
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -174,3 +175,20 @@ def test_a_background_stage_gets_its_usage_at_subagent_stop(mgr: CheckpointManag
     mgr.workflows.agent_launched("toolu-x", "ag-bg", report(2500, 900))
     wf = mgr.load(WID)
     assert accounting.usage(wf.effective("orchestrator")).tokens == 2500 and wf.seq == seq + 1  # type: ignore[arg-type]
+
+
+def test_a_transcript_that_is_not_a_regular_file_is_not_read(tmp_path: Path) -> None:
+    """A FIFO or a folder named as a transcript: both transcript readers (usage here, the
+    first prompt for evidence) answer None at once; reading the usage used to raise on
+    the FIFO's seek, and a writer holding it open must not hang a hook either."""
+    from cairn.evidence import first_prompt
+
+    fifo = tmp_path / "agent.jsonl"
+    os.mkfifo(fifo)
+    writer = os.open(fifo, os.O_RDWR)  # a writer holds it open: a blocking read would wait for ever
+    try:
+        for path in (str(fifo), str(tmp_path)):
+            assert accounting.transcript_usage(path) is None, path
+            assert first_prompt(path) is None, path
+    finally:
+        os.close(writer)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TypedDict
 
 from cairn.model import Attempt, Workflow, parse_iso
+from cairn.safefs import open_regular
 
 # Checkpoint types `cairn resume` writes (`Operation.name()`).
 RESUME_MARKS = frozenset({"resume", "rollback", "rerun_from", "retry", "skip", "set_params"})
@@ -67,13 +68,10 @@ def transcript_usage(path: str | None) -> str | None:
     `totalTokens` is the last request's input + cache + output tokens and `usage` that
     request's usage; `totalDurationMs` here runs from the first entry to the last. None
     when the file is missing, a link, or has no request with usage."""
-    if not path or not os.path.isabs(path):
+    fh = open_regular(path)
+    if fh is None:
         return None
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as fh:
+    with fh:
         head = fh.readline(64 << 10)
         size = os.fstat(fh.fileno()).st_size
         fh.seek(max(0, size - TRANSCRIPT_TAIL))

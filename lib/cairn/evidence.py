@@ -11,12 +11,12 @@ what to do. Standard library only.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 
 from cairn.context import MARKER_RE
 from cairn.model import Summary
 from cairn.pipeline import Pipeline
+from cairn.safefs import open_regular
 from cairn.store import Reader
 
 MAX_TRANSCRIPT_PREFIX = 256 << 10  # the first prompt is at the top of the file
@@ -61,13 +61,10 @@ def named_workflows(text: str, known: set[str]) -> list[str]:
 def first_prompt(transcript: str | None) -> str | None:
     """The first user message of a subagent's transcript (JSON lines), read without
     following links and only from the file's head."""
-    if not transcript or not os.path.isabs(transcript):
+    fh = open_regular(transcript)
+    if fh is None:
         return None
-    try:
-        fd = os.open(transcript, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as fh:
+    with fh:
         head = fh.read(MAX_TRANSCRIPT_PREFIX)
     for line in head.splitlines():
         try:

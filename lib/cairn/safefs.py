@@ -17,6 +17,10 @@ from pathlib import Path
 from cairn.errors import ConfinementError
 from cairn.faults import point
 
+TYPE_CHECKING = False  # hooks import this module: `typing` only for the checker
+if TYPE_CHECKING:
+    from typing import BinaryIO
+
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
@@ -92,6 +96,26 @@ def open_in(folder: Path, rel: str) -> int:
         raise _refuse(folder / rel, "not a regular file" if not stat.S_ISREG(st.st_mode)
                       else f"hard-linked ({st.st_nlink} links)")
     return file_fd
+
+
+def open_regular(path: str | None) -> BinaryIO | None:
+    """A file the client names by absolute path (a subagent's transcript), opened for
+    reading without following a link, and only if it is a regular file (checked on the
+    open descriptor: a FIFO cannot hang a hook). None otherwise."""
+    if not path or not os.path.isabs(path):
+        return None
+    try:
+        fd = os.open(path, _FILE_FLAGS)
+    except OSError:
+        return None
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        regular = False
+    if not regular:
+        os.close(fd)
+        return None
+    return os.fdopen(fd, "rb")
 
 
 def read_in(folder: Path, rel: str, limit: int = 64 << 20) -> bytes:
