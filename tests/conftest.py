@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -146,3 +147,13 @@ def pg_server() -> Iterator[pgcluster.Cluster]:
 @pytest.fixture
 def pg_url(pg_server: pgcluster.Cluster) -> str:
     return pg_server.url
+
+
+@pytest.fixture
+def sleeper() -> Iterator[subprocess.Popen[bytes]]:
+    """A live process standing for a Claude Code process (CLAUDE_PID)."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    yield proc
+    proc.kill()
+    proc.wait(timeout=10)
+

@@ -30,3 +30,25 @@ def deps_stamp() -> str:
     found = re.search(r"^DEPS_STAMP=(\S+)$", (TESTS.parent / "hooks" / "run.sh").read_text(), re.M)
     assert found is not None, "hooks/run.sh no longer sets DEPS_STAMP"
     return found.group(1)
+
+
+def sh(command: str, cwd: Path, env: dict[str, str] | None = None) -> str:
+    """Run like the Bash tool: through a shell, stdout and stderr together; it must succeed
+    (Claude Code sends PostToolUse only for exit 0)."""
+    proc = subprocess.run(["bash", "-c", command], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stdout
+    return proc.stdout
+
+
+def repo_with_remote(tmp_path: Path, name: str) -> Path:
+    """A git repository `tmp_path/name` on branch main, with a bare `origin` beside it and
+    a committer set (no signing): what a project pushing to its remote looks like."""
+    work, remote = tmp_path / name, tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
+    for k, v in (("user.email", "t@example.com"), ("user.name", "t"), ("commit.gpgsign", "false")):
+        subprocess.run(["git", "-C", str(work), "config", k, v], check=True)
+    subprocess.run(["git", "-C", str(work), "remote", "add", "origin", str(remote)], check=True)
+    return work
+

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,15 +16,6 @@ from cairn.manager import CheckpointManager
 from test_cli_support import complete_stage, db_rows, no_claude_session, run_cairn
 
 __all__ = ["no_claude_session"]  # autouse: nothing leaks in from a surrounding session
-
-
-@pytest.fixture
-def sleeper() -> Iterator[subprocess.Popen[bytes]]:
-    """A live process standing for a Claude Code process (CLAUDE_PID)."""
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    yield proc
-    proc.kill()
-    proc.wait(timeout=10)
 
 
 def in_session(session: str, pid: int) -> dict[str, str]:

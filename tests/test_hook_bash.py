@@ -24,6 +24,7 @@ import pytest
 from cairn.hooks import run
 from cairn.manager import CheckpointManager
 from cairn.resumer import WorkflowResumer
+from support import repo_with_remote, sh
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "bash-hooks"
@@ -61,22 +62,9 @@ def bash(project: Path, command: str, output: str = "", *, agent: bool = True, e
     return run(event, json.dumps(body).encode(), {"CLAUDE_PROJECT_DIR": str(project)})
 
 
-def sh(command: str, cwd: Path, env: dict[str, str] | None = None) -> str:
-    proc = subprocess.run(["bash", "-c", command], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, timeout=60, env=env)
-    assert proc.returncode == 0, proc.stdout
-    return proc.stdout
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    p = tmp_path / "project"
-    remote = tmp_path / "remote.git"
-    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
-    subprocess.run(["git", "init", "-q", "-b", "main", str(p)], check=True)
-    for k, v in (("user.email", "t@example.com"), ("user.name", "t"), ("commit.gpgsign", "false")):
-        subprocess.run(["git", "-C", str(p), "config", k, v], check=True)
-    subprocess.run(["git", "-C", str(p), "remote", "add", "origin", str(remote)], check=True)
+    p = repo_with_remote(tmp_path, "project")
     (p / ".gitignore").write_text(".claude/\n")
     sh("git add -A && git commit -qm init && git checkout -qb feat/login", p)
     return p

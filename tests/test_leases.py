@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,14 +32,6 @@ def foreign(session_id: str, quiet: timedelta) -> LeaseRecord:
 def plant(mgr: CheckpointManager, wid: str, held: LeaseRecord) -> None:
     with mgr.store.write() as tx:
         tx.put_lease(wid, held)
-
-
-@pytest.fixture
-def sleeper() -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    yield proc
-    proc.kill()
-    proc.wait(timeout=10)
 
 
 def test_another_hosts_lease_expires_after_the_ttl(mgr: CheckpointManager) -> None:

@@ -16,26 +16,12 @@ import pytest
 from cairn.ledger import describe, dist_version, effects_of, simple_commands, worth_parsing
 from cairn.model import Effect
 from cairn.repeats import Planned, planned, repeats
-
-
-def sh(command: str, cwd: Path) -> str:
-    """Run like the Bash tool: through a shell, stdout and stderr together; it must succeed
-    (Claude Code sends PostToolUse only for exit 0)."""
-    proc = subprocess.run(["bash", "-c", command], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, timeout=60)
-    assert proc.returncode == 0, proc.stdout
-    return proc.stdout
+from support import repo_with_remote, sh
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    remote = tmp_path / "remote.git"
-    work = tmp_path / "work"
-    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
-    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
-    for k, v in (("user.email", "t@example.com"), ("user.name", "t"), ("commit.gpgsign", "false")):
-        subprocess.run(["git", "-C", str(work), "config", k, v], check=True)
-    subprocess.run(["git", "-C", str(work), "remote", "add", "origin", str(remote)], check=True)
+    work = repo_with_remote(tmp_path, "work")
     (work / "a.txt").write_text("a\n")
     return work
 
